@@ -1,0 +1,3 @@
+import { rateLimitScenario } from '../support/rate-limit-scenario.js';
+
+export default rateLimitScenario('memory');

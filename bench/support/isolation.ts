@@ -1,0 +1,92 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { SERVER_ENV } from './protocol.js';
+
+/** Resources of one bench server of its own: a fresh schema (or embedded data dir) and a Redis key prefix. */
+export interface Isolation {
+  /** "embedded PGlite" or "Postgres schema bench_…", and the Redis mode. */
+  description: string;
+  /** Added to the server's environment. */
+  env: Record<string, string>;
+  dispose(): Promise<void>;
+}
+
+async function withPg<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  await client.connect();
+  try {
+    return await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 2000 });
+  await redis.connect();
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      if (keys.length > 0) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** A temp data dir (removed afterwards); with DATABASE_URL also CREATE SCHEMA bench_<random> (dropped afterwards). */
+export async function isolate(env: NodeJS.ProcessEnv = process.env): Promise<Isolation> {
+  const suffix = randomBytes(5).toString('hex');
+  const disposers: Array<() => Promise<void>> = [];
+  const vars: Record<string, string> = {};
+  const parts: string[] = [];
+
+  // The data dir holds the embedded database, and whatever else the server keeps on disk, in either mode.
+  const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+  disposers.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+  vars[SERVER_ENV.dataDir] = dataDir;
+
+  const databaseUrl = env.DATABASE_URL;
+  if (databaseUrl) {
+    const schema = `bench_${suffix}`;
+    try {
+      await withPg(databaseUrl, (client) => client.query(`CREATE SCHEMA "${schema}"`));
+    } catch (error) {
+      rmSync(dataDir, { recursive: true, force: true });
+      throw error;
+    }
+    disposers.push(() => withPg(databaseUrl, (client) => client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)).then(() => undefined));
+    vars[SERVER_ENV.databaseSchema] = schema;
+    parts.push(`Postgres (schema ${schema})`);
+  } else {
+    parts.push('embedded PGlite');
+  }
+
+  const redisUrl = env.REDIS_URL;
+  if (redisUrl) {
+    const prefix = `bench:${suffix}`;
+    disposers.push(() => deleteRedisKeys(redisUrl, prefix));
+    vars[SERVER_ENV.redisPrefix] = prefix;
+    parts.push(`Redis (prefix ${prefix})`);
+  } else {
+    parts.push('no Redis');
+  }
+
+  return {
+    description: parts.join(', '),
+    env: vars,
+    dispose: async () => {
+      const failures: string[] = [];
+      for (const dispose of disposers.reverse()) {
+        await dispose().catch((error: Error) => failures.push(error.message));
+      }
+      if (failures.length > 0) throw new Error(`cleanup failed: ${failures.join('; ')}`);
+    },
+  };
+}

@@ -1,0 +1,16 @@
+/** Messages the bench server (child process) sends its parent over the IPC channel. */
+export type ServerMessage =
+  | { type: 'ready'; port: number; apiKey: string }
+  | { type: 'failed'; message: string }
+  /** Answer to a `cpu-usage` request: the server process's CPU time so far (user + system), in µs. */
+  | { type: 'cpu-usage'; micros: number };
+
+/** Messages the parent sends the bench server. */
+export type ParentMessage = { type: 'cpu-usage' };
+
+/** Environment variables through which the parent hands the child its isolated resources. */
+export const SERVER_ENV = {
+  dataDir: 'BENCH_DATA_DIR',
+  databaseSchema: 'BENCH_DATABASE_SCHEMA',
+  redisPrefix: 'BENCH_REDIS_PREFIX',
+} as const;

@@ -1,0 +1,151 @@
+// The server under load, run as a child process of bench/run.ts (compiled: dist/bench/support/server.js) so the
+// load generator does not share its event loop. Reports `{ type: 'ready', port, apiKey }` over IPC.
+import 'reflect-metadata';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Controller, type DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { APP_OPTIONS, configureApp } from '../../src/bootstrap.js';
+import {
+  ApiKeyGuard,
+  ApiKeysService,
+  CustomersService,
+  Metered,
+  MeteringModule,
+  Tier,
+  TierGuard,
+  TOLLGATE_GUARDS,
+  TollgateConfig,
+  parseTierCatalog,
+} from '../../src/index.js';
+import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
+import type { LogSink } from '../../src/logging/log-sink.js';
+import { LoggingModule } from '../../src/logging/logging.module.js';
+import { EventsController } from '../../src/metering/events.controller.js';
+import { type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
+
+const SEED_TIERS = readFileSync(new URL('../../../tiers.yaml', import.meta.url), 'utf8');
+
+/**
+ * Set by the `ingest` scenario (bench/scenarios/ingest.ts), which must know both to build its requests:
+ * the admin token for POST /v1/events, and the id of a customer the server creates for the events.
+ */
+const ADMIN_TOKEN_ENV = 'BENCH_ADMIN_TOKEN';
+const INGEST_CUSTOMER_ENV = 'BENCH_INGEST_CUSTOMER_ID';
+
+/** Log lines go to stderr (the parent forwards them); warnings and errors only, at logLevel 'warn'. */
+class StderrLogSink implements LogSink {
+  write(line: string): void {
+    process.stderr.write(line);
+  }
+}
+
+const BODY = { ok: true, service: 'bench' };
+
+@Controller()
+class BenchController {
+  /** Baseline: the same handler with no guards. */
+  @Get('bench/bare')
+  bare(): typeof BODY {
+    return BODY;
+  }
+
+  /** `/v1/basic/*` is the free tier's endpoint glob; the bench customer is on enterprise, which includes it. */
+  @Get('v1/basic/bench')
+  @UseGuards(ApiKeyGuard, TierGuard)
+  @Tier('free')
+  guarded(): typeof BODY {
+    return BODY;
+  }
+
+  /** The full request path so far: key, tier and the per-tier rate limit (a limit the bench never reaches). */
+  @Get('v1/basic/limited')
+  @UseGuards(...TOLLGATE_GUARDS)
+  @Tier('free')
+  limited(): typeof BODY {
+    return BODY;
+  }
+
+  /** Everything above plus the quota guard and durable metering: the response waits for its event's group commit. */
+  @Get('v1/basic/metered')
+  @UseGuards(...TOLLGATE_GUARDS)
+  @Tier('free')
+  @Metered('api_calls')
+  metered(): typeof BODY {
+    return BODY;
+  }
+}
+
+@Module({})
+class BenchServerModule {
+  static forRoot(config: TollgateConfig): DynamicModule {
+    return {
+      module: BenchServerModule,
+      imports: [MeteringModule.forRoot({ config, globalGuards: false }), LoggingModule.forRoot(new StderrLogSink())],
+      // POST /v1/events (admin token or an `ingest` key), as the service mounts it.
+      controllers: [BenchController, EventsController],
+    };
+  }
+}
+
+function benchConfig(env: NodeJS.ProcessEnv): TollgateConfig {
+  return TollgateConfig.create({
+    port: 0,
+    adminToken: env[ADMIN_TOKEN_ENV] || randomBytes(24).toString('base64url'),
+    databaseUrl: env.DATABASE_URL || null,
+    databaseSchema: env[SERVER_ENV.databaseSchema] || 'public',
+    dataDir: env[SERVER_ENV.dataDir] || mkdtempSync(join(tmpdir(), 'tollgate-bench-')),
+    redisUrl: env.REDIS_URL || null,
+    redisPrefix: env[SERVER_ENV.redisPrefix] || `bench:${randomBytes(4).toString('hex')}`,
+    demo: false,
+    logLevel: 'warn',
+    catalog: parseTierCatalog(SEED_TIERS),
+  });
+}
+
+function report(message: ServerMessage): void {
+  if (process.send) process.send(message);
+  else process.stdout.write(`${JSON.stringify(message)}\n`);
+}
+
+async function main(): Promise<void> {
+  const app = await NestFactory.create<NestExpressApplication>(BenchServerModule.forRoot(benchConfig(process.env)), APP_OPTIONS);
+  configureApp(app).enableShutdownHooks();
+  // The parent went away without stopping us (crashed, killed): do not linger.
+  process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
+  process.on('message', (message: ParentMessage) => {
+    if (message.type !== 'cpu-usage') return;
+    const usage = process.cpuUsage();
+    report({ type: 'cpu-usage', micros: usage.user + usage.system });
+  });
+
+  const customer = await app.get(CustomersService).create({
+    name: 'bench',
+    tier: 'enterprise',
+    overrides: { includedCalls: 100_000_000, rateLimit: ['100000000/min'] },
+  });
+  const { secret } = await app.get(ApiKeysService).create(customer.id, { name: 'bench' });
+  const ingestCustomerId = process.env[INGEST_CUSTOMER_ENV];
+  if (ingestCustomerId) {
+    // The id is the scenario's, so it can put it in its events: insert the row rather than let the service pick one.
+    await app.get<DataSource>(getDataSourceToken(TOLLGATE_CONNECTION)).query(
+      `INSERT INTO customers (id, name, tier, overrides) VALUES ($1, 'bench ingest', 'enterprise', $2::jsonb)`,
+      [ingestCustomerId, JSON.stringify({ includedCalls: 1_000_000_000, rateLimit: ['100000000/min'] })],
+    );
+  }
+
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  if (typeof address !== 'object' || !address) throw new Error('the server has no TCP address');
+  report({ type: 'ready', port: address.port, apiKey: secret });
+}
+
+main().catch((error: unknown) => {
+  report({ type: 'failed', message: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+  process.exit(1);
+});

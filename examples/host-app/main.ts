@@ -1,0 +1,30 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { ApiKeysService, CustomersService } from 'tollgate';
+import { HostAppModule } from './app.module.js';
+
+// Run: npm run build && node dist/examples/host-app/main.js  (DEMO_KEYS=1 prints a key per tier to try).
+// Without DATABASE_URL Tollgate uses its embedded database in ./.tollgate; REDIS_URL is optional.
+async function main(): Promise<void> {
+  const app = await NestFactory.create(HostAppModule.forRoot({ tiers: './tiers.yaml' }));
+  app.enableShutdownHooks(); // SIGTERM closes Tollgate's database and Redis connections cleanly
+  const port = Number(process.env.PORT ?? 4000);
+  await app.listen(port);
+
+  // The library never seeds data: your signup/billing code provisions customers and keys like this.
+  if (process.env.DEMO_KEYS === '1') {
+    const customers = app.get(CustomersService);
+    const keys = app.get(ApiKeysService);
+    for (const tier of ['free', 'pro', 'enterprise']) {
+      const overrides = tier === 'enterprise' ? { includedCalls: 1_000_000, rateLimit: ['1000/min'] } : {};
+      const customer = await customers.create({ name: `Demo ${tier}`, tier, overrides });
+      const { secret } = await keys.create(customer.id, { name: 'demo' });
+      process.stdout.write(`${tier.padEnd(10)} curl -H 'x-api-key: ${secret}' http://localhost:${port}/v1/basic/weather\n`);
+    }
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`host app failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});

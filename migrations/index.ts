@@ -1,0 +1,16 @@
+import { CreateCustomers1763884800000 } from './1763884800000-CreateCustomers.js';
+import { CreateApiKeys1763884900000 } from './1763884900000-CreateApiKeys.js';
+import { CreateUsageLedger1763885000000 } from './1763885000000-CreateUsageLedger.js';
+import { CreateBilling1763885100000 } from './1763885100000-CreateBilling.js';
+import { CreateNotifications1763885200000 } from './1763885200000-CreateNotifications.js';
+import { CreatePortalSessions1763885300000 } from './1763885300000-CreatePortalSessions.js';
+
+/** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
+export const MIGRATIONS = [
+  CreateCustomers1763884800000,
+  CreateApiKeys1763884900000,
+  CreateUsageLedger1763885000000,
+  CreateBilling1763885100000,
+  CreateNotifications1763885200000,
+  CreatePortalSessions1763885300000,
+];

@@ -1,0 +1,16 @@
+// Copies non-TypeScript files the service reads at run time into dist/ (tsc only emits .js):
+// the developer portal's page, styles and script.
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const copies = [['src/portal/assets', 'dist/src/portal/assets']];
+
+for (const [from, to] of copies) {
+  const source = join(root, from);
+  if (!existsSync(source)) throw new Error(`copy-assets: ${from} is missing`);
+  mkdirSync(join(root, to), { recursive: true });
+  cpSync(source, join(root, to), { recursive: true });
+  console.log(`copy-assets: ${from} -> ${to}`);
+}

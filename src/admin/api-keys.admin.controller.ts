@@ -1,0 +1,44 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { Public } from '../api-keys/public.decorator.js';
+import { AdminGuard } from './admin.guard.js';
+import { CreateApiKeyDto, RotateApiKeyDto } from './dto/api-key.dto.js';
+
+@ApiTags('admin: api keys')
+@ApiBearerAuth('admin')
+@Public()
+@UseGuards(AdminGuard)
+@Controller('v1/customers/:customerId/keys')
+export class ApiKeysAdminController {
+  constructor(@Inject(ApiKeysService) private readonly apiKeys: ApiKeysService) {}
+
+  @Post()
+  @ApiOperation({ summary: 'Create a key. Its secret is in this response only.' })
+  create(@Param('customerId') customerId: string, @Body() body: CreateApiKeyDto) {
+    return this.apiKeys.create(customerId, body);
+  }
+
+  @Get()
+  async list(@Param('customerId') customerId: string) {
+    return { data: await this.apiKeys.list(customerId) };
+  }
+
+  @Get(':keyId')
+  get(@Param('customerId') customerId: string, @Param('keyId') keyId: string) {
+    return this.apiKeys.get(customerId, keyId);
+  }
+
+  @Post(':keyId/rotate')
+  @ApiOperation({ summary: 'Issue a new secret; the old one works for gracePeriodSeconds (default 24 h)' })
+  rotate(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: RotateApiKeyDto) {
+    return this.apiKeys.rotate(customerId, keyId, body.gracePeriodSeconds);
+  }
+
+  @Delete(':keyId')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Revoke a key: it stops working on every instance within a second' })
+  revoke(@Param('customerId') customerId: string, @Param('keyId') keyId: string) {
+    return this.apiKeys.revoke(customerId, keyId);
+  }
+}

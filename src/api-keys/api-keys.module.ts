@@ -1,0 +1,19 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { CustomersModule } from '../customers/customers.module.js';
+import { TOLLGATE_CONNECTION } from '../database/tollgate-connection.js';
+import { TiersModule } from '../tiers/tiers.module.js';
+import { ApiKeyCache } from './api-key.cache.js';
+import { ApiKeyEntity } from './api-key.entity.js';
+import { ApiKeyGuard } from './api-key.guard.js';
+import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
+import { ApiKeysService } from './api-keys.service.js';
+import { KeyInvalidationBus } from './key-invalidation.bus.js';
+import { LastUsedTracker } from './last-used.tracker.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([ApiKeyEntity], TOLLGATE_CONNECTION), CustomersModule, TiersModule],
+  providers: [ApiKeysService, ApiKeyCache, KeyInvalidationBus, LastUsedTracker, ApiKeysMetadataAccessor, ApiKeyGuard],
+  exports: [ApiKeysService, ApiKeyGuard, ApiKeysMetadataAccessor, LastUsedTracker],
+})
+export class ApiKeysModule {}

@@ -1,0 +1,42 @@
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { TierDefinition } from '../config/tier-catalog.js';
+import type { CustomerStatus } from '../customers/customer.entity.js';
+import type { EffectiveLimits } from '../customers/effective-limits.js';
+import type { KeyMode } from './api-key.secret.js';
+
+/** Who is calling: resolved once per request by ApiKeyGuard and reused by every later guard. */
+export interface Consumer {
+  customerId: string;
+  customerName: string;
+  status: CustomerStatus;
+  tier: TierDefinition;
+  limits: EffectiveLimits;
+  /** The customer's Stripe billing period when subscribed; usage periods follow it (else calendar months). */
+  billingPeriod: { start: Date; end: Date } | null;
+  key: {
+    id: string;
+    prefix: string;
+    mode: KeyMode;
+    scopes: string[];
+    expiresAt: Date | null;
+  };
+}
+
+const CONSUMER = Symbol('tollgate.consumer');
+
+interface WithConsumer {
+  [CONSUMER]?: Consumer;
+}
+
+export function attachConsumer(request: object, consumer: Consumer): void {
+  (request as WithConsumer)[CONSUMER] = consumer;
+}
+
+export function consumerOf(request: object): Consumer | undefined {
+  return (request as WithConsumer)[CONSUMER];
+}
+
+/** Handler parameter: `@CurrentConsumer() consumer: Consumer`. */
+export const CurrentConsumer = createParamDecorator((_data: unknown, context: ExecutionContext) =>
+  consumerOf(context.switchToHttp().getRequest()),
+);

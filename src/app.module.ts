@@ -1,0 +1,42 @@
+import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { ApiExceptionFilter } from './common/api-exception.filter.js';
+import { TollgateConfig } from './config/tollgate-config.js';
+import { DemoModule } from './demo/demo.module.js';
+import { HealthModule } from './health/health.module.js';
+import type { LogSink } from './logging/log-sink.js';
+import { LoggingModule } from './logging/logging.module.js';
+import { RequestLoggingMiddleware } from './logging/request-logging.middleware.js';
+import { MeteringModule } from './metering/metering.module.js';
+import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
+import { MetricsModule } from './metrics/metrics.module.js';
+
+export interface AppModuleOptions {
+  /** Defaults to reading process.env and tiers.yaml. */
+  config?: TollgateConfig;
+  logSink?: LogSink;
+}
+
+/** The billing service: the library's modules with their HTTP API, the demo API, and operations endpoints. */
+@Module({})
+export class AppModule implements NestModule {
+  static forRoot(options: AppModuleOptions = {}): DynamicModule {
+    const config = options.config ?? TollgateConfig.fromEnvironment();
+    return {
+      module: AppModule,
+      imports: [
+        // The service guards per controller: admin routes use the admin token, the demo API uses API keys.
+        MeteringModule.forRoot({ config, serviceApi: true, globalGuards: false }),
+        LoggingModule.forRoot(options.logSink),
+        MetricsModule,
+        HealthModule,
+        ...(config.demo ? [DemoModule] : []),
+      ],
+      providers: [{ provide: APP_FILTER, useClass: ApiExceptionFilter }],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(RequestLoggingMiddleware, HttpMetricsMiddleware).forRoutes('*path');
+  }
+}

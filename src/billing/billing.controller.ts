@@ -1,0 +1,73 @@
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { IsString } from 'class-validator';
+import { AdminGuard } from '../admin/admin.guard.js';
+import { Public } from '../api-keys/public.decorator.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { BillingService } from './billing.service.js';
+import { CatalogProvisioner } from './catalog.provisioner.js';
+import { PushOutbox } from './push-outbox.js';
+import { ReconciliationService } from './reconciliation.service.js';
+import { SubscriptionsService } from './subscriptions.service.js';
+import { UsageSyncService } from './usage-sync.service.js';
+
+export class SubscribeDto {
+  @IsString()
+  tier: string;
+}
+
+@ApiTags('admin: billing')
+@ApiBearerAuth('admin')
+@Public()
+@UseGuards(AdminGuard)
+@Controller('v1')
+export class BillingController {
+  constructor(
+    @Inject(CatalogProvisioner) private readonly provisioner: CatalogProvisioner,
+    @Inject(UsageSyncService) private readonly usageSync: UsageSyncService,
+    @Inject(ReconciliationService) private readonly reconciliation: ReconciliationService,
+    @Inject(SubscriptionsService) private readonly subscriptions: SubscriptionsService,
+    @Inject(BillingService) private readonly billing: BillingService,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(PushOutbox) private readonly outbox: PushOutbox,
+  ) {}
+
+  @Post('billing/provision')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Create the Stripe products, meters and prices of tiers.yaml (idempotent)' })
+  provision() {
+    return this.provisioner.provision();
+  }
+
+  @Post('billing/sync')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Push usage to Stripe now (dry run without STRIPE_SECRET_KEY)' })
+  sync() {
+    return this.usageSync.sync();
+  }
+
+  @Get('billing/pushes')
+  @ApiOperation({ summary: 'The latest meter-event pushes (the outbox)' })
+  async pushes() {
+    return { data: await this.outbox.recent(100) };
+  }
+
+  @Get('billing/reconciliation')
+  @ApiOperation({ summary: "Local, pushed and Stripe totals per customer and meter for a period, and the drift" })
+  reconcile(@Query('period') period?: string) {
+    return this.reconciliation.reconcile(period ?? 'current');
+  }
+
+  @Post('customers/:customerId/subscription')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Put a customer on a paid tier in Stripe (customer + subscription with base and metered prices)' })
+  async subscribe(@Param('customerId') customerId: string, @Body() body: SubscribeDto) {
+    return this.customers.view(await this.subscriptions.subscribe(customerId, body.tier));
+  }
+
+  @Get('customers/:customerId/invoice-preview')
+  @ApiOperation({ summary: 'This period so far: base price + overage, exact decimal money' })
+  invoicePreview(@Param('customerId') customerId: string) {
+    return this.billing.invoicePreview(customerId);
+  }
+}

@@ -1,0 +1,20 @@
+export const BILLING_USAGE_PUSHED = 'billing.usage_pushed';
+export const BILLING_DRIFT_DETECTED = 'billing.drift_detected';
+
+export interface UsagePushedEvent {
+  customerId: string;
+  meter: string;
+  identifier: string;
+  delta: number;
+  toTotal: number;
+  periodStart: Date;
+}
+
+export interface DriftDetectedEvent {
+  customerId: string;
+  meter: string;
+  periodStart: Date;
+  pushedTotal: number;
+  stripeTotal: number;
+  drift: number;
+}

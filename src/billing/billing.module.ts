@@ -1,0 +1,30 @@
+import { Module } from '@nestjs/common';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { CustomersModule } from '../customers/customers.module.js';
+import { UsageModule } from '../metering/usage.module.js';
+import { TiersModule } from '../tiers/tiers.module.js';
+import { BillingService } from './billing.service.js';
+import { CatalogProvisioner } from './catalog.provisioner.js';
+import { PushOutbox } from './push-outbox.js';
+import { ReconciliationService } from './reconciliation.service.js';
+import { createStripeClient, StripeClient } from './stripe.client.js';
+import { SubscriptionsService } from './subscriptions.service.js';
+import { UsageSyncScheduler } from './usage-sync.scheduler.js';
+import { UsageSyncService } from './usage-sync.service.js';
+
+/** Pricing, Stripe provisioning and subscriptions, the scheduled usage push, reconciliation. */
+@Module({
+  imports: [CustomersModule, TiersModule, UsageModule],
+  providers: [
+    { provide: StripeClient, inject: [TollgateConfig], useFactory: createStripeClient },
+    BillingService,
+    CatalogProvisioner,
+    PushOutbox,
+    UsageSyncService,
+    UsageSyncScheduler,
+    ReconciliationService,
+    SubscriptionsService,
+  ],
+  exports: [BillingService, CatalogProvisioner, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient],
+})
+export class BillingModule {}

@@ -1,0 +1,26 @@
+/** `npm run stripe:provision`: creates the Stripe side of tiers.yaml (idempotent) and prints what it did. */
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import { AppModule } from '../app.module.js';
+import { ConfigErrors } from '../config/config.errors.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { CatalogProvisioner } from './catalog.provisioner.js';
+
+async function main(): Promise<void> {
+  const config = TollgateConfig.fromEnvironment();
+  config.demo = false;
+  const app = await NestFactory.createApplicationContext(AppModule.forRoot({ config }), { logger: ['error', 'warn'] });
+  try {
+    const report = await app.get(CatalogProvisioner).provision();
+    for (const item of report.created) console.log(`created  ${item}`);
+    for (const item of report.existing) console.log(`exists   ${item}`);
+    console.log(`${report.created.length} created, ${report.existing.length} already in Stripe`);
+  } finally {
+    await app.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof ConfigErrors ? error.message : error instanceof Error ? error.message : error);
+  process.exit(1);
+});

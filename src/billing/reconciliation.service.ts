@@ -1,0 +1,85 @@
+import { BadRequestException, Inject, Injectable } from '@nestjs/common';
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { billingAnchor } from '../customers/customer.entity.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { periodFromQuery } from '../metering/billing-period.js';
+import { UsageLedger } from '../metering/usage-ledger.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from './billing.events.js';
+import { PushOutbox } from './push-outbox.js';
+import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
+import { UsageSyncService } from './usage-sync.service.js';
+
+export interface ReconciliationRow {
+  customerId: string;
+  meter: string;
+  period: { start: string; end: string };
+  localTotal: number;
+  pushedTotal: number;
+  /** Null when Stripe is off. */
+  stripeTotal: number | null;
+  /** pushedTotal − stripeTotal: what we believe Stripe has but it does not (or the reverse, negative). */
+  drift: number | null;
+  /** localTotal − pushedTotal: recorded, not pushed yet (the next sync sends it). */
+  unpushed: number;
+}
+
+/** Compares, per customer and meter, what we recorded, what we pushed, and what Stripe's meter says. */
+@Injectable()
+export class ReconciliationService {
+  constructor(
+    @InjectStripe() private readonly stripe: StripeClient,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(UsageLedger) private readonly ledger: UsageLedger,
+    @Inject(PushOutbox) private readonly outbox: PushOutbox,
+    @Inject(UsageSyncService) private readonly sync: UsageSyncService,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+    @Inject(EventEmitter2) private readonly events: EventEmitter2,
+  ) {}
+
+  async reconcile(periodQuery = 'current'): Promise<{ rows: ReconciliationRow[]; driftDetected: number }> {
+    const rows: ReconciliationRow[] = [];
+    for (const customer of await this.customers.billable()) {
+      const anchor = billingAnchor(customer);
+      const period = periodFromQuery(periodQuery, anchor);
+      if (!period) {
+        throw new BadRequestException({ error: 'validation_failed', message: 'period must be "current" or YYYY-MM.', details: [{ field: 'period', problems: ['must be "current" or YYYY-MM'] }] });
+      }
+      const totals = await this.ledger.countersForPeriod(customer.id, period.start);
+      const pushed = await this.outbox.pushedTotals([period.start]);
+      for (const meter of this.tiers.catalog.meters) {
+        const localTotal = totals.get(meter.name) ?? 0;
+        const pushedTotal = pushed.get(`${customer.id}|${meter.name}|${period.start.getTime()}`) ?? 0;
+        const stripeTotal = await this.stripeTotal(customer.stripeCustomerId!, meter.name, period.start, period.end);
+        const drift = stripeTotal === null ? null : pushedTotal - stripeTotal;
+        rows.push({
+          customerId: customer.id,
+          meter: meter.name,
+          period: { start: period.start.toISOString(), end: period.end.toISOString() },
+          localTotal,
+          pushedTotal,
+          stripeTotal,
+          drift,
+          unpushed: localTotal - pushedTotal,
+        });
+        if (drift !== null && Math.abs(drift) > this.config.driftThreshold) {
+          this.events.emit(BILLING_DRIFT_DETECTED, {
+            customerId: customer.id,
+            meter: meter.name,
+            periodStart: period.start,
+            pushedTotal,
+            stripeTotal: stripeTotal!,
+            drift,
+          } satisfies DriftDetectedEvent);
+        }
+      }
+    }
+    return { rows, driftDetected: rows.filter((row) => row.drift !== null && Math.abs(row.drift) > this.config.driftThreshold).length };
+  }
+
+  private async stripeTotal(stripeCustomerId: string, meter: string, start: Date, end: Date): Promise<number | null> {
+    return this.stripe ? this.sync.stripeTotal(this.stripe, stripeNames.meterEvent(meter), stripeCustomerId, { start, end }) : null;
+  }
+}

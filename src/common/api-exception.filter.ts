@@ -1,0 +1,72 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import type { Response } from 'express';
+import { isApiErrorBody } from './api-error.js';
+import { isDatabaseUnavailable } from './database-errors.js';
+
+const CODES: Record<number, string> = {
+  400: 'bad_request',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'payload_too_large',
+  415: 'unsupported_media_type',
+  422: 'unprocessable_entity',
+  429: 'too_many_requests',
+  503: 'service_unavailable',
+};
+
+/** Express body-parser errors carry `status` and `type` (e.g. `entity.parse.failed` for broken JSON). */
+interface BodyParserError {
+  status: number;
+  type: string;
+  message: string;
+}
+
+function isBodyParserError(error: unknown): error is BodyParserError {
+  return typeof error === 'object' && error !== null && typeof (error as BodyParserError).status === 'number' && typeof (error as BodyParserError).type === 'string';
+}
+
+/** Every error leaves as `{ error, message, ... }` JSON; unexpected ones are logged and never leak internals. */
+@Catch()
+export class ApiExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('Http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    if (res.headersSent) return;
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const body = exception.getResponse();
+      // Bodies built on purpose (ours, terminus' health report) pass through; Nest's defaults carry `statusCode`.
+      if (isApiErrorBody(body) || (typeof body === 'object' && body !== null && !('statusCode' in body))) {
+        res.status(status).json(body);
+        return;
+      }
+      if (status === 400 && isBodyParserError(exception.cause) && exception.cause.type === 'entity.parse.failed') {
+        res.status(400).json({ error: 'invalid_json', message: 'The request body is not valid JSON.' });
+        return;
+      }
+      const nestMessage = typeof body === 'string' ? body : (body as { message?: unknown }).message;
+      const message = Array.isArray(nestMessage) ? nestMessage.join('; ') : typeof nestMessage === 'string' ? nestMessage : exception.message;
+      res.status(status).json({ error: CODES[status] ?? 'error', message });
+      return;
+    }
+    if (isBodyParserError(exception) && exception.status >= 400 && exception.status < 500) {
+      const error = exception.type === 'entity.parse.failed' ? 'invalid_json' : (CODES[exception.status] ?? 'bad_request');
+      const message = exception.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : exception.message;
+      res.status(exception.status).json({ error, message });
+      return;
+    }
+    if (isDatabaseUnavailable(exception)) {
+      // Not the caller's fault and not a bug: tell them to come back.
+      this.logger.warn(`database unavailable: ${(exception as Error).message}`);
+      res.setHeader('Retry-After', 2);
+      res.status(HttpStatus.SERVICE_UNAVAILABLE).json({ error: 'service_unavailable', message: 'A backing service is unavailable; retry shortly.' });
+      return;
+    }
+    this.logger.error(exception instanceof Error ? exception : String(exception));
+    res.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ error: 'internal_error', message: 'Something went wrong on our side.' });
+  }
+}

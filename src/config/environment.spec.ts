@@ -1,0 +1,65 @@
+import { ConfigErrors } from './config.errors.js';
+import { validateEnvironment } from './environment.js';
+import { TollgateConfig } from './tollgate-config.js';
+
+function fieldsRejected(env: Record<string, string>): string[] {
+  try {
+    validateEnvironment(env);
+  } catch (error) {
+    return (error as ConfigErrors).errors.map((e) => e.field);
+  }
+  return [];
+}
+
+describe('environment validation', () => {
+  it('accepts an empty environment (embedded defaults)', () => {
+    expect(fieldsRejected({})).toEqual([]);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, ['PORT']],
+    [{ PORT: '70000' }, ['PORT']],
+    [{ DATABASE_URL: 'mysql://x' }, ['DATABASE_URL']],
+    [{ REDIS_URL: 'localhost:6379' }, ['REDIS_URL']],
+    [{ TOLLGATE_DEMO: 'maybe' }, ['TOLLGATE_DEMO']],
+    [{ ADMIN_TOKEN: 'short' }, ['ADMIN_TOKEN']],
+    [{ STRIPE_SECRET_KEY: 'pk_test_123' }, ['STRIPE_SECRET_KEY']],
+    [{ STRIPE_API_URL: 'not a url' }, ['STRIPE_API_URL']],
+    [{ TOLLGATE_SYNC_CRON: 'every hour' }, ['TOLLGATE_SYNC_CRON']],
+    [{ PORT: 'x', REDIS_URL: 'y' }, ['PORT', 'REDIS_URL']],
+  ])('rejects %j naming %j', (env, fields) => {
+    expect(fieldsRejected(env)).toEqual(fields);
+  });
+
+  it('never echoes a secret value in the error', () => {
+    try {
+      validateEnvironment({ ADMIN_TOKEN: 'tiny', STRIPE_SECRET_KEY: 'pk_live_supersecret' });
+      throw new Error('not rejected');
+    } catch (error) {
+      expect((error as Error).message).not.toContain('supersecret');
+      expect((error as Error).message).not.toContain('tiny');
+      expect((error as Error).message).toContain('(value hidden)');
+    }
+  });
+
+  it('builds the config with DESIGN defaults', () => {
+    const config = TollgateConfig.fromEnvironment({ TOLLGATE_TIERS: new URL('../../tiers.yaml', import.meta.url).pathname });
+    expect(config.port).toBe(3000);
+    expect(config.embedded).toBe(true);
+    expect(config.demo).toBe(true);
+    expect(config.adminTokenGenerated).toBe(true);
+    expect(config.adminToken.length).toBeGreaterThanOrEqual(32);
+    expect(config.syncCron).toBe('0 * * * *');
+    expect(config.catalog.tiers).toHaveLength(3);
+  });
+
+  it('turns demo off by default on real Postgres', () => {
+    const config = TollgateConfig.fromEnvironment({
+      DATABASE_URL: 'postgres://u@h/db',
+      PORT: '8080',
+      TOLLGATE_TIERS: new URL('../../tiers.yaml', import.meta.url).pathname,
+    });
+    expect(config.demo).toBe(false);
+    expect(config.port).toBe(8080);
+  });
+});

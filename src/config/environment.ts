@@ -1,0 +1,161 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { ConfigError, ConfigErrors } from './config.errors.js';
+
+const toBoolean = ({ value }: { value: unknown }) => {
+  if (value === undefined || value === '') return undefined;
+  if (/^(1|true|yes|on)$/i.test(String(value))) return true;
+  if (/^(0|false|no|off)$/i.test(String(value))) return false;
+  return value;
+};
+const toInteger = ({ value }: { value: unknown }) =>
+  value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
+const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+
+/** The service's environment variables, validated at start-up (see README's configuration table). */
+export class EnvironmentVariables {
+  @IsOptional()
+  @Transform(toInteger)
+  // class-validator checks the decorator nearest the property first: the type check goes last here.
+  @Min(0, { message: 'must be a port number (0-65535)' })
+  @Max(65535, { message: 'must be a port number (0-65535)' })
+  @IsInt({ message: 'must be a whole number' })
+  PORT?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  ADMIN_TOKEN?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^postgres(ql)?:\/\/\S+$/, { message: 'must be a postgres:// connection string' })
+  DATABASE_URL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[a-z_][a-z0-9_]{0,62}$/, { message: 'must be a plain lower-case schema name' })
+  DATABASE_SCHEMA?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  TOLLGATE_DATA_DIR?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^rediss?:\/\/\S+$/, { message: 'must be a redis:// URL' })
+  REDIS_URL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^[A-Za-z0-9_:-]{1,64}$/, { message: 'must be 1-64 letters, digits, "_", ":" or "-"' })
+  REDIS_PREFIX?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  TOLLGATE_TIERS?: string;
+
+  @IsOptional()
+  @Transform(toBoolean)
+  @IsBoolean({ message: 'must be true or false' })
+  TOLLGATE_DEMO?: boolean;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^(sk|rk)_(test|live)_\w+$/, { message: 'must look like sk_test_… or sk_live_…' })
+  STRIPE_SECRET_KEY?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^whsec_\w+$/, { message: 'must look like whsec_…' })
+  STRIPE_WEBHOOK_SECRET?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^https?:\/\/[^/\s]+\/?$/, { message: 'must be a base URL like http://127.0.0.1:12111' })
+  STRIPE_API_URL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^(@(hourly|daily|weekly|monthly)|(\S+\s+){4,5}\S+)$/, { message: 'must be a cron expression like "0 * * * *"' })
+  TOLLGATE_SYNC_CRON?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsIn(['open', 'closed'], { message: 'must be "open" or "closed"' })
+  RATE_LIMIT_FAILURE_MODE?: 'open' | 'closed';
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsIn(['durable', 'async'], { message: 'must be "durable" or "async"' })
+  TOLLGATE_METERING_MODE?: 'durable' | 'async';
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @MinLength(32, { message: 'must be at least 32 characters' })
+  TOLLGATE_ENCRYPTION_KEY?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^smtps?:\/\/\S+$/, { message: 'must be an smtp:// or smtps:// URL' })
+  SMTP_URL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsString()
+  EMAIL_FROM?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+  LOG_LEVEL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an absolute http(s) URL' })
+  PUBLIC_URL?: string;
+}
+
+export const ENVIRONMENT_VARIABLE_NAMES = [
+  'PORT',
+  'ADMIN_TOKEN',
+  'DATABASE_URL',
+  'DATABASE_SCHEMA',
+  'TOLLGATE_DATA_DIR',
+  'REDIS_URL',
+  'REDIS_PREFIX',
+  'TOLLGATE_TIERS',
+  'TOLLGATE_DEMO',
+  'STRIPE_SECRET_KEY',
+  'STRIPE_WEBHOOK_SECRET',
+  'STRIPE_API_URL',
+  'TOLLGATE_SYNC_CRON',
+  'RATE_LIMIT_FAILURE_MODE',
+  'TOLLGATE_METERING_MODE',
+  'TOLLGATE_ENCRYPTION_KEY',
+  'SMTP_URL',
+  'EMAIL_FROM',
+  'LOG_LEVEL',
+  'PUBLIC_URL',
+] as const satisfies readonly (keyof EnvironmentVariables)[];
+
+export function validateEnvironment(env: Record<string, string | undefined>): EnvironmentVariables {
+  // Only our own variable names reach validation, never the rest of the process environment.
+  const known = Object.fromEntries(ENVIRONMENT_VARIABLE_NAMES.map((key) => [key, env[key]]));
+  const variables = plainToInstance(EnvironmentVariables, known);
+  const errors = validateSync(variables, { whitelist: true, forbidUnknownValues: false, stopAtFirstError: true });
+  if (errors.length > 0) {
+    throw new ConfigErrors(
+      errors.map((error) => {
+        const shown = /TOKEN|SECRET|KEY|URL/.test(error.property) ? '(value hidden)' : JSON.stringify(error.value);
+        const problems = Object.values(error.constraints ?? {}).join('; ');
+        return new ConfigError('environment', error.property, `${problems}, got ${shown}`);
+      }),
+    );
+  }
+  return variables;
+}
+

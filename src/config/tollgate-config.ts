@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import { resolve } from 'node:path';
+import { validateEnvironment } from './environment.js';
+import { loadTierCatalog, type TierCatalog } from './tier-catalog.js';
+
+export interface StripeSettings {
+  secretKey: string | null;
+  webhookSecret: string | null;
+  apiUrl: string | null;
+}
+
+/**
+ * The validated configuration of one Tollgate process. It is its own injection token; build it with
+ * `TollgateConfig.fromEnvironment()` (fails fast with a message naming the field) or `TollgateConfig.create()`.
+ */
+export class TollgateConfig {
+  port = 3000;
+  adminToken = '';
+  /** True when no ADMIN_TOKEN was given and one was generated for this run (demo mode prints it). */
+  adminTokenGenerated = false;
+  databaseUrl: string | null = null;
+  databaseSchema = 'public';
+  dataDir = resolve('.tollgate');
+  redisUrl: string | null = null;
+  /** Namespace of every Redis key and channel, so several deployments (or test files) can share one Redis. */
+  redisPrefix = 'tollgate';
+  tiersPath = resolve('tiers.yaml');
+  demo = false;
+  stripe: StripeSettings = { secretKey: null, webhookSecret: null, apiUrl: null };
+  syncCron = '0 * * * *';
+  /** Client-side cap on Stripe calls per second (default: 20 in test mode, 900 in live mode). */
+  stripeMaxRequestsPerSecond: number | null = null;
+  /** First back-off after a 429/5xx from Stripe; doubles per attempt (capped at 5 s). */
+  stripeRetryBaseMs = 150;
+  /** Encrypts stored webhook secrets; unset → a key file in the data dir (instances must then share it). */
+  encryptionKey: string | null = null;
+  /** SMTP for notification emails; unset → emails are logged, not sent. */
+  smtpUrl: string | null = null;
+  emailFrom = 'Tollgate <billing@localhost>';
+  /** First retry of a failed delivery after this long, doubling each time, until maxAttempts (then dead-lettered). */
+  notificationRetryBaseMs = 2_000;
+  notificationMaxAttempts = 8;
+  /** How often the delivery worker looks for due deliveries. */
+  notificationPollMs = 500;
+  /** Reconciliation reports drift above this many units (per customer and meter) as billing.drift_detected. */
+  driftThreshold = 0;
+  /** When the rate-limit store cannot answer in time: admit (open, the default) or refuse with 503 (closed). */
+  rateLimitFailureMode: 'open' | 'closed' = 'open';
+  /** How long a request waits for the rate-limit store before the failure mode decides. */
+  rateLimitTimeoutMs = 50;
+  /** `durable`: a metered response is sent once its event is durable. `async`: it does not wait. */
+  meteringMode: 'durable' | 'async' = 'durable';
+  /** Which response statuses count as billable (2xx by default). */
+  meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;
+  logLevel = 'info';
+  publicUrl: string | null = null;
+  catalog: TierCatalog = { tiers: [], meters: [], upgradeUrl: '/portal#upgrade' };
+
+  get embedded(): boolean {
+    return this.databaseUrl === null;
+  }
+
+  static create(values: Partial<TollgateConfig>): TollgateConfig {
+    return Object.assign(new TollgateConfig(), values);
+  }
+
+  /** Reads and validates the environment; `catalog` skips loading TOLLGATE_TIERS (a host app passed one). */
+  static fromEnvironment(env: Record<string, string | undefined> = process.env, given: { catalog?: TierCatalog } = {}): TollgateConfig {
+    const vars = validateEnvironment(env);
+    const tiersPath = resolve(vars.TOLLGATE_TIERS ?? 'tiers.yaml');
+    const databaseUrl = vars.DATABASE_URL ?? null;
+    return TollgateConfig.create({
+      port: vars.PORT ?? 3000,
+      adminToken: vars.ADMIN_TOKEN ?? randomBytes(24).toString('base64url'),
+      adminTokenGenerated: vars.ADMIN_TOKEN === undefined,
+      databaseUrl,
+      databaseSchema: vars.DATABASE_SCHEMA ?? 'public',
+      dataDir: resolve(vars.TOLLGATE_DATA_DIR ?? '.tollgate'),
+      redisUrl: vars.REDIS_URL ?? null,
+      redisPrefix: vars.REDIS_PREFIX ?? 'tollgate',
+      tiersPath,
+      demo: vars.TOLLGATE_DEMO ?? databaseUrl === null,
+      stripe: {
+        secretKey: vars.STRIPE_SECRET_KEY ?? null,
+        webhookSecret: vars.STRIPE_WEBHOOK_SECRET ?? null,
+        apiUrl: vars.STRIPE_API_URL ?? null,
+      },
+      syncCron: vars.TOLLGATE_SYNC_CRON ?? '0 * * * *',
+      rateLimitFailureMode: vars.RATE_LIMIT_FAILURE_MODE ?? 'open',
+      meteringMode: vars.TOLLGATE_METERING_MODE ?? 'durable',
+      encryptionKey: vars.TOLLGATE_ENCRYPTION_KEY ?? null,
+      smtpUrl: vars.SMTP_URL ?? null,
+      emailFrom: vars.EMAIL_FROM ?? 'Tollgate <billing@localhost>',
+      logLevel: vars.LOG_LEVEL ?? 'info',
+      publicUrl: vars.PUBLIC_URL ?? null,
+      catalog: given.catalog ?? loadTierCatalog(tiersPath),
+    });
+  }
+}

@@ -1,0 +1,13 @@
+import { Module } from '@nestjs/common';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import { TOLLGATE_CONNECTION } from '../database/tollgate-connection.js';
+import { TiersModule } from '../tiers/tiers.module.js';
+import { CustomerEntity } from './customer.entity.js';
+import { CustomersService } from './customers.service.js';
+
+@Module({
+  imports: [TypeOrmModule.forFeature([CustomerEntity], TOLLGATE_CONNECTION), TiersModule],
+  providers: [CustomersService],
+  exports: [CustomersService],
+})
+export class CustomersModule {}

@@ -1,0 +1,35 @@
+import { Controller, Get, Query, UseGuards } from '@nestjs/common';
+import { ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
+import { Metered } from '../metering/metered.decorator.js';
+import { TOLLGATE_GUARDS } from '../metering/metering.module.js';
+import { Tier } from '../tiers/tier.decorator.js';
+
+/** A small API shaped like the seed tiers' endpoint globs, to try Tollgate end to end. */
+@ApiTags('demo API')
+@ApiSecurity('api-key')
+@UseGuards(...TOLLGATE_GUARDS)
+@Controller('v1')
+export class DemoController {
+  @Get('basic/echo')
+  @Tier('free')
+  @Metered('api_calls')
+  echo(@Query('message') message: string | undefined, @CurrentConsumer() consumer: Consumer) {
+    return { echo: message ?? 'hello', tier: consumer.tier.name };
+  }
+
+  @Get('search')
+  @Tier('pro')
+  @Metered('api_calls', { cost: 2 })
+  search(@Query('q') query: string | undefined) {
+    const q = (query ?? '').slice(0, 100);
+    return { query: q, results: [1, 2, 3].map((n) => ({ id: n, title: `Result ${n} for "${q}"` })) };
+  }
+
+  @Get('admin/stats')
+  @Tier('enterprise')
+  @Metered('api_calls')
+  stats(@CurrentConsumer() consumer: Consumer) {
+    return { customerId: consumer.customerId, uptimeSeconds: Math.round(process.uptime()) };
+  }
+}

@@ -1,0 +1,50 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { CUSTOM } from '../config/tier-catalog.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { TiersService } from '../tiers/tiers.service.js';
+
+export interface DemoKey {
+  tier: string;
+  customerId: string;
+  secret: string;
+}
+
+/**
+ * Demo mode: one customer per tier with a fresh key at every start (the previous demo keys are revoked:
+ * secrets are never stored, so they cannot be printed again).
+ */
+@Injectable()
+export class DemoSeeder implements OnApplicationBootstrap {
+  private readonly logger = new Logger('Demo');
+  readonly keys: DemoKey[] = [];
+
+  constructor(
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    for (const tier of this.tiers.list()) {
+      const externalId = `demo-${tier.name}`;
+      const customer =
+        (await this.customers.findByExternalId(externalId)) ??
+        (await this.customers.create({
+          name: `Demo ${tier.name} customer`,
+          tier: tier.name,
+          externalId,
+          overrides: {
+            ...(tier.includedCalls === CUSTOM && { includedCalls: 1_000_000 }),
+            ...(tier.rateLimits === CUSTOM && { rateLimit: ['1000/min'] }),
+          },
+        }));
+      for (const key of await this.apiKeys.list(customer.id)) {
+        if (key.name === 'demo' && key.status === 'active') await this.apiKeys.revoke(customer.id, key.id);
+      }
+      const issued = await this.apiKeys.create(customer.id, { name: 'demo', mode: 'test' });
+      this.keys.push({ tier: tier.name, customerId: customer.id, secret: issued.secret });
+    }
+    this.logger.log(`demo customers ready: ${this.keys.map((key) => key.tier).join(', ')}`);
+  }
+}

@@ -1,0 +1,38 @@
+import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
+import type { DataSource } from 'typeorm';
+import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { HttpDrain } from './http-drain.js';
+import { RedisHealthIndicator } from './redis.health.js';
+
+@ApiExcludeController()
+@Controller('health')
+export class HealthController {
+  constructor(
+    @Inject(HealthCheckService) private readonly health: HealthCheckService,
+    @Inject(TypeOrmHealthIndicator) private readonly database: TypeOrmHealthIndicator,
+    @Inject(RedisHealthIndicator) private readonly redis: RedisHealthIndicator,
+    @Inject(HttpDrain) private readonly drain: HttpDrain,
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+  ) {}
+
+  /** The process is up and serving HTTP. */
+  @Get('live')
+  live() {
+    return { status: 'ok' };
+  }
+
+  /** Dependencies answer: send traffic here. */
+  @Get('ready')
+  @HealthCheck()
+  ready() {
+    if (this.drain.draining) {
+      throw new ServiceUnavailableException({ status: 'shutting_down', error: 'shutting_down', message: 'This instance is shutting down.' });
+    }
+    return this.health.check([
+      () => this.database.pingCheck('database', { connection: this.dataSource, timeout: 1500 }),
+      () => this.redis.isHealthy('redis'),
+    ]);
+  }
+}

@@ -1,0 +1,41 @@
+import { BadRequestException, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import type { Consumer } from '../api-keys/consumer.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
+
+/**
+ * The cost of one request: `@Metered(..., { cost })` first, then a per-endpoint `cost` from tiers.yaml,
+ * else 1. Rate limiting and metering use the same number, so a costly endpoint weighs on both.
+ */
+@Injectable()
+export class CostResolver {
+  constructor(
+    @Inject(MeteringMetadataAccessor) private readonly metadata: MeteringMetadataAccessor,
+    @Inject(TiersService) private readonly tiers: TiersService,
+  ) {}
+
+  private readonly resolved = new WeakMap<object, number>();
+
+  /** Once per request: a `(req) => number` cost runs once, and both guards weigh the same number. */
+  resolve(context: ExecutionContext, consumer: Consumer | undefined): number {
+    const request = context.switchToHttp().getRequest<Request>();
+    const known = this.resolved.get(request);
+    if (known !== undefined) return known;
+    const cost = this.compute(context, request, consumer);
+    this.resolved.set(request, cost);
+    return cost;
+  }
+
+  private compute(context: ExecutionContext, request: Request, consumer: Consumer | undefined): number {
+    const cost = this.metadata.metered(context)?.cost;
+    if (cost !== undefined) {
+      const value = typeof cost === 'function' ? cost(request) : cost;
+      if (!Number.isSafeInteger(value) || value < 0) {
+        throw new BadRequestException({ error: 'invalid_cost', message: 'This request has no valid cost.' });
+      }
+      return value;
+    }
+    return (consumer && this.tiers.endpointCost(consumer.tier, request.path)) ?? 1;
+  }
+}

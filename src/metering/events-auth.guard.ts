@@ -1,0 +1,36 @@
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import type { Request } from 'express';
+import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { attachConsumer } from '../api-keys/consumer.js';
+import { ConstantTimeComparator } from '../common/constant-time.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
+
+export const INGEST_SCOPE = 'ingest';
+
+/** POST /v1/events: the admin token (any customer), or an API key with the `ingest` scope (its own customer). */
+@Injectable()
+export class EventsAuthGuard implements CanActivate {
+  constructor(
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+    @Inject(ConstantTimeComparator) private readonly comparator: ConstantTimeComparator,
+    @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request>();
+    const authorization = request.headers.authorization ?? '';
+    const bearer = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
+    const apiKey = typeof request.headers['x-api-key'] === 'string' ? request.headers['x-api-key'] : bearer.startsWith('tg_') ? bearer : '';
+    if (!apiKey && bearer && this.comparator.secretsEqual(bearer, this.config.adminToken)) return true;
+    if (!apiKey) {
+      throw new UnauthorizedException({ error: 'unauthorized', message: 'Send the admin token or an API key with the "ingest" scope.' });
+    }
+    const result = await this.apiKeys.authenticate(apiKey);
+    if ('rejection' in result) throw new UnauthorizedException({ error: 'invalid_api_key', message: 'Invalid API key.' });
+    if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) {
+      throw new ForbiddenException({ error: 'scope_required', message: 'This key lacks the "ingest" scope.', requiredScope: INGEST_SCOPE });
+    }
+    attachConsumer(request, result.consumer);
+    return true;
+  }
+}

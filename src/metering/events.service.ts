@@ -1,0 +1,131 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { periodContaining } from './billing-period.js';
+import { UsageIngestor } from './usage-ingestor.js';
+import { IDEMPOTENCY_KEY } from './metering.request.js';
+import type { LedgerEvent } from './usage-ledger.js';
+
+export interface IncomingEvent {
+  customerId?: unknown;
+  meter?: unknown;
+  quantity?: unknown;
+  timestamp?: unknown;
+  idempotencyKey?: unknown;
+  properties?: unknown;
+}
+
+export interface EventResult {
+  index: number;
+  idempotencyKey: string | null;
+  status: 'accepted' | 'duplicate' | 'rejected';
+  reason?: string;
+}
+
+/** Stripe's invoice finalization grace: a closed period still takes late events this long. */
+export const LATE_EVENT_GRACE_MS = 3600_000;
+/** Clocks differ: a timestamp this far ahead is still "now" (Stripe allows 5 minutes). */
+const FUTURE_TOLERANCE_MS = 5 * 60_000;
+const MAX_PROPERTIES_BYTES = 4096;
+
+/**
+ * The ingest API's logic: validates each event on its own (a bad event is rejected with a reason, the rest
+ * go in), resolves its customer and period, and hands it to the group-commit ingestor.
+ */
+@Injectable()
+export class EventsService {
+  constructor(
+    @Inject(UsageIngestor) private readonly ingestor: UsageIngestor,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+  ) {}
+
+  /** `ownCustomerId` set: the caller is a key holder and may only report its own usage. */
+  async ingest(events: IncomingEvent[], ownCustomerId: string | null, now = new Date()): Promise<EventResult[]> {
+    const customerIds = new Set<string>();
+    for (const event of events) {
+      const id = event.customerId ?? ownCustomerId;
+      if (typeof id === 'string') customerIds.add(id);
+    }
+    const customers = new Map<string, CustomerEntity>();
+    await Promise.all(
+      [...customerIds].map(async (id) => {
+        const customer = await this.customers.findCached(id);
+        if (customer) customers.set(id, customer);
+      }),
+    );
+
+    const results: EventResult[] = [];
+    const accepted: Array<{ index: number; event: LedgerEvent }> = [];
+    events.forEach((raw, index) => {
+      const idempotencyKey = typeof raw.idempotencyKey === 'string' ? raw.idempotencyKey : null;
+      const reject = (reason: string) => results.push({ index, idempotencyKey, status: 'rejected', reason });
+      const prepared = this.prepare(raw, ownCustomerId, customers, now);
+      if (typeof prepared === 'string') return reject(prepared);
+      accepted.push({ index, event: prepared });
+    });
+
+    const statuses = await this.ingestor.recordMany(accepted.map((entry) => entry.event));
+    accepted.forEach((entry, i) => {
+      const status = statuses[i] === 'duplicate' ? 'duplicate' : 'accepted';
+      results.push({ index: entry.index, idempotencyKey: entry.event.idempotencyKey.slice(4), status });
+    });
+    return results.sort((a, b) => a.index - b.index);
+  }
+
+  /** A ledger event, or the reason it is refused. */
+  private prepare(raw: IncomingEvent, ownCustomerId: string | null, customers: Map<string, CustomerEntity>, now: Date): LedgerEvent | string {
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'event must be an object';
+    const unknownField = Object.keys(raw).find((key) => !['customerId', 'meter', 'quantity', 'timestamp', 'idempotencyKey', 'properties'].includes(key));
+    if (unknownField) return `unknown field "${unknownField}"`;
+    const customerId = raw.customerId ?? ownCustomerId;
+    if (typeof customerId !== 'string' || customerId.length === 0) return 'customerId is required';
+    if (ownCustomerId && customerId !== ownCustomerId) return 'a key may only report usage for its own customer';
+    const customer = customers.get(customerId);
+    if (!customer) return `unknown customer "${customerId}"`;
+    if (typeof raw.idempotencyKey !== 'string' || !IDEMPOTENCY_KEY.test(raw.idempotencyKey)) {
+      return 'idempotencyKey is required: 1-255 visible ASCII characters';
+    }
+    const meterName = raw.meter ?? 'api_calls';
+    const meter = this.tiers.catalog.meters.find((candidate) => candidate.name === meterName);
+    if (!meter) return `unknown meter "${String(meterName)}" (known: ${this.tiers.catalog.meters.map((m) => m.name).join(', ')})`;
+    let quantity = 1;
+    if (raw.quantity !== undefined) {
+      if (typeof raw.quantity !== 'number' || !Number.isSafeInteger(raw.quantity) || raw.quantity < 0) {
+        return 'quantity must be a whole number ≥ 0';
+      }
+      quantity = raw.quantity;
+    }
+    if (meter.aggregation === 'count') quantity = 1;
+    let occurredAt = now;
+    if (raw.timestamp !== undefined) {
+      const parsed = typeof raw.timestamp === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(raw.timestamp) ? new Date(raw.timestamp) : null;
+      if (!parsed || Number.isNaN(parsed.getTime())) return 'timestamp must be an ISO-8601 date-time';
+      occurredAt = parsed;
+    }
+    if (occurredAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) return 'timestamp is more than 5 minutes in the future';
+    const anchor = billingAnchor(customer);
+    const period = periodContaining(occurredAt, anchor);
+    if (period.end.getTime() + LATE_EVENT_GRACE_MS <= now.getTime()) {
+      return `period_closed: the period ${period.start.toISOString()} – ${period.end.toISOString()} closed (grace 1 h); late events are not moved to another period`;
+    }
+    let properties: Record<string, unknown> | null = null;
+    if (raw.properties !== undefined && raw.properties !== null) {
+      if (typeof raw.properties !== 'object' || Array.isArray(raw.properties)) return 'properties must be an object';
+      if (JSON.stringify(raw.properties).length > MAX_PROPERTIES_BYTES) return `properties must be at most ${MAX_PROPERTIES_BYTES} bytes of JSON`;
+      properties = raw.properties as Record<string, unknown>;
+    }
+    return {
+      customerId,
+      meter: meter.name,
+      quantity,
+      // Namespaced apart from the keys the interceptor makes (`idem:` / `req:`), so the two sources never collide.
+      idempotencyKey: `evt:${raw.idempotencyKey}`,
+      occurredAt,
+      periodStart: period.start,
+      periodEnd: period.end,
+      properties,
+    };
+  }
+}

@@ -1,0 +1,104 @@
+import { BadRequestException, type CanActivate, type ExecutionContext, HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { consumerOf } from '../api-keys/consumer.js';
+import { setRateLimitHeaders } from '../rate-limit/rate-limit.headers.js';
+import { RateLimitService } from '../rate-limit/rate-limit.service.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { CostResolver } from './cost.resolver.js';
+import { attachTicket, IDEMPOTENCY_KEY } from './metering.request.js';
+import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
+import { setQuotaHeaders } from './quota.headers.js';
+import { QuotaService } from './quota.service.js';
+
+/** Past its quota, a `throttle` customer keeps a tenth of its rate (at least 1 per minute). */
+const THROTTLE_FRACTION = 10;
+
+/**
+ * Fourth guard, on `@Metered` routes: the monthly quota. Past it, `block` refuses with 429 quota_exceeded,
+ * `throttle` slows the customer down, `overage` serves on (the overage is billed). It reserves the
+ * request's cost so concurrent requests cannot all take the last unit.
+ */
+@Injectable()
+export class QuotaGuard implements CanActivate {
+  constructor(
+    @Inject(QuotaService) private readonly quotas: QuotaService,
+    @Inject(MeteringMetadataAccessor) private readonly metadata: MeteringMetadataAccessor,
+    @Inject(CostResolver) private readonly costs: CostResolver,
+    @Inject(RateLimitService) private readonly rateLimits: RateLimitService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const metered = this.metadata.metered(context);
+    const request = context.switchToHttp().getRequest<Request>();
+    const consumer = consumerOf(request);
+    if (!metered || !consumer) return true;
+
+    const header = request.header('idempotency-key');
+    if (header !== undefined && !IDEMPOTENCY_KEY.test(header)) {
+      throw new BadRequestException({
+        error: 'invalid_idempotency_key',
+        message: 'Idempotency-Key must be 1-255 visible ASCII characters.',
+      });
+    }
+    const cost = this.costs.resolve(context, consumer);
+    // Check and reservation in one step: concurrent requests cannot all take the last unit.
+    const { state, over, release } = await this.quotas.admit(consumer, metered.meter, cost);
+    const response = context.switchToHttp().getResponse<Response>();
+    setQuotaHeaders(response, state.included, state.used, state.period.end);
+
+    if (!release) {
+      throw new HttpException(
+        {
+          error: 'quota_exceeded',
+          message: `You have used your ${state.included} included ${metered.meter.replace(/_/g, ' ')} this period. Upgrade or wait for the period to reset.`,
+          meter: metered.meter,
+          included: state.included,
+          used: state.used,
+          periodEnd: state.period.end.toISOString(),
+          upgradeUrl: this.tiers.catalog.upgradeUrl,
+        },
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
+    if (over && state.policy === 'throttle') {
+      try {
+        await this.throttle(consumer.customerId, consumer.limits.rateLimits, cost, response);
+      } catch (error) {
+        release();
+        throw error;
+      }
+    }
+
+    attachTicket(request, {
+      meter: metered.meter,
+      cost,
+      period: state.period,
+      included: state.included,
+      usedBefore: state.used,
+      idempotencyKey: header ?? null,
+      release,
+    });
+    return true;
+  }
+
+  private async throttle(customerId: string, limits: Array<{ limit: number; windowSeconds: number }>, cost: number, response: Response) {
+    const base = limits[0] ?? { limit: 60, windowSeconds: 60 };
+    const policy = { id: 'quota-throttle', limit: Math.max(1, Math.floor(base.limit / THROTTLE_FRACTION)), windowMs: base.windowSeconds * 1000 };
+    const outcome = await this.rateLimits.consume({ bucket: customerId, policies: [policy], cost });
+    if ('unavailable' in outcome || outcome.decided.allowed) return;
+    setRateLimitHeaders(response, outcome.decided);
+    const retryAfter = Math.max(1, Math.ceil(outcome.decided.retryAfterMs / 1000));
+    throw new HttpException(
+      {
+        error: 'rate_limit_exceeded',
+        message: `Your included quota is used up, so your rate is reduced to ${policy.limit} per ${base.windowSeconds} s; retry in ${retryAfter} s.`,
+        retryAfter,
+        limit: policy.limit,
+        windowSeconds: base.windowSeconds,
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+}

@@ -1,0 +1,21 @@
+import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { AdminGuard } from '../admin/admin.guard.js';
+import { Public } from '../api-keys/public.decorator.js';
+import { UsageService } from './usage.service.js';
+
+@ApiTags('usage')
+@ApiBearerAuth('admin')
+@Public()
+@UseGuards(AdminGuard)
+@Controller('v1/customers/:customerId/usage')
+export class UsageController {
+  constructor(@Inject(UsageService) private readonly usage: UsageService) {}
+
+  @Get()
+  @ApiOperation({ summary: "A customer's usage per meter in a period (total, included, remaining, overage, % used) and by day" })
+  @ApiQuery({ name: 'period', required: false, description: '"current" (default) or YYYY-MM' })
+  report(@Param('customerId') customerId: string, @Query('period') period?: string) {
+    return this.usage.report(customerId, period ?? 'current');
+  }
+}

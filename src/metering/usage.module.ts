@@ -1,0 +1,34 @@
+import { Module } from '@nestjs/common';
+import { ApiKeysModule } from '../api-keys/api-keys.module.js';
+import { CustomersModule } from '../customers/customers.module.js';
+import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
+import { TiersModule } from '../tiers/tiers.module.js';
+import { EventsAuthGuard } from './events-auth.guard.js';
+import { EventsService } from './events.service.js';
+import { MeteringCoreModule } from './metering-core.module.js';
+import { MeteringInterceptor } from './metering.interceptor.js';
+import { QuotaGuard } from './quota.guard.js';
+import { QuotaService } from './quota.service.js';
+import { UsageIngestor } from './usage-ingestor.js';
+import { UsageLedger } from './usage-ledger.js';
+import { UsageService } from './usage.service.js';
+
+/** Metering proper: the ledger, group-commit ingest, quotas, the interceptor, usage reports. */
+@Module({
+  imports: [CustomersModule, TiersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule],
+  providers: [UsageLedger, UsageIngestor, QuotaService, QuotaGuard, MeteringInterceptor, EventsService, UsageService, EventsAuthGuard],
+  // Guards and interceptors named in @UseGuards / @Metered are built in the using module: export their deps.
+  exports: [
+    UsageIngestor,
+    QuotaService,
+    QuotaGuard,
+    MeteringInterceptor,
+    EventsService,
+    UsageService,
+    EventsAuthGuard,
+    UsageLedger,
+    MeteringCoreModule,
+    RateLimitModule,
+  ],
+})
+export class UsageModule {}

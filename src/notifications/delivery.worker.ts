@@ -1,0 +1,158 @@
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import nodemailer, { type Transporter } from 'nodemailer';
+import type { DataSource } from 'typeorm';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { NotificationsService } from './notifications.service.js';
+import { SecretVault } from './secret-vault.js';
+import { signWebhook } from './webhook-signature.js';
+
+interface ClaimedDelivery {
+  id: string;
+  channel: 'webhook' | 'email';
+  target: string;
+  attempts: number;
+  notification_id: string;
+  customer_id: string;
+  kind: string;
+  subject: string;
+  message: string;
+  data: Record<string, unknown>;
+  created_at: Date;
+}
+
+const LEASE_SECONDS = 60;
+const BATCH = 20;
+const WEBHOOK_TIMEOUT_MS = 10_000;
+
+/**
+ * Delivers the outbox: claims due deliveries with a lease (FOR UPDATE SKIP LOCKED, so instances share the
+ * work and a crashed one's claims expire), sends signed webhooks and emails, and on failure schedules a
+ * retry with exponential backoff until the maximum, then dead-letters. Every attempt of one notification
+ * carries the same id, so receivers can dedupe.
+ */
+@Injectable()
+export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly logger = new Logger('Deliveries');
+  private readonly mailer: Transporter;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(NotificationsService) private readonly notifications: NotificationsService,
+    @Inject(SecretVault) private readonly vault: SecretVault,
+  ) {
+    // Without SMTP, emails are rendered but only logged (development); with it, sent for real.
+    this.mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : nodemailer.createTransport({ jsonTransport: true });
+  }
+
+  onApplicationBootstrap(): void {
+    this.timer = setInterval(() => void this.tick(), this.config.notificationPollMs);
+    this.timer.unref();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+    this.mailer.close();
+  }
+
+  /** One pass over due deliveries (also callable from tests). */
+  tick(): Promise<void> {
+    if (!this.running && !this.stopped) this.running = this.deliverDue().finally(() => (this.running = null));
+    return this.running ?? Promise.resolve();
+  }
+
+  private async deliverDue(): Promise<void> {
+    let claimed: ClaimedDelivery[];
+    try {
+      // TypeORM answers an UPDATE … RETURNING with [rows, affected].
+      [claimed] = (await this.dataSource.query(
+        `UPDATE outbox o SET locked_until = now() + make_interval(secs => $1), attempts = o.attempts + 1
+           FROM notifications n
+          WHERE n.id = o.notification_id
+            AND o.id IN (SELECT id FROM outbox
+                          WHERE status = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
+                          ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING o.id, o.channel, o.target, o.attempts, n.id AS notification_id, n.customer_id, n.kind, n.subject, n.message, n.data, n.created_at`,
+        [LEASE_SECONDS, BATCH],
+      )) as [ClaimedDelivery[], number];
+    } catch (error) {
+      this.logger.warn(`could not claim deliveries: ${(error as Error).message}`);
+      return;
+    }
+    await Promise.all(claimed.map((delivery) => this.deliver(delivery)));
+  }
+
+  private async deliver(delivery: ClaimedDelivery): Promise<void> {
+    try {
+      if (delivery.channel === 'webhook') await this.sendWebhook(delivery);
+      else await this.sendEmail(delivery);
+      await this.dataSource.query(
+        `UPDATE outbox SET status = 'delivered', delivered_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1`,
+        [delivery.id],
+      );
+    } catch (error) {
+      const message = (error as Error).message.slice(0, 500);
+      const dead = delivery.attempts >= this.config.notificationMaxAttempts;
+      const delayMs = this.config.notificationRetryBaseMs * 2 ** (delivery.attempts - 1);
+      await this.dataSource.query(
+        `UPDATE outbox SET status = $2, last_error = $3, locked_until = NULL,
+                next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1`,
+        [delivery.id, dead ? 'dead' : 'pending', message, delayMs / 1000],
+      );
+      if (dead) this.logger.warn(`${delivery.channel} delivery of ${delivery.notification_id} dead-lettered after ${delivery.attempts} attempts: ${message}`);
+    }
+  }
+
+  private payload(delivery: ClaimedDelivery): string {
+    return JSON.stringify({
+      id: delivery.notification_id,
+      type: delivery.kind,
+      createdAt: new Date(delivery.created_at).toISOString(),
+      customerId: delivery.customer_id,
+      subject: delivery.subject,
+      message: delivery.message,
+      data: delivery.data,
+    });
+  }
+
+  private async sendWebhook(delivery: ClaimedDelivery): Promise<void> {
+    const body = this.payload(delivery);
+    const sealed = await this.customers.webhookSecret(delivery.customer_id);
+    const secret = sealed ? this.vault.open(sealed) : (await this.notifications.rotateWebhookSecret(delivery.customer_id)).secret;
+    const response = await fetch(delivery.target, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'user-agent': 'Tollgate-Webhooks/1',
+        'tollgate-signature': signWebhook(body, secret),
+        'tollgate-notification-id': delivery.notification_id,
+        'tollgate-delivery-attempt': String(delivery.attempts),
+      },
+      body,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+    });
+    await response.arrayBuffer().catch(() => undefined);
+    if (response.status < 200 || response.status >= 300) throw new Error(`webhook answered ${response.status}`);
+  }
+
+  private async sendEmail(delivery: ClaimedDelivery): Promise<void> {
+    await this.mailer.sendMail({
+      from: this.config.emailFrom,
+      to: delivery.target,
+      subject: delivery.subject,
+      text: `${delivery.message}\n\n— Tollgate (notification ${delivery.notification_id})`,
+      messageId: `<${delivery.notification_id}@tollgate>`,
+      headers: { 'X-Tollgate-Notification-Id': delivery.notification_id },
+    });
+    if (!this.config.smtpUrl) this.logger.log(`email ${delivery.notification_id} to customer ${delivery.customer_id} (SMTP_URL unset, not sent)`);
+  }
+}

@@ -1,0 +1,89 @@
+import type { ApiKeyRevokedEvent, ApiKeyRotatedEvent } from '../api-keys/api-keys.events.js';
+import type { TierChangedEvent } from '../customers/customers.events.js';
+import type { UsageThresholdCrossedEvent } from '../metering/usage.events.js';
+
+export interface NotificationDraft {
+  kind: string;
+  /** With customer and kind, what makes this notification happen once. */
+  dedupeKey: string;
+  subject: string;
+  message: string;
+  data: Record<string, unknown>;
+}
+
+const noun = (meter: string) => (meter === 'api_calls' ? 'API calls' : meter.replace(/_/g, ' '));
+const day = (date: Date) => date.toISOString().slice(0, 10);
+
+/** The words a customer reads for each event; kept apart from delivery so they are easy to review. */
+export const notificationText = {
+  threshold(event: UsageThresholdCrossedEvent, upgradeUrl: string): NotificationDraft {
+    const period = `${event.meter}:${event.periodStart.toISOString()}:${event.threshold}`;
+    const data = { meter: event.meter, threshold: event.threshold, total: event.total, included: event.included, periodEnd: event.periodEnd.toISOString() };
+    if (event.threshold < 100) {
+      return {
+        kind: 'usage.threshold',
+        dedupeKey: period,
+        subject: `You have used ${event.threshold}% of your included ${noun(event.meter)}`,
+        message: `You have used ${event.threshold}% of your included ${noun(event.meter)}.`,
+        data,
+      };
+    }
+    if (event.policy === 'block') {
+      return {
+        kind: 'usage.threshold',
+        dedupeKey: period,
+        subject: `Your included ${noun(event.meter)} are used up`,
+        message:
+          `You have used all ${event.included} included ${noun(event.meter)}. Requests are refused until the period resets on ` +
+          `${day(event.periodEnd)} or you upgrade: ${upgradeUrl}`,
+        data: { ...data, upgradeUrl },
+      };
+    }
+    if (event.policy === 'throttle') {
+      return {
+        kind: 'usage.threshold',
+        dedupeKey: period,
+        subject: `You have exceeded your included ${noun(event.meter)}`,
+        message: `You have exceeded your included ${event.included} ${noun(event.meter)}. Requests are slowed down until the period resets on ${day(event.periodEnd)} or you upgrade: ${upgradeUrl}`,
+        data: { ...data, upgradeUrl },
+      };
+    }
+    return {
+      kind: 'usage.threshold',
+      dedupeKey: period,
+      subject: `You have exceeded your included ${noun(event.meter)} (${event.threshold}%)`,
+      message: `You have exceeded your included ${event.included} ${noun(event.meter)}. Overage billing is active.`,
+      data,
+    };
+  },
+
+  tierChanged(event: TierChangedEvent): NotificationDraft {
+    return {
+      kind: 'tier.changed',
+      dedupeKey: `${event.previousTier}>${event.tier}@${event.at.toISOString()}`,
+      subject: `Your plan is now ${event.tier}`,
+      message: `Your plan changed from ${event.previousTier} to ${event.tier}.`,
+      data: { previousTier: event.previousTier, tier: event.tier },
+    };
+  },
+
+  keyRotated(event: ApiKeyRotatedEvent): NotificationDraft {
+    return {
+      kind: 'api_key.rotated',
+      dedupeKey: event.keyId,
+      subject: 'An API key was rotated',
+      message: `API key ${event.keyId} was rotated; the old secret stops working at ${event.oldKeyExpiresAt.toISOString()}.`,
+      data: { keyId: event.keyId, newKeyId: event.newKeyId, oldKeyExpiresAt: event.oldKeyExpiresAt.toISOString() },
+    };
+  },
+
+  keyRevoked(event: ApiKeyRevokedEvent): NotificationDraft {
+    return {
+      kind: 'api_key.revoked',
+      dedupeKey: event.keyId,
+      subject: 'An API key was revoked',
+      message: `API key ${event.prefix}… (${event.keyId}) was revoked and no longer works.`,
+      data: { keyId: event.keyId, prefix: event.prefix },
+    };
+  },
+};

@@ -1,0 +1,34 @@
+import { Controller, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { AdminGuard } from '../admin/admin.guard.js';
+import { Public } from '../api-keys/public.decorator.js';
+import { NotificationsService } from './notifications.service.js';
+
+@ApiTags('admin: notifications')
+@ApiBearerAuth('admin')
+@Public()
+@UseGuards(AdminGuard)
+@Controller('v1/customers/:customerId')
+export class NotificationsController {
+  constructor(@Inject(NotificationsService) private readonly notifications: NotificationsService) {}
+
+  @Get('notifications')
+  @ApiOperation({ summary: "A customer's notifications, newest first, with the state of each delivery" })
+  async list(@Param('customerId') customerId: string) {
+    return { data: await this.notifications.list(customerId) };
+  }
+
+  @Post('notifications/:notificationId/redeliver')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Send an undelivered (e.g. dead-lettered) notification again' })
+  redeliver(@Param('customerId') customerId: string, @Param('notificationId') notificationId: string) {
+    return this.notifications.redeliver(customerId, notificationId);
+  }
+
+  @Post('webhook-secret')
+  @HttpCode(200)
+  @ApiOperation({ summary: "Rotate the customer's webhook signing secret; the new one is shown once" })
+  rotateSecret(@Param('customerId') customerId: string) {
+    return this.notifications.rotateWebhookSecret(customerId);
+  }
+}

@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { CustomersModule } from '../customers/customers.module.js';
+import { TiersModule } from '../tiers/tiers.module.js';
+import { DeliveryWorker } from './delivery.worker.js';
+import { NotificationsService } from './notifications.service.js';
+import { SecretVault } from './secret-vault.js';
+
+/** Listens to domain events, records what each customer is told, and delivers it (webhook, email). */
+@Module({
+  imports: [CustomersModule, TiersModule],
+  providers: [NotificationsService, DeliveryWorker, SecretVault],
+  exports: [NotificationsService, DeliveryWorker],
+})
+export class NotificationsModule {}

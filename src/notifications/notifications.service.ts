@@ -1,0 +1,131 @@
+import { Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { OnEvent } from '@nestjs/event-emitter';
+import { randomBytes } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from '../api-keys/api-keys.events.js';
+import { newId } from '../common/ids.js';
+import { TIER_CHANGED, type TierChangedEvent } from '../customers/customers.events.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { USAGE_THRESHOLD_CROSSED, type UsageThresholdCrossedEvent } from '../metering/usage.events.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { type NotificationDraft, notificationText } from './notification-text.js';
+import { SecretVault } from './secret-vault.js';
+
+export interface NotificationView {
+  id: string;
+  kind: string;
+  subject: string;
+  message: string;
+  data: Record<string, unknown>;
+  createdAt: string;
+  deliveries: Array<{ channel: string; status: string; attempts: number; lastError: string | null; deliveredAt: string | null }>;
+}
+
+/**
+ * Turns domain events into what a customer is told, exactly once: the notification and its deliveries
+ * (webhook if the customer has a URL, email if it has an address) are written in ONE statement guarded by
+ * the notification's unique key, so concurrent or repeated events make a single notification.
+ */
+@Injectable()
+export class NotificationsService {
+  private readonly logger = new Logger('Notifications');
+
+  constructor(
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(SecretVault) private readonly vault: SecretVault,
+  ) {}
+
+  @OnEvent(USAGE_THRESHOLD_CROSSED, { async: true, promisify: true })
+  onThreshold(event: UsageThresholdCrossedEvent): Promise<string | null> {
+    return this.notify(event.customerId, notificationText.threshold(event, this.tiers.catalog.upgradeUrl));
+  }
+
+  @OnEvent(TIER_CHANGED, { async: true, promisify: true })
+  onTierChanged(event: TierChangedEvent): Promise<string | null> {
+    return this.notify(event.customerId, notificationText.tierChanged(event));
+  }
+
+  @OnEvent(API_KEY_ROTATED, { async: true, promisify: true })
+  onKeyRotated(event: ApiKeyRotatedEvent): Promise<string | null> {
+    return this.notify(event.customerId, notificationText.keyRotated(event));
+  }
+
+  @OnEvent(API_KEY_REVOKED, { async: true, promisify: true })
+  onKeyRevoked(event: ApiKeyRevokedEvent): Promise<string | null> {
+    return this.notify(event.customerId, notificationText.keyRevoked(event));
+  }
+
+  /** Records the notification and its deliveries once; returns its id, or null if it already existed. */
+  async notify(customerId: string, draft: NotificationDraft): Promise<string | null> {
+    try {
+      const customer = await this.customers.find(customerId);
+      if (!customer) return null;
+      const rows = (await this.dataSource.query(
+        `WITH created AS (
+           INSERT INTO notifications (id, customer_id, kind, dedupe_key, subject, message, data)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
+           RETURNING id
+         ), deliveries AS (
+           INSERT INTO outbox (notification_id, channel, target, status)
+           SELECT created.id, d.channel, d.target, 'pending'
+             FROM created, (VALUES ('webhook', $8::text), ('email', $9::text)) AS d(channel, target)
+            WHERE d.target IS NOT NULL
+           RETURNING id
+         )
+         SELECT id FROM created`,
+        [newId('ntf'), customerId, draft.kind, draft.dedupeKey, draft.subject, draft.message, JSON.stringify(draft.data), customer.webhookUrl, customer.email],
+      )) as Array<{ id: string }>;
+      return rows[0]?.id ?? null;
+    } catch (error) {
+      // Listeners run detached from the request: report, never crash the process.
+      this.logger.error(`could not record ${draft.kind} for ${customerId}: ${(error as Error).message}`);
+      return null;
+    }
+  }
+
+  async list(customerId: string, limit = 50): Promise<NotificationView[]> {
+    await this.customers.get(customerId);
+    const rows = (await this.dataSource.query(
+      `SELECT n.id, n.kind, n.subject, n.message, n.data, n.created_at,
+              coalesce(json_agg(json_build_object('channel', o.channel, 'status', o.status, 'attempts', o.attempts,
+                'lastError', o.last_error, 'deliveredAt', o.delivered_at) ORDER BY o.channel) FILTER (WHERE o.id IS NOT NULL), '[]') AS deliveries
+         FROM notifications n LEFT JOIN outbox o ON o.notification_id = n.id
+        WHERE n.customer_id = $1
+        GROUP BY n.id ORDER BY n.created_at DESC, n.id LIMIT $2`,
+      [customerId, limit],
+    )) as Array<{ id: string; kind: string; subject: string; message: string; data: Record<string, unknown>; created_at: Date; deliveries: NotificationView['deliveries'] | string }>;
+    return rows.map((row) => ({
+      id: row.id,
+      kind: row.kind,
+      subject: row.subject,
+      message: row.message,
+      data: row.data,
+      createdAt: new Date(row.created_at).toISOString(),
+      deliveries: typeof row.deliveries === 'string' ? JSON.parse(row.deliveries) : row.deliveries,
+    }));
+  }
+
+  /** Sends a dead-lettered (or any undelivered) notification again, from the first attempt. */
+  async redeliver(customerId: string, notificationId: string): Promise<NotificationView> {
+    await this.dataSource.query(
+      `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL, last_error = NULL
+        WHERE notification_id = $1 AND status <> 'delivered'
+          AND EXISTS (SELECT 1 FROM notifications n WHERE n.id = $1 AND n.customer_id = $2)`,
+      [notificationId, customerId],
+    );
+    const found = (await this.list(customerId, 1000)).find((notification) => notification.id === notificationId);
+    if (!found) throw new NotFoundException({ error: 'notification_not_found', message: `No notification ${notificationId} for this customer.` });
+    return found;
+  }
+
+  /** A new signing secret for the customer's webhooks, shown once. */
+  async rotateWebhookSecret(customerId: string): Promise<{ secret: string }> {
+    const secret = `whsec_${randomBytes(24).toString('base64url')}`;
+    await this.customers.setWebhookSecret(customerId, this.vault.seal(secret));
+    return { secret };
+  }
+}

@@ -1,0 +1,1008 @@
+/* global document, window, fetch, navigator, location, history, Node, URLSearchParams, setTimeout, clearTimeout */
+// Tollgate developer portal. Plain JavaScript served by the service itself: no framework, no CDN, no build step.
+// Every value from the server goes into the page as text (textContent), never as HTML.
+
+const API = '/portal/api';
+const state = { session: null, csrf: null, overview: null, keys: null, loginToken: null, polling: null };
+
+const $ = (id) => document.getElementById(id);
+
+/** el('p', { class: 'muted', text: 'hi' }, child, …): builds an element; strings become text nodes. */
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(props)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === 'class') node.className = value;
+    else if (name === 'text') node.textContent = String(value);
+    else if (name === 'dataset') Object.assign(node.dataset, value);
+    else if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Formatting. Money is shown exactly as the API sends it (decimal strings), with a currency sign in front.
+
+const numbers = new Intl.NumberFormat('en-US');
+const count = (value) => (value === null || value === undefined ? '—' : numbers.format(value));
+const SIGNS = { usd: '$', eur: '€', gbp: '£', cad: 'CA$', aud: 'A$', jpy: '¥', chf: 'CHF ' };
+
+function money(amount, currency) {
+  const sign = SIGNS[String(currency || '').toLowerCase()];
+  if (!sign) return `${amount} ${String(currency || '').toUpperCase()}`.trim();
+  return amount.startsWith('-') ? `-${sign}${amount.slice(1)}` : `${sign}${amount}`;
+}
+
+const utcDay = new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' });
+const utcDate = new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', year: 'numeric', timeZone: 'UTC' });
+const localDateTime = new Intl.DateTimeFormat('en-US', { dateStyle: 'medium', timeStyle: 'short' });
+
+/** A half-open period [start, end) as "Nov 1 – Nov 30, 2026". */
+function periodText(period) {
+  const start = new Date(period.start);
+  const last = new Date(new Date(period.end).getTime() - 1);
+  return `${utcDay.format(start)} – ${utcDate.format(last)}`;
+}
+
+function when(iso) {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  const seconds = Math.round((Date.now() - date.getTime()) / 1000);
+  if (seconds >= 0 && seconds < 60) return 'just now';
+  if (seconds >= 0 && seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds >= 0 && seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  if (seconds < 0 && seconds > -3600) return `in ${Math.ceil(-seconds / 60)} min`;
+  if (seconds < 0 && seconds > -86400) return `in ${Math.round(-seconds / 3600)} h`;
+  return localDateTime.format(date);
+}
+
+function meterLabel(meter) {
+  if (meter === 'api_calls') return 'API calls';
+  const text = meter.replace(/[_-]+/g, ' ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+function meterUnit(meter, quantity) {
+  const definition = (state.overview?.meters || []).find((candidate) => candidate.name === meter);
+  const unit = meter === 'api_calls' ? 'call' : definition?.unit || 'unit';
+  return quantity === 1 ? unit : `${unit}s`;
+}
+
+const capitalize = (text) => (text ? text.charAt(0).toUpperCase() + text.slice(1) : text);
+
+// ---------------------------------------------------------------------------------------------------------
+// The API. State-changing calls carry the session's CSRF token; a 401 means the session is gone.
+
+class ApiError extends Error {
+  constructor(status, body) {
+    super((body && body.message) || `The request failed (${status}).`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { accept: 'application/json' };
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (method !== 'GET' && state.csrf) headers['x-csrf-token'] = state.csrf;
+  let response;
+  try {
+    response = await fetch(API + path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch {
+    throw new ApiError(0, { message: 'Could not reach the server. Check your connection and try again.' });
+  }
+  const text = await response.text();
+  let data;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { message: text };
+  }
+  if (!response.ok) {
+    const error = new ApiError(response.status, data);
+    if (response.status === 401 && state.session) sessionEnded('Your session has ended. Sign in again.');
+    throw error;
+  }
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Views and messages
+
+const VIEWS = ['loading', 'sign-in', 'finish-sign-in', 'dashboard'];
+
+function show(view) {
+  for (const id of VIEWS) $(id).hidden = id !== view;
+  const signedIn = view === 'dashboard';
+  $('account-bar').hidden = !signedIn;
+  $('section-nav').hidden = !signedIn;
+}
+
+let flashTimer = null;
+
+function flash(message, kind = 'success') {
+  const box = $('flash');
+  clearTimeout(flashTimer);
+  box.className = `flash${kind === 'success' ? '' : ` flash-${kind}`}`;
+  box.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+  box.textContent = message;
+  box.hidden = false;
+  if (kind === 'success') flashTimer = setTimeout(() => (box.hidden = true), 10000);
+}
+
+function clearFlash() {
+  clearTimeout(flashTimer);
+  $('flash').hidden = true;
+}
+
+function fieldError(id, message, input) {
+  const box = $(id);
+  box.textContent = message || '';
+  box.hidden = !message;
+  if (input) {
+    if (message) input.setAttribute('aria-invalid', 'true');
+    else input.removeAttribute('aria-invalid');
+  }
+}
+
+function busy(button, text) {
+  const original = button.textContent;
+  button.disabled = true;
+  if (text) button.textContent = text;
+  return () => {
+    button.disabled = false;
+    button.textContent = original;
+  };
+}
+
+/** A modal confirmation (native <dialog>: focus trap, Escape closes). Resolves to the confirm flag and extra fields. */
+function confirmDialog({ title, text, confirmLabel, danger = true, extra = null }) {
+  const dialog = $('confirm-dialog');
+  $('confirm-title').textContent = title;
+  $('confirm-text').textContent = text;
+  const extraBox = $('confirm-extra');
+  extraBox.replaceChildren(...(extra ? [extra] : []));
+  const ok = $('confirm-ok');
+  ok.textContent = confirmLabel;
+  ok.className = `button ${danger ? 'button-danger' : 'button-primary'}`;
+  dialog.returnValue = 'cancel';
+  return new Promise((resolve) => {
+    dialog.addEventListener('close', () => resolve(dialog.returnValue === 'confirm'), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function copy(input, status) {
+  const value = input.value;
+  try {
+    await navigator.clipboard.writeText(value);
+  } catch {
+    input.select();
+    document.execCommand('copy');
+  }
+  status.textContent = 'Copied to the clipboard.';
+}
+
+function revealSecret(panel, input, status, secret, note) {
+  input.value = secret;
+  status.textContent = '';
+  if (note) $('secret-note').textContent = note;
+  panel.hidden = false;
+  panel.focus();
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Signing in and out
+
+function showSignIn(message, kind = 'info') {
+  state.session = null;
+  state.csrf = null;
+  show('sign-in');
+  if (message) flash(message, kind);
+}
+
+function sessionEnded(message) {
+  stopPolling();
+  state.overview = null;
+  state.keys = null;
+  $('secret-panel').hidden = true;
+  $('signing-panel').hidden = true;
+  showSignIn(message, 'info');
+}
+
+async function enter(session) {
+  state.session = session;
+  state.csrf = session.csrfToken;
+  await refresh();
+  show('dashboard');
+}
+
+async function onKeySignIn(event) {
+  event.preventDefault();
+  const input = $('api-key');
+  const apiKey = input.value.trim();
+  if (!apiKey) {
+    fieldError('key-error', 'Enter one of your API keys.', input);
+    input.focus();
+    return;
+  }
+  fieldError('key-error', '', input);
+  const done = busy(event.submitter || event.target.querySelector('button'), 'Signing in…');
+  try {
+    const session = await api('POST', '/login', { apiKey });
+    input.value = '';
+    clearFlash();
+    await enter(session);
+    $('dashboard-title').focus();
+  } catch (error) {
+    fieldError('key-error', error.status === 401 ? error.message : `Could not sign in: ${error.message}`, input);
+    input.focus();
+  } finally {
+    done();
+  }
+}
+
+async function onEmailSignIn(event) {
+  event.preventDefault();
+  const input = $('email');
+  const email = input.value.trim();
+  $('email-status').hidden = true;
+  if (!email || !input.checkValidity()) {
+    fieldError('email-error', 'Enter the email address of your account.', input);
+    input.focus();
+    return;
+  }
+  fieldError('email-error', '', input);
+  const done = busy(event.submitter || event.target.querySelector('button'), 'Sending…');
+  try {
+    const answer = await api('POST', '/login/email', { email });
+    const status = $('email-status');
+    status.textContent = answer.message;
+    status.hidden = false;
+  } catch (error) {
+    fieldError('email-error', error.message, input);
+  } finally {
+    done();
+  }
+}
+
+async function onFinishSignIn() {
+  const button = $('finish-button');
+  const done = busy(button, 'Signing in…');
+  try {
+    const session = await api('POST', '/login/email/complete', { token: state.loginToken });
+    state.loginToken = null;
+    await enter(session);
+    $('dashboard-title').focus();
+  } catch (error) {
+    $('finish-error').textContent = error.message;
+    $('finish-error').hidden = false;
+    done();
+  }
+}
+
+async function onSignOut() {
+  try {
+    await api('POST', '/logout');
+  } catch {
+    // Signed out either way: the session is gone or will expire.
+  }
+  sessionEnded('You are signed out.');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Rendering
+
+async function refresh() {
+  const [overview, keys] = await Promise.all([api('GET', '/overview'), api('GET', '/keys')]);
+  state.overview = overview;
+  state.keys = keys;
+  render();
+}
+
+async function refreshKeys() {
+  state.keys = await api('GET', '/keys');
+  renderKeys();
+}
+
+function render() {
+  const { account, plan, usage } = state.overview;
+  $('account-name').textContent = account.name;
+  $('dashboard-title').textContent = account.name;
+  $('dashboard-title').setAttribute('tabindex', '-1');
+  $('period-line').textContent = `${plan.label} plan · billing period ${periodText(usage.period)}`;
+  const badge = $('status-badge');
+  badge.hidden = account.status === 'active';
+  badge.textContent = account.status === 'past_due' ? 'Payment past due' : capitalize(account.status);
+  badge.className = `badge ${account.status === 'past_due' ? 'badge-warning' : 'badge-neutral'}`;
+  renderStats();
+  renderUsage();
+  renderPlan();
+  renderInvoice();
+  renderNotifications();
+  renderKeys();
+  renderTiers();
+  renderWebhooks();
+}
+
+const WINDOW_SHORT = { 1: 'sec', 60: 'min', 3600: 'hour', 86400: 'day' };
+
+/** [{ limit: 100, windowSeconds: 60 }] → "100 / min". */
+function shortRate(policies) {
+  if (!policies.length) return 'None';
+  return policies.map((policy) => `${count(policy.limit)} / ${WINDOW_SHORT[policy.windowSeconds] || `${count(policy.windowSeconds)} s`}`).join(' · ');
+}
+
+function renderStats() {
+  const { plan, usage, invoice, limits } = state.overview;
+  const calls = usage.meters.find((meter) => meter.meter === 'api_calls') || usage.meters[0];
+  const stat = (id, label, value, detail) =>
+    el('li', { class: 'stat', id }, el('p', { class: 'stat-label', text: label }), el('p', { class: 'stat-value', text: value }), el('p', { class: 'stat-detail', text: detail }));
+  $('stats').replaceChildren(
+    stat('stat-plan', 'Plan', plan.label, plan.effective.price === 'Free' ? `${plan.effective.includedCalls} included` : plan.effective.price),
+    stat(
+      'stat-usage',
+      `${calls ? meterLabel(calls.meter) : 'Usage'} this period`,
+      calls ? count(calls.total) : '0',
+      calls && calls.included !== null ? `of ${count(calls.included)} included · ${count(calls.remaining)} left` : 'No included quota',
+    ),
+    stat('stat-rate', 'Rate limit', shortRate(limits.rateLimits), `${plan.effective.rateLimit}, shared by all your keys`),
+    stat('stat-invoice', 'Projected invoice', money(invoice.total, invoice.currency), `Period ends ${utcDate.format(new Date(new Date(invoice.period.end).getTime() - 1))}`),
+  );
+}
+
+function periodDays(period) {
+  const days = [];
+  const start = new Date(period.start);
+  const end = new Date(period.end);
+  for (let day = Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate()); day < end.getTime(); day += 86400000) {
+    days.push(new Date(day).toISOString().slice(0, 10));
+    if (days.length > 62) break;
+  }
+  return days;
+}
+
+function renderChart(meter, period, daily) {
+  const today = new Date().toISOString().slice(0, 10);
+  const byDay = new Map(daily.filter((point) => point.meter === meter).map((point) => [point.date, point.quantity]));
+  const days = periodDays(period);
+  const peak = Math.max(0, ...days.map((date) => byDay.get(date) || 0));
+  const scale = peak || 1;
+  const label = (date) => utcDay.format(new Date(`${date}T00:00:00Z`));
+  const total = days.reduce((sum, date) => sum + (byDay.get(date) || 0), 0);
+  const peakDay = days.find((date) => (byDay.get(date) || 0) === peak && peak > 0);
+  const summary = `${meterLabel(meter)} per day, ${label(days[0])} to ${label(days[days.length - 1])}: ${count(total)} in total${peakDay ? `, highest ${count(peak)} on ${label(peakDay)}` : ''}.`;
+  const bars = days.map((date) => {
+    const quantity = byDay.get(date) || 0;
+    const bar = el('div', {
+      class: `chart-bar${quantity === 0 ? ' zero' : ''}${date > today ? ' future' : ''}${date === today ? ' today' : ''}`,
+      title: `${label(date)}: ${count(quantity)} ${meterUnit(meter, quantity)}`,
+      dataset: { date, quantity: String(quantity) },
+    });
+    bar.style.height = `${(quantity / scale) * 100}%`;
+    return bar;
+  });
+  if (peak === 0) return [el('p', { class: 'empty chart-empty', text: `No ${meterLabel(meter).toLowerCase().replace('api', 'API')} recorded yet this period.` })];
+  const middle = days[Math.floor((days.length - 1) / 2)];
+  const chart = el(
+    'div',
+    { class: 'chart' },
+    el(
+      'div',
+      { class: 'chart-frame', role: 'img', 'aria-label': summary },
+      el('div', { class: 'chart-axis', 'aria-hidden': 'true' }, el('span', { text: count(peak) }), el('span', { text: peak % 2 === 0 ? count(peak / 2) : '' }), el('span', { text: '0' })),
+      el('div', { class: 'chart-bars' }, bars),
+      el('div', { class: 'chart-labels', 'aria-hidden': 'true' }, el('span', { text: label(days[0]) }), el('span', { text: label(middle) }), el('span', { text: label(days[days.length - 1]) })),
+    ),
+  );
+  const rows = days.filter((date) => date <= today || byDay.has(date));
+  const table = el(
+    'details',
+    {},
+    el('summary', { text: 'Show the daily numbers' }),
+    el(
+      'div',
+      { class: 'table-wrap' },
+      el(
+        'table',
+        {},
+        el('caption', { class: 'visually-hidden', text: `${meterLabel(meter)} per day` }),
+        el('thead', {}, el('tr', {}, el('th', { scope: 'col', text: 'Day' }), el('th', { scope: 'col', class: 'num', text: meterLabel(meter) }))),
+        el(
+          'tbody',
+          {},
+          rows.map((date) => el('tr', {}, el('th', { scope: 'row', text: label(date) }), el('td', { class: 'num', text: count(byDay.get(date) || 0) }))),
+        ),
+      ),
+    ),
+  );
+  return [chart, table];
+}
+
+function renderUsage() {
+  const { usage } = state.overview;
+  $('usage-period').textContent = `${periodText(usage.period)} (UTC). Counts include every successful metered request.`;
+  const meters = usage.meters.map((meter) => {
+    const percent = meter.percentUsed;
+    const fill = el('div', { class: `progress-fill${percent !== null && percent > 100 ? ' over' : ''}` });
+    fill.style.width = `${Math.min(100, percent || 0)}%`;
+    const figure = (field, label, value) => el('div', {}, el('dt', { text: label }), el('dd', { dataset: { field }, text: value }));
+    return el(
+      'article',
+      { class: 'meter', dataset: { meter: meter.meter } },
+      el(
+        'div',
+        { class: 'meter-head' },
+        el('h3', { text: meterLabel(meter.meter) }),
+        el('span', { class: 'muted small', text: percent === null ? 'No included quota' : `${percent}% of included used` }),
+      ),
+      el(
+        'dl',
+        { class: 'meter-figures' },
+        figure('total', 'Used', count(meter.total)),
+        figure('included', 'Included', meter.included === null ? '—' : count(meter.included)),
+        figure('remaining', 'Remaining', meter.remaining === null ? '—' : count(meter.remaining)),
+        figure('overage', 'Overage', count(meter.overage)),
+      ),
+      percent === null
+        ? null
+        : el(
+            'div',
+            {
+              class: 'progress',
+              role: 'progressbar',
+              'aria-label': `${meterLabel(meter.meter)}: share of included quota used`,
+              'aria-valuemin': '0',
+              'aria-valuemax': '100',
+              'aria-valuenow': String(Math.min(100, percent)),
+              'aria-valuetext': `${percent}%`,
+            },
+            fill,
+          ),
+      renderChart(meter.meter, usage.period, usage.daily),
+    );
+  });
+  $('usage-meters').replaceChildren(...meters);
+}
+
+function renderPlan() {
+  const { plan, account } = state.overview;
+  const fact = (label, value) => el('div', {}, el('dt', { text: label }), el('dd', {}, value));
+  $('plan-body').replaceChildren(
+    el('div', { class: 'plan-name' }, el('strong', { id: 'plan-tier', dataset: { tier: account.tier }, text: plan.label }), el('span', { class: 'plan-price', text: plan.effective.price === 'Free' ? 'No monthly fee' : plan.effective.price })),
+    el(
+      'dl',
+      { class: 'facts' },
+      fact('Included calls', plan.effective.includedCalls),
+      fact('Rate limit', plan.effective.rateLimit),
+      fact('Overage', plan.overage),
+      fact('When included calls run out', plan.effective.whenQuotaIsUsed),
+      fact('Endpoints', el('ul', { class: 'endpoint-list' }, plan.endpoints.map((endpoint) => el('li', {}, el('code', { text: endpoint }))))),
+      plan.support ? fact('Support', plan.support) : null,
+      plan.sla ? fact('SLA', plan.sla) : null,
+      plan.meters.map((meter) => fact(`${meterLabel(meter.meter)} included`, `${meter.included}; then ${meter.overage}`)),
+    ),
+    el('p', { class: 'small' }, el('a', { href: '#upgrade', text: 'Compare plans' })),
+  );
+}
+
+function renderInvoice() {
+  const { invoice } = state.overview;
+  $('invoice-note').textContent = `If the period ended now: base price plus overage so far, for ${periodText(invoice.period)}.`;
+  if (invoice.lines.length === 0) {
+    $('invoice-body').replaceChildren(el('p', { class: 'empty', text: 'Nothing billed so far this period.' }), el('p', { class: 'stat-value', id: 'invoice-total', text: money(invoice.total, invoice.currency) }));
+    return;
+  }
+  $('invoice-body').replaceChildren(
+    el(
+      'div',
+      { class: 'table-wrap' },
+      el(
+        'table',
+        { id: 'invoice-table' },
+        el('caption', { class: 'visually-hidden', text: 'Projected invoice lines' }),
+        el(
+          'thead',
+          {},
+          el('tr', {}, el('th', { scope: 'col', text: 'Item' }), el('th', { scope: 'col', class: 'num', text: 'Qty' }), el('th', { scope: 'col', class: 'num', text: 'Unit price' }), el('th', { scope: 'col', class: 'num', text: 'Amount' })),
+        ),
+        el(
+          'tbody',
+          {},
+          invoice.lines.map((line) =>
+            el(
+              'tr',
+              {},
+              el('td', { text: capitalize(line.description) }),
+              el('td', { class: 'num', text: count(line.quantity) }),
+              el('td', { class: 'num', text: line.unitPrice === null ? '—' : money(line.unitPrice, invoice.currency) }),
+              el('td', { class: 'num', text: money(line.amount, invoice.currency) }),
+            ),
+          ),
+        ),
+        el('tfoot', {}, el('tr', {}, el('th', { scope: 'row', colspan: '3', text: 'Total' }), el('td', { class: 'num', id: 'invoice-total', text: money(invoice.total, invoice.currency) }))),
+      ),
+    ),
+  );
+}
+
+const DELIVERY_BADGE = { delivered: 'badge-success', pending: 'badge-neutral', dead: 'badge-danger' };
+
+function renderNotifications() {
+  const { notifications } = state.overview;
+  if (notifications.length === 0) {
+    $('notifications-body').replaceChildren(el('p', { class: 'empty', text: 'No notifications yet. Usage alerts, plan changes and key changes appear here.' }));
+    return;
+  }
+  $('notifications-body').replaceChildren(
+    el(
+      'ol',
+      { class: 'notification-list' },
+      notifications.map((notification) =>
+        el(
+          'li',
+          {},
+          el('div', { class: 'notification-head' }, el('strong', { text: notification.subject }), el('time', { datetime: notification.createdAt, text: when(notification.createdAt) })),
+          el('p', { text: notification.message }),
+          notification.deliveries.length
+            ? el(
+                'div',
+                { class: 'chips' },
+                notification.deliveries.map((delivery) =>
+                  el('span', { class: `badge ${DELIVERY_BADGE[delivery.status] || 'badge-neutral'}`, text: `${capitalize(delivery.channel)}: ${delivery.status === 'dead' ? 'failed' : delivery.status}` }),
+                ),
+              )
+            : null,
+        ),
+      ),
+    ),
+  );
+}
+
+function keyStatus(key) {
+  if (key.status === 'revoked') return el('span', { class: 'badge badge-danger', text: 'Revoked' });
+  if (key.status === 'expired') return el('span', { class: 'badge badge-neutral', text: 'Expired' });
+  if (key.replacedBy && key.expiresAt) return el('span', { class: 'badge badge-warning', text: `Rotated · stops ${when(key.expiresAt)}`, title: localDateTime.format(new Date(key.expiresAt)) });
+  return el('span', { class: 'badge badge-success', text: 'Active' });
+}
+
+function keyRow(key, sessionKeyId) {
+  const usable = key.status === 'active';
+  const mine = key.id === sessionKeyId;
+  return el(
+    'tr',
+    { class: key.status === 'revoked' ? 'revoked' : null, dataset: { keyId: key.id } },
+    el('td', { 'data-label': 'Name' }, el('span', { class: 'key-name', text: key.name }), mine ? [' ', el('span', { class: 'badge', text: 'This session' })] : null),
+    el('td', { 'data-label': 'Key' }, el('span', { class: 'mono', text: `${key.prefix}…` })),
+    el('td', { 'data-label': 'Mode', text: capitalize(key.mode) }),
+    el('td', { 'data-label': 'Status' }, keyStatus(key)),
+    el('td', { 'data-label': 'Created', text: when(key.createdAt) }),
+    el('td', { 'data-label': 'Last used', text: key.lastUsedAt ? when(key.lastUsedAt) : 'Never' }),
+    el(
+      'td',
+      { class: 'key-actions-cell' },
+      usable
+        ? el(
+            'div',
+            { class: 'key-actions' },
+            el('button', { type: 'button', class: 'button button-small', 'aria-label': `Rotate key ${key.name}`, dataset: { action: 'rotate' }, onclick: () => rotateKey(key), text: 'Rotate' }),
+            el('button', { type: 'button', class: 'button button-small button-danger-quiet', 'aria-label': `Revoke key ${key.name}`, dataset: { action: 'revoke' }, onclick: () => revokeKey(key, mine), text: 'Revoke' }),
+          )
+        : null,
+    ),
+  );
+}
+
+function keysTable(keys, sessionKeyId, caption, id) {
+  return el(
+    'div',
+    { class: 'table-wrap' },
+    el(
+      'table',
+      { class: 'keys-table', id },
+      el('caption', { class: 'visually-hidden', text: caption }),
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          ['Name', 'Key', 'Mode', 'Status', 'Created', 'Last used'].map((title) => el('th', { scope: 'col', text: title })),
+          el('th', { scope: 'col' }, el('span', { class: 'visually-hidden', text: 'Actions' })),
+        ),
+      ),
+      el('tbody', {}, keys.map((key) => keyRow(key, sessionKeyId))),
+    ),
+  );
+}
+
+function renderKeys() {
+  const { data, sessionKeyId } = state.keys;
+  const current = data.filter((key) => key.status !== 'revoked');
+  const revoked = data.filter((key) => key.status === 'revoked');
+  const parts = [current.length ? keysTable(current, sessionKeyId, 'Your API keys', 'keys-table') : el('p', { class: 'empty', text: 'No active keys. Create one above.' })];
+  if (revoked.length) {
+    parts.push(el('details', { class: 'revoked-keys' }, el('summary', { text: `Revoked keys (${revoked.length})` }), keysTable(revoked, sessionKeyId, 'Revoked API keys', 'revoked-keys-table')));
+  }
+  $('keys-body').replaceChildren(...parts);
+}
+
+const ROW_LABELS = [
+  ['price', 'Price'],
+  ['includedCalls', 'Included API calls'],
+  ['rateLimit', 'Rate limit'],
+  ['overage', 'Beyond the included calls'],
+  ['whenQuotaIsUsed', 'When included calls run out'],
+  ['endpoints', 'Endpoints'],
+  ['support', 'Support'],
+  ['sla', 'SLA'],
+];
+
+function tierAction(tier) {
+  switch (tier.action) {
+    case 'current':
+      return el('span', { class: 'badge', text: 'Your plan' });
+    case 'upgrade':
+      return el('button', { type: 'button', class: 'button button-primary', dataset: { upgrade: tier.name }, onclick: (event) => upgrade(tier, event.currentTarget), text: `Upgrade to ${tier.label}` });
+    case 'contact_sales':
+      return el('span', { class: 'muted', text: 'Contact sales' });
+    case 'unavailable':
+      return el('span', { class: 'muted', text: 'Ask your provider to change plans' });
+    default:
+      return null;
+  }
+}
+
+function renderTiers() {
+  const { tiers, billing } = state.overview;
+  $('upgrade-note').textContent = billing.stripeEnabled
+    ? 'Upgrades are paid through Stripe Checkout; your plan changes as soon as Stripe confirms the subscription.'
+    : 'Online upgrades are not enabled on this server.';
+  const rows = ROW_LABELS.filter(([field]) => tiers.some((tier) => tier[field] !== null && !(Array.isArray(tier[field]) && tier[field].length === 0))).map(([field, label]) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row', text: label }),
+      tiers.map((tier) => {
+        const value = tier[field];
+        const content = Array.isArray(value)
+          ? el('ul', { class: 'endpoint-list' }, value.map((item) => el('li', {}, el('code', { text: item }))))
+          : el('span', { class: field === 'price' ? 'tier-price' : null, text: value === null ? '—' : value });
+        return el('td', { class: tier.action === 'current' ? 'current' : null }, content);
+      }),
+    ),
+  );
+  const meterNames = [...new Set(tiers.flatMap((tier) => tier.meters.map((meter) => meter.meter)))];
+  const meterRows = meterNames.map((name) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row', text: meterLabel(name) }),
+      tiers.map((tier) => {
+        const meter = tier.meters.find((candidate) => candidate.meter === name);
+        return el('td', { class: tier.action === 'current' ? 'current' : null, text: meter ? `${meter.included}; then ${meter.overage}` : '—' });
+      }),
+    ),
+  );
+  // Narrow screens get one card per plan instead of the table (CSS shows one or the other).
+  const cards = el(
+    'ul',
+    { class: 'tier-cards', 'aria-label': 'Plans' },
+    tiers.map((tier) =>
+      el(
+        'li',
+        { class: `tier-card${tier.action === 'current' ? ' current' : ''}`, dataset: { tier: tier.name } },
+        el(
+          'div',
+          { class: 'tier-card-head' },
+          el('h3', {}, tier.label, tier.action === 'current' ? [' ', el('span', { class: 'badge', text: 'Your plan' })] : null),
+          el('span', { class: 'tier-price', text: tier.price }),
+        ),
+        el(
+          'dl',
+          { class: 'facts' },
+          ROW_LABELS.filter(([field]) => field !== 'price' && tier[field] !== null && !(Array.isArray(tier[field]) && tier[field].length === 0)).map(([field, label]) =>
+            el(
+              'div',
+              {},
+              el('dt', { text: label }),
+              el('dd', {}, Array.isArray(tier[field]) ? el('ul', { class: 'endpoint-list' }, tier[field].map((item) => el('li', {}, el('code', { text: item })))) : tier[field]),
+            ),
+          ),
+          tier.meters.map((meter) => el('div', {}, el('dt', { text: meterLabel(meter.meter) }), el('dd', { text: `${meter.included}; then ${meter.overage}` }))),
+        ),
+        tier.action === 'current' ? null : el('div', { class: 'tier-card-action' }, tierAction(tier)),
+      ),
+    ),
+  );
+  $('tiers-body').replaceChildren(
+    cards,
+    el(
+      'div',
+      { class: 'table-wrap tiers-wrap', role: 'region', 'aria-labelledby': 'upgrade-title', tabindex: '0' },
+      el(
+        'table',
+        { class: 'tiers', id: 'tiers-table' },
+        el('caption', { class: 'visually-hidden', text: 'Plans compared' }),
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'col' }, el('span', { class: 'visually-hidden', text: 'Feature' })),
+            tiers.map((tier) => el('th', { scope: 'col', class: tier.action === 'current' ? 'current' : null, dataset: { tier: tier.name }, text: tier.label })),
+          ),
+        ),
+        el(
+          'tbody',
+          {},
+          rows,
+          meterRows,
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'row' }, el('span', { class: 'visually-hidden', text: 'Action' })),
+            tiers.map((tier) => el('td', { class: `tier-action${tier.action === 'current' ? ' current' : ''}` }, tierAction(tier))),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function renderWebhooks() {
+  const { account } = state.overview;
+  const input = $('webhook-url');
+  if (document.activeElement !== input) input.value = account.webhookUrl || '';
+  $('remove-webhook').hidden = !account.webhookUrl;
+  $('signing-state').textContent = account.webhookSecretSet
+    ? 'A signing secret is set. Generating a new one replaces it at once.'
+    : 'No signing secret yet. Generate one to verify the signatures of our webhooks.';
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Actions
+
+async function onCreateKey(event) {
+  event.preventDefault();
+  const nameInput = $('key-name');
+  const name = nameInput.value.trim();
+  fieldError('create-key-error', '', nameInput);
+  const done = busy(event.submitter || event.target.querySelector('button[type="submit"]'), 'Creating…');
+  try {
+    const issued = await api('POST', '/keys', { ...(name && { name }), mode: $('key-mode').value });
+    nameInput.value = '';
+    revealSecret($('secret-panel'), $('secret-value'), $('copy-status'), issued.secret, `Key “${issued.key.name}” is ready. Copy it now: it is shown only once and cannot be recovered.`);
+    await refreshKeys();
+  } catch (error) {
+    fieldError('create-key-error', error.message, nameInput);
+  } finally {
+    done();
+  }
+}
+
+async function rotateKey(key) {
+  const select = el(
+    'select',
+    { id: 'rotate-grace' },
+    el('option', { value: '86400', text: 'for 24 hours' }),
+    el('option', { value: '3600', text: 'for 1 hour' }),
+    el('option', { value: '0', text: 'no longer (stop it now)' }),
+  );
+  const extra = el('div', {}, el('label', { for: 'rotate-grace', text: 'Keep the old secret working' }), select);
+  const confirmed = await confirmDialog({
+    title: `Rotate key “${key.name}”?`,
+    text: 'You get a new secret for this key. The old secret keeps working for the time you choose, so you can deploy the new one first.',
+    confirmLabel: 'Rotate key',
+    danger: false,
+    extra,
+  });
+  if (!confirmed) return;
+  try {
+    const issued = await api('POST', `/keys/${encodeURIComponent(key.id)}/rotate`, { gracePeriodSeconds: Number(select.value) });
+    revealSecret($('secret-panel'), $('secret-value'), $('copy-status'), issued.secret, `New secret for “${issued.key.name}”. Copy it now: it is shown only once and cannot be recovered.`);
+    await refreshKeys();
+  } catch (error) {
+    if (error.status !== 401) flash(`Could not rotate the key: ${error.message}`, 'error');
+  }
+}
+
+async function revokeKey(key, mine) {
+  const confirmed = await confirmDialog({
+    title: `Revoke key “${key.name}”?`,
+    text: `Requests with this key are refused from now on. This cannot be undone.${mine ? ' You signed in with this key: revoking it also signs you out.' : ''}`,
+    confirmLabel: 'Revoke key',
+  });
+  if (!confirmed) return;
+  try {
+    await api('DELETE', `/keys/${encodeURIComponent(key.id)}`);
+    if (mine) return sessionEnded(`Key “${key.name}” is revoked, and you were signed in with it. Sign in again with another key.`);
+    flash(`Key “${key.name}” is revoked.`);
+    await refreshKeys();
+    $('keys-title').focus();
+  } catch (error) {
+    if (error.status !== 401) flash(`Could not revoke the key: ${error.message}`, 'error');
+  }
+}
+
+async function upgrade(tier, button) {
+  if (state.overview.account.subscribed) {
+    const confirmed = await confirmDialog({
+      title: `Upgrade to ${tier.label}?`,
+      text: `Your subscription moves to the ${tier.label} plan (${tier.price}) now; Stripe prorates the difference.`,
+      confirmLabel: `Upgrade to ${tier.label}`,
+      danger: false,
+    });
+    if (!confirmed) return;
+  }
+  const done = busy(button, 'Opening checkout…');
+  try {
+    const answer = await api('POST', '/upgrade', { tier: tier.name });
+    if (answer.checkoutUrl) {
+      const target = new URL(answer.checkoutUrl);
+      if (target.protocol !== 'https:' && target.protocol !== 'http:') throw new Error('The checkout address is not a web address.');
+      window.location.assign(target.href);
+      return;
+    }
+    flash(`You are now on the ${capitalize(answer.tier)} plan.`);
+    await refresh();
+    done();
+  } catch (error) {
+    done();
+    if (error.status !== 401) flash(`Could not start the upgrade: ${error.message}`, 'error');
+  }
+}
+
+async function onSaveWebhook(event) {
+  event.preventDefault();
+  const input = $('webhook-url');
+  const url = input.value.trim();
+  fieldError('webhook-error', '', input);
+  if (url && !/^https?:\/\//i.test(url)) {
+    fieldError('webhook-error', 'Enter a full URL starting with https://', input);
+    input.focus();
+    return;
+  }
+  await saveWebhook(url || null, event.submitter || event.target.querySelector('button[type="submit"]'));
+}
+
+async function saveWebhook(url, button) {
+  const input = $('webhook-url');
+  const done = busy(button, 'Saving…');
+  try {
+    const saved = await api('PUT', '/webhook', { url });
+    state.overview.account.webhookUrl = saved.webhookUrl;
+    input.value = saved.webhookUrl || '';
+    renderWebhooks();
+    flash(saved.webhookUrl ? 'Webhook URL saved.' : 'Webhook removed: notifications are no longer POSTed.');
+  } catch (error) {
+    if (error.status !== 401) fieldError('webhook-error', error.message, input);
+  } finally {
+    done();
+  }
+}
+
+async function onRotateSigningSecret() {
+  if (state.overview.account.webhookSecretSet) {
+    const confirmed = await confirmDialog({
+      title: 'Generate a new signing secret?',
+      text: 'Webhooks are signed with the new secret from now on; the current one stops verifying at once.',
+      confirmLabel: 'Generate new secret',
+    });
+    if (!confirmed) return;
+  }
+  try {
+    const { secret } = await api('POST', '/webhook/secret');
+    state.overview.account.webhookSecretSet = true;
+    renderWebhooks();
+    revealSecret($('signing-panel'), $('signing-value'), $('copy-signing-status'), secret);
+  } catch (error) {
+    if (error.status !== 401) flash(`Could not generate a signing secret: ${error.message}`, 'error');
+  }
+}
+
+// After Stripe Checkout: the tier changes when Stripe's webhook arrives, so watch for it for a while.
+function stopPolling() {
+  if (state.polling) clearTimeout(state.polling);
+  state.polling = null;
+}
+
+function handleCheckoutReturn() {
+  const params = new URLSearchParams(location.search);
+  const outcome = params.get('checkout');
+  if (!outcome) return;
+  params.delete('checkout');
+  const query = params.toString();
+  history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+  if (outcome !== 'success') return flash('Checkout canceled: your plan has not changed.', 'info');
+  const startTier = state.overview.account.tier;
+  if (state.overview.account.subscribed) return flash(`Payment received: you are on the ${state.overview.plan.label} plan.`);
+  flash('Payment received. Your plan changes as soon as Stripe confirms the subscription; this page updates by itself.', 'info');
+  let tries = 0;
+  const poll = async () => {
+    tries += 1;
+    try {
+      await refresh();
+    } catch {
+      return stopPolling();
+    }
+    const { account, plan } = state.overview;
+    if (account.subscribed || account.tier !== startTier) {
+      stopPolling();
+      flash(`Your plan is now ${plan.label}.`);
+      return;
+    }
+    if (tries < 20) state.polling = setTimeout(poll, 3000);
+    else flash('Stripe has not confirmed the subscription yet. Reload this page in a minute.', 'info');
+  };
+  state.polling = setTimeout(poll, 2000);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Start
+
+function wire() {
+  $('key-form').addEventListener('submit', onKeySignIn);
+  $('email-form').addEventListener('submit', onEmailSignIn);
+  $('finish-button').addEventListener('click', onFinishSignIn);
+  $('sign-out').addEventListener('click', onSignOut);
+  $('create-key-form').addEventListener('submit', onCreateKey);
+  $('copy-secret').addEventListener('click', () => copy($('secret-value'), $('copy-status')));
+  $('copy-signing').addEventListener('click', () => copy($('signing-value'), $('copy-signing-status')));
+  $('hide-secret').addEventListener('click', () => {
+    $('secret-panel').hidden = true;
+    $('secret-value').value = '';
+    $('key-name').focus();
+  });
+  $('hide-signing').addEventListener('click', () => {
+    $('signing-panel').hidden = true;
+    $('signing-value').value = '';
+    $('rotate-signing-secret').focus();
+  });
+  $('webhook-form').addEventListener('submit', onSaveWebhook);
+  $('remove-webhook').addEventListener('click', (event) => saveWebhook(null, event.currentTarget));
+  $('rotate-signing-secret').addEventListener('click', onRotateSigningSecret);
+}
+
+/** A sign-in link carries its one-time token in the fragment (never sent to a server); take it out of the address bar. */
+function takeLoginToken() {
+  if (!location.hash.startsWith('#login-token=')) return false;
+  state.loginToken = decodeURIComponent(location.hash.slice('#login-token='.length));
+  history.replaceState(null, '', `${location.pathname}${location.search}`);
+  stopPolling();
+  clearFlash();
+  $('finish-error').hidden = true;
+  show('finish-sign-in');
+  $('finish-button').focus();
+  return true;
+}
+
+async function boot() {
+  wire();
+  // The link may also be opened in a tab that already shows the portal: only the fragment changes then.
+  window.addEventListener('hashchange', takeLoginToken);
+  if (takeLoginToken()) return;
+  try {
+    const session = await api('GET', '/session');
+    await enter(session);
+    handleCheckoutReturn();
+    if (location.hash.length > 1) document.getElementById(location.hash.slice(1))?.scrollIntoView();
+  } catch (error) {
+    if (error.status === 401) showSignIn();
+    else showSignIn(`The portal could not load: ${error.message}`, 'error');
+  }
+}
+
+boot();

@@ -1,0 +1,81 @@
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { CreateApiKeyDto, RotateApiKeyDto } from '../admin/dto/api-key.dto.js';
+import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
+import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { UsageService } from '../metering/usage.service.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
+
+/** The key holder's own account: everything is scoped to the customer of the presented key. */
+@ApiTags('me')
+@ApiSecurity('api-key')
+@UseGuards(ApiKeyGuard)
+@Controller('v1/me')
+export class MeController {
+  constructor(
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
+    @Inject(UsageService) private readonly usage: UsageService,
+    @Inject(NotificationsService) private readonly notifications: NotificationsService,
+  ) {}
+
+  @Get('notifications')
+  @ApiOperation({ summary: 'Your notifications, newest first' })
+  async notificationsList(@CurrentConsumer() consumer: Consumer) {
+    return { data: await this.notifications.list(consumer.customerId) };
+  }
+
+  @Post('webhook-secret')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Rotate your webhook signing secret; the new one is shown once' })
+  rotateWebhookSecret(@CurrentConsumer() consumer: Consumer) {
+    return this.notifications.rotateWebhookSecret(consumer.customerId);
+  }
+
+  @Get('usage')
+  @ApiOperation({ summary: 'Your usage per meter this period (or ?period=YYYY-MM), with a daily series' })
+  usageReport(@CurrentConsumer() consumer: Consumer, @Query('period') period?: string) {
+    return this.usage.report(consumer.customerId, period ?? 'current');
+  }
+
+  @Get()
+  @ApiOperation({ summary: 'Your account, tier and effective limits' })
+  async me(@CurrentConsumer() consumer: Consumer) {
+    const customer = this.customers.view(await this.customers.get(consumer.customerId));
+    return {
+      id: customer.id,
+      name: customer.name,
+      email: customer.email,
+      tier: customer.tier,
+      status: customer.status,
+      limits: customer.limits,
+      currentPeriod: customer.currentPeriod,
+      webhookUrl: customer.webhookUrl,
+      key: { id: consumer.key.id, prefix: consumer.key.prefix, mode: consumer.key.mode },
+    };
+  }
+
+  @Get('keys')
+  async keys(@CurrentConsumer() consumer: Consumer) {
+    return { data: await this.apiKeys.list(consumer.customerId) };
+  }
+
+  @Post('keys')
+  @ApiOperation({ summary: 'Create a key for your account. Its secret is in this response only.' })
+  create(@CurrentConsumer() consumer: Consumer, @Body() body: CreateApiKeyDto) {
+    return this.apiKeys.create(consumer.customerId, body);
+  }
+
+  @Post('keys/:keyId/rotate')
+  rotate(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string, @Body() body: RotateApiKeyDto) {
+    return this.apiKeys.rotate(consumer.customerId, keyId, body.gracePeriodSeconds);
+  }
+
+  @Delete('keys/:keyId')
+  @HttpCode(200)
+  revoke(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string) {
+    return this.apiKeys.revoke(consumer.customerId, keyId);
+  }
+}

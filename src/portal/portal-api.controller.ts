@@ -1,0 +1,162 @@
+import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Req, UseGuards } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Request } from 'express';
+import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { Public } from '../api-keys/public.decorator.js';
+import { BillingService } from '../billing/billing.service.js';
+import { SubscriptionsService } from '../billing/subscriptions.service.js';
+import { CUSTOM } from '../config/tier-catalog.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { UsageService } from '../metering/usage.service.js';
+import { NotificationsService } from '../notifications/notifications.service.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { CurrentPortalSession, PortalSessionGuard } from './portal-session.guard.js';
+import type { PortalSession } from './portal-sessions.service.js';
+import { summarizePlan, summarizeTiers } from './portal-view.js';
+import { webhookUrlProblem } from './portal-webhook-url.js';
+import { PortalCreateKeyDto, PortalRotateKeyDto, UpgradeDto, WebhookUrlDto } from './portal.dto.js';
+
+/** What the portal offers next to each tier of the comparison table. */
+export type TierAction = 'current' | 'upgrade' | 'contact_sales' | 'unavailable' | 'included';
+
+const RECENT_NOTIFICATIONS = 10;
+
+/**
+ * The portal page's JSON API (`/portal/api/…`): the signed-in customer's account, through the same services
+ * as the key holder's `/v1/me` API and the admin API. Cookie session + CSRF token (PortalSessionGuard).
+ */
+@ApiExcludeController()
+@Public()
+@UseGuards(PortalSessionGuard)
+@Controller('portal/api')
+export class PortalApiController {
+  constructor(
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
+    @Inject(UsageService) private readonly usage: UsageService,
+    @Inject(BillingService) private readonly billing: BillingService,
+    @Inject(SubscriptionsService) private readonly subscriptions: SubscriptionsService,
+    @Inject(NotificationsService) private readonly notifications: NotificationsService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+  ) {}
+
+  /** Everything the dashboard shows, in one call. */
+  @Get('overview')
+  async overview(@CurrentPortalSession() session: PortalSession) {
+    const customer = await this.customers.get(session.customerId);
+    const [usage, invoice, notifications, webhookSecret] = await Promise.all([
+      this.usage.report(customer.id, 'current'),
+      this.billing.invoicePreview(customer.id),
+      this.notifications.list(customer.id, RECENT_NOTIFICATIONS),
+      this.customers.webhookSecret(customer.id),
+    ]);
+    const catalog = this.tiers.list();
+    const tier = this.tiers.get(customer.tier);
+    const limits = this.customers.limitsOf(customer);
+    const stripeEnabled = Boolean(this.config.stripe.secretKey);
+    return {
+      account: {
+        id: customer.id,
+        name: customer.name,
+        email: customer.email,
+        status: customer.status,
+        tier: customer.tier,
+        subscribed: Boolean(customer.stripeSubscriptionId),
+        webhookUrl: customer.webhookUrl,
+        webhookSecretSet: webhookSecret !== null,
+      },
+      plan: summarizePlan(catalog, tier, limits, customer.overrides.price),
+      limits,
+      usage,
+      invoice,
+      notifications,
+      meters: this.tiers.catalog.meters,
+      tiers: summarizeTiers(catalog).map((summary) => ({ ...summary, action: this.actionFor(summary, tier.rank, stripeEnabled) })),
+      billing: { stripeEnabled },
+      session: { signedInWith: session.method, apiKeyId: session.apiKeyId, expiresAt: session.expiresAt.toISOString() },
+    };
+  }
+
+  @Get('keys')
+  async keys(@CurrentPortalSession() session: PortalSession) {
+    return { data: await this.apiKeys.list(session.customerId), sessionKeyId: session.apiKeyId };
+  }
+
+  /** The secret is in this response only. */
+  @Post('keys')
+  createKey(@CurrentPortalSession() session: PortalSession, @Body() body: PortalCreateKeyDto) {
+    return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live' });
+  }
+
+  @Post('keys/:keyId/rotate')
+  @HttpCode(200)
+  rotateKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: PortalRotateKeyDto) {
+    return this.apiKeys.rotate(session.customerId, keyId, body.gracePeriodSeconds);
+  }
+
+  /** Revoking the key this session was opened with also ends the session. */
+  @Delete('keys/:keyId')
+  @HttpCode(200)
+  revokeKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string) {
+    return this.apiKeys.revoke(session.customerId, keyId);
+  }
+
+  @Put('webhook')
+  async setWebhook(@CurrentPortalSession() session: PortalSession, @Body() body: WebhookUrlDto) {
+    const url = body.url?.trim() || null;
+    const problem = url === null ? null : webhookUrlProblem(url);
+    if (problem) {
+      throw new BadRequestException({ error: 'validation_failed', message: `The webhook URL ${problem}.`, details: [{ field: 'url', problems: [problem] }] });
+    }
+    const customer = await this.customers.update(session.customerId, { webhookUrl: url });
+    return { webhookUrl: customer.webhookUrl };
+  }
+
+  /** A new signing secret for webhooks, shown once; the previous one stops verifying. */
+  @Post('webhook/secret')
+  @HttpCode(200)
+  rotateWebhookSecret(@CurrentPortalSession() session: PortalSession) {
+    return this.notifications.rotateWebhookSecret(session.customerId);
+  }
+
+  /**
+   * Moves the customer up to `tier`: a Stripe Checkout session the browser is sent to (the tier changes when
+   * Stripe's subscription webhook arrives), or, for a customer who already pays by subscription, a change of
+   * that subscription's prices (prorated).
+   */
+  @Post('upgrade')
+  @HttpCode(200)
+  async upgrade(@CurrentPortalSession() session: PortalSession, @Req() request: Request, @Body() body: UpgradeDto) {
+    const customer = await this.customers.get(session.customerId);
+    const current = this.tiers.get(customer.tier);
+    const target = this.tiers.find(body.tier);
+    if (!target) {
+      throw new BadRequestException({ error: 'validation_failed', message: `Unknown tier "${body.tier}".`, details: [{ field: 'tier', problems: ['unknown tier'] }] });
+    }
+    if (target.rank <= current.rank) {
+      throw new ConflictException({ error: 'not_an_upgrade', message: `The ${target.name} plan is not above your current ${current.name} plan.` });
+    }
+    if (target.price === CUSTOM) {
+      throw new ConflictException({ error: 'tier_not_subscribable', message: `The ${target.name} plan is arranged with sales, not bought online.` });
+    }
+    if (customer.stripeSubscriptionId) {
+      const updated = await this.subscriptions.subscribe(customer.id, target.name);
+      return { changed: true, tier: updated.tier };
+    }
+    const base = (this.config.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
+    const checkout = await this.subscriptions.checkout(customer.id, target.name, {
+      successUrl: `${base}/portal/?checkout=success#plan`,
+      cancelUrl: `${base}/portal/?checkout=canceled#upgrade`,
+    });
+    return { checkoutUrl: checkout.url, checkoutSessionId: checkout.id };
+  }
+
+  private actionFor(summary: { rank: number; purchasable: boolean }, currentRank: number, stripeEnabled: boolean): TierAction {
+    if (summary.rank === currentRank) return 'current';
+    if (summary.rank < currentRank) return 'included';
+    if (!summary.purchasable) return 'contact_sales';
+    return stripeEnabled ? 'upgrade' : 'unavailable';
+  }
+}

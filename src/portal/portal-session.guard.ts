@@ -1,0 +1,113 @@
+import {
+  type CanActivate,
+  createParamDecorator,
+  type ExecutionContext,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  UnauthorizedException,
+  UnsupportedMediaTypeException,
+} from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ConstantTimeComparator } from '../common/constant-time.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { CustomersService } from '../customers/customers.service.js';
+import { clearedSessionCookie, readCookie, SESSION_COOKIE } from './portal-cookies.js';
+import { type PortalSession, PortalSessionsService } from './portal-sessions.service.js';
+
+export const CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const SESSION = Symbol('tollgate.portal.session');
+
+interface WithSession {
+  [SESSION]?: { session: PortalSession; token: string };
+}
+
+/** Whether the session cookie gets `Secure`: the request came over https (directly or via a trusted proxy), or the public URL is https. */
+export function isSecureRequest(request: Request, config: TollgateConfig): boolean {
+  return request.secure || (config.publicUrl?.startsWith('https://') ?? false);
+}
+
+/** The session cookie's token of a request, if any. */
+export function sessionToken(request: Request): string | null {
+  return readCookie(request.headers.cookie, SESSION_COOKIE);
+}
+
+/**
+ * Refuses requests another site made the browser send: `Sec-Fetch-Site` (every current browser sends it) must
+ * be same-origin, and an `Origin` header must name this host. Requests without either (curl, tests) pass:
+ * they carry no ambient cookie from a victim's browser.
+ */
+export function assertSameOrigin(request: Request, config: TollgateConfig): void {
+  const site = request.header('sec-fetch-site');
+  if (site && site !== 'same-origin' && site !== 'none') {
+    throw new ForbiddenException({ error: 'cross_site_request', message: 'Portal calls must come from the portal page itself.' });
+  }
+  const origin = request.header('origin');
+  if (origin === undefined) return;
+  const allowed = new Set([request.host]);
+  if (config.publicUrl) allowed.add(new URL(config.publicUrl).host);
+  let host: string | null;
+  try {
+    host = origin === 'null' ? null : new URL(origin).host;
+  } catch {
+    host = null;
+  }
+  if (!host || !allowed.has(host)) {
+    throw new ForbiddenException({ error: 'cross_site_request', message: 'Portal calls must come from the portal page itself.' });
+  }
+}
+
+/** Sign-in calls carry no session yet: same origin, and JSON only (an HTML form on another site cannot send JSON). */
+export function assertSignInRequest(request: Request, config: TollgateConfig): void {
+  assertSameOrigin(request, config);
+  if (!request.is('application/json')) {
+    throw new UnsupportedMediaTypeException({ error: 'unsupported_media_type', message: 'Send the request body as application/json.' });
+  }
+}
+
+/**
+ * Guards the portal's JSON API: a live session cookie, an account that may still sign in, and for every
+ * state-changing method the session's CSRF token in `X-CSRF-Token` (synchronizer token pattern).
+ */
+@Injectable()
+export class PortalSessionGuard implements CanActivate {
+  constructor(
+    @Inject(PortalSessionsService) private readonly sessions: PortalSessionsService,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+    @Inject(ConstantTimeComparator) private readonly comparator: ConstantTimeComparator,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request>();
+    const response = context.switchToHttp().getResponse<Response>();
+    const token = sessionToken(request);
+    const session = token ? await this.sessions.find(token) : null;
+    if (!token || !session) {
+      if (token) response.setHeader('Set-Cookie', clearedSessionCookie({ secure: isSecureRequest(request, this.config) }));
+      throw new UnauthorizedException({ error: 'not_signed_in', message: 'Sign in to the portal first (your session may have expired).' });
+    }
+    if (!this.sessions.canSignIn(await this.customers.find(session.customerId))) {
+      await this.sessions.closeAllFor(session.customerId);
+      response.setHeader('Set-Cookie', clearedSessionCookie({ secure: isSecureRequest(request, this.config) }));
+      throw new UnauthorizedException({ error: 'not_signed_in', message: 'This account is suspended or closed.' });
+    }
+    if (!SAFE_METHODS.has(request.method)) {
+      assertSameOrigin(request, this.config);
+      const presented = request.header(CSRF_HEADER);
+      if (!presented || !this.comparator.secretsEqual(presented, session.csrfToken)) {
+        throw new ForbiddenException({ error: 'csrf_token_invalid', message: `Missing or wrong ${CSRF_HEADER} header: reload the portal and try again.` });
+      }
+    }
+    (request as WithSession)[SESSION] = { session, token };
+    return true;
+  }
+}
+
+/** Handler parameter: the session PortalSessionGuard resolved. */
+export const CurrentPortalSession = createParamDecorator((_data: unknown, context: ExecutionContext): PortalSession => {
+  const attached = (context.switchToHttp().getRequest<Request>() as WithSession)[SESSION];
+  if (!attached) throw new Error('CurrentPortalSession used on a route without PortalSessionGuard');
+  return attached.session;
+});

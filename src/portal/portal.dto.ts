@@ -1,0 +1,51 @@
+import { IsEmail, IsIn, IsInt, IsOptional, IsString, Length, Max, Min, ValidateIf } from 'class-validator';
+
+export class KeySignInDto {
+  @IsString()
+  @Length(1, 200)
+  apiKey: string;
+}
+
+export class EmailLinkRequestDto {
+  @IsEmail({}, { message: 'email must be an email address' })
+  @Length(3, 320)
+  email: string;
+}
+
+export class EmailLinkSignInDto {
+  @IsString()
+  @Length(1, 200)
+  token: string;
+}
+
+export class PortalCreateKeyDto {
+  @IsOptional()
+  @IsString()
+  @Length(1, 100, { message: 'name must be 1 to 100 characters' })
+  name?: string;
+
+  @IsOptional()
+  @IsIn(['live', 'test'])
+  mode?: 'live' | 'test';
+}
+
+export class PortalRotateKeyDto {
+  @IsOptional()
+  @IsInt()
+  @Min(0)
+  @Max(7 * 86400)
+  gracePeriodSeconds?: number;
+}
+
+export class WebhookUrlDto {
+  /** null (or "") removes the webhook. */
+  @ValidateIf((dto: WebhookUrlDto) => dto.url !== null && dto.url !== '')
+  @IsString()
+  url: string | null;
+}
+
+export class UpgradeDto {
+  @IsString()
+  @Length(1, 100)
+  tier: string;
+}

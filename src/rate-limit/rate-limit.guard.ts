@@ -1,0 +1,104 @@
+import { type ExecutionContext, HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import {
+  InjectThrottlerOptions,
+  InjectThrottlerStorage,
+  ThrottlerGuard,
+  type ThrottlerModuleOptions,
+  type ThrottlerStorage,
+} from '@nestjs/throttler';
+import type { Request, Response } from 'express';
+import { consumerOf } from '../api-keys/consumer.js';
+import { CostResolver } from '../metering/cost.resolver.js';
+import { TiersService } from '../tiers/tiers.service.js';
+import { setRateLimitHeaders } from './rate-limit.headers.js';
+import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
+import { RateLimitService } from './rate-limit.service.js';
+import type { RateLimitPolicy } from './rate-limit.storage.js';
+
+type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
+
+/**
+ * Third guard: per-tier limits for API consumers on top of @nestjs/throttler. A consumer's budget is
+ * its tier's (or its own overridden) policies, shared by all of its keys, plus any route-level
+ * @Throttle(); every policy is checked and charged in one call to the store, weighted by the request's
+ * cost. Anonymous callers fall through to @nestjs/throttler's behaviour (@Throttle per route).
+ */
+@Injectable()
+export class RateLimitGuard extends ThrottlerGuard {
+  constructor(
+    @InjectThrottlerOptions() options: ThrottlerModuleOptions,
+    @InjectThrottlerStorage() storage: ThrottlerStorage,
+    @Inject(Reflector) reflector: Reflector,
+    @Inject(RateLimitService) private readonly rateLimits: RateLimitService,
+    @Inject(RateLimitMetadataAccessor) private readonly metadata: RateLimitMetadataAccessor,
+    @Inject(CostResolver) private readonly costs: CostResolver,
+    @Inject(TiersService) private readonly tiers: TiersService,
+  ) {
+    super(options, storage, reflector);
+  }
+
+  private get throttlerNames(): string[] {
+    return this.throttlers.map((throttler) => throttler.name ?? 'default');
+  }
+
+  override async canActivate(context: ExecutionContext): Promise<boolean> {
+    if (context.getType() !== 'http') return true;
+    const request = context.switchToHttp().getRequest<Request>();
+    const consumer = consumerOf(request);
+    if (!consumer) return super.canActivate(context);
+    const route = this.metadata.route(context, this.throttlerNames);
+    if (route.skipDefault || (await this.shouldSkip(context))) return true;
+
+    const policies: RateLimitPolicy[] = consumer.limits.rateLimits.map((policy) => ({
+      id: `w${policy.windowSeconds}`,
+      limit: policy.limit,
+      windowMs: policy.windowSeconds * 1000,
+    }));
+    for (const throttle of route.throttles) {
+      const limit = await this.metadata.resolve(context, throttle.limit);
+      if (!Number.isFinite(limit)) continue;
+      const routeKey = `${context.getClass().name}.${context.getHandler().name}`;
+      policies.push({ id: `route:${routeKey}:${throttle.name}`, limit, windowMs: await this.metadata.resolve(context, throttle.ttl) });
+    }
+    if (policies.length === 0) return true;
+
+    const cost = this.costs.resolve(context, consumer);
+    const response = context.switchToHttp().getResponse<Response>();
+    const outcome = await this.rateLimits.consume({ bucket: consumer.customerId, policies, cost });
+    if ('unavailable' in outcome) {
+      if (this.rateLimits.failureMode === 'open') return true;
+      response.setHeader('Retry-After', 1);
+      throw new HttpException(
+        { error: 'rate_limiter_unavailable', message: 'Rate limiting is temporarily unavailable; retry shortly.' },
+        HttpStatus.SERVICE_UNAVAILABLE,
+      );
+    }
+    const decision = outcome.decided;
+    setRateLimitHeaders(response, decision);
+    if (decision.allowed) return true;
+    const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+    const exceeded = decision.policies.find((policy) => cost * (policy.windowMs / policy.limit) > 0 && policy.remaining < cost) ?? decision.policies[0];
+    throw new HttpException(
+      {
+        error: 'rate_limit_exceeded',
+        message:
+          cost > exceeded.limit
+            ? `This request costs ${cost} units, more than your limit of ${exceeded.limit} per ${exceeded.windowMs / 1000} s.`
+            : `Rate limit of ${exceeded.limit} per ${exceeded.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
+        retryAfter,
+        limit: exceeded.limit,
+        windowSeconds: exceeded.windowMs / 1000,
+        tier: consumer.tier.name,
+        upgradeUrl: this.tiers.catalog.upgradeUrl,
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  }
+
+  /** Anonymous path: an unbounded default throttler costs nothing and limits nothing. */
+  protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
+    if (!Number.isFinite(props.limit)) return true;
+    return super.handleRequest(props);
+  }
+}

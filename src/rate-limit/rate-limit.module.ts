@@ -1,0 +1,48 @@
+import { Module } from '@nestjs/common';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { MeteringCoreModule } from '../metering/metering-core.module.js';
+import { RedisConnection } from '../redis/redis.connection.js';
+import { TiersModule } from '../tiers/tiers.module.js';
+import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
+import { RateLimitGuard } from './rate-limit.guard.js';
+import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
+import { RateLimitService } from './rate-limit.service.js';
+import { RateLimitStorage } from './rate-limit.storage.js';
+import { RedisRateLimitStorage } from './redis-rate-limit.storage.js';
+import { ThrottlerStorageAdapter } from './throttler-storage.adapter.js';
+
+const storageProvider = {
+  provide: RateLimitStorage,
+  inject: [TollgateConfig, RedisConnection],
+  useFactory: (config: TollgateConfig, redis: RedisConnection): RateLimitStorage =>
+    redis ? new RedisRateLimitStorage(redis, config.redisPrefix) : new MemoryRateLimitStorage(),
+};
+
+@Module({
+  providers: [storageProvider],
+  exports: [storageProvider],
+})
+class RateLimitStorageModule {}
+
+@Module({
+  imports: [
+    RateLimitStorageModule,
+    MeteringCoreModule,
+    TiersModule,
+    ThrottlerModule.forRootAsync({
+      imports: [RateLimitStorageModule],
+      inject: [RateLimitStorage],
+      // A default throttler with no limit: consumers get their tier's limits; @Throttle({ default: … })
+      // on a route still limits it (anonymous callers per IP, consumers per customer).
+      useFactory: (storage: RateLimitStorage) => ({
+        throttlers: [{ name: 'default', ttl: 60_000, limit: Number.POSITIVE_INFINITY }],
+        storage: new ThrottlerStorageAdapter(storage),
+      }),
+    }),
+  ],
+  providers: [RateLimitService, RateLimitMetadataAccessor, RateLimitGuard],
+  // Guards named in @UseGuards are built in the using module: everything they inject must be visible there.
+  exports: [RateLimitService, RateLimitGuard, RateLimitMetadataAccessor, RateLimitStorageModule, ThrottlerModule, MeteringCoreModule, TiersModule],
+})
+export class RateLimitModule {}

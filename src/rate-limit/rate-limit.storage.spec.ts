@@ -1,0 +1,80 @@
+import { Redis } from 'ioredis';
+import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
+import type { RateLimitStorage } from './rate-limit.storage.js';
+import { RedisRateLimitStorage } from './redis-rate-limit.storage.js';
+
+/** The same contract for both stores: Redis when REDIS_URL is set (CI), memory always. */
+const redisUrl = process.env.REDIS_URL;
+const stores: Array<[string, () => { storage: RateLimitStorage; close(): void }]> = [
+  ['memory', () => ({ storage: new MemoryRateLimitStorage(), close: () => undefined })],
+];
+if (redisUrl) {
+  stores.push([
+    'redis',
+    () => {
+      const redis = new Redis(redisUrl);
+      return { storage: new RedisRateLimitStorage(redis, `test:${Math.random().toString(36).slice(2)}`), close: () => redis.disconnect() };
+    },
+  ]);
+}
+
+describe.each(stores)('%s rate-limit storage', (_name, create) => {
+  let store: ReturnType<typeof create>;
+  beforeEach(() => {
+    store = create();
+  });
+  afterEach(() => store.close());
+
+  const perMinute = (limit: number) => [{ id: 'w60', limit, windowMs: 60_000 }];
+
+  it('admits exactly the limit under 100 concurrent requests', async () => {
+    const decisions = await Promise.all(
+      Array.from({ length: 100 }, () => store.storage.consume({ bucket: 'cus_a', policies: perMinute(10), cost: 1 })),
+    );
+    expect(decisions.filter((d) => d.allowed)).toHaveLength(10);
+    const refused = decisions.find((d) => !d.allowed)!;
+    expect(refused.retryAfterMs).toBeGreaterThan(5_000);
+    expect(refused.retryAfterMs).toBeLessThanOrEqual(6_000);
+    expect(refused.policies[0]).toMatchObject({ id: 'w60', limit: 10, remaining: 0 });
+  });
+
+  it('keeps buckets apart and reports remaining and reset', async () => {
+    const first = await store.storage.consume({ bucket: 'cus_b', policies: perMinute(10), cost: 3 });
+    expect(first.allowed).toBe(true);
+    expect(first.policies[0].remaining).toBe(7);
+    expect(first.policies[0].resetMs).toBeGreaterThan(17_000);
+    expect(first.policies[0].resetMs).toBeLessThanOrEqual(18_000);
+    const other = await store.storage.consume({ bucket: 'cus_c', policies: perMinute(10), cost: 1 });
+    expect(other.policies[0].remaining).toBe(9);
+  });
+
+  it('charges all policies or none', async () => {
+    const policies = [
+      { id: 'w1', limit: 1, windowMs: 1_000 },
+      { id: 'w60', limit: 5, windowMs: 60_000 },
+    ];
+    expect((await store.storage.consume({ bucket: 'cus_d', policies, cost: 1 })).allowed).toBe(true);
+    const refused = await store.storage.consume({ bucket: 'cus_d', policies, cost: 1 });
+    expect(refused.allowed).toBe(false);
+    expect(refused.policies[1].remaining).toBe(4);
+  });
+
+  it('refuses a cost above the limit without charging', async () => {
+    const refused = await store.storage.consume({ bucket: 'cus_e', policies: perMinute(10), cost: 11 });
+    expect(refused.allowed).toBe(false);
+    const next = await store.storage.consume({ bucket: 'cus_e', policies: perMinute(10), cost: 10 });
+    expect(next.allowed).toBe(true);
+  });
+});
+
+describe('memory rate-limit storage housekeeping', () => {
+  it('drops entries whose budget is whole again, without timers', async () => {
+    let now = 0;
+    const storage = new MemoryRateLimitStorage(() => now);
+    for (let i = 0; i < 1000; i++) await storage.consume({ bucket: `cus_${i}`, policies: [{ id: 'w1', limit: 5, windowMs: 1_000 }], cost: 1 });
+    expect(storage.size).toBe(1000);
+    now = 10_000;
+    for (let i = 0; i < 200; i++) await storage.consume({ bucket: 'busy', policies: [{ id: 'w1', limit: 1_000_000, windowMs: 1_000 }], cost: 1 });
+    expect(storage.size).toBeLessThan(10);
+  });
+});

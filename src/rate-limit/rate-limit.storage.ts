@@ -1,0 +1,47 @@
+import { Inject } from '@nestjs/common';
+
+export interface RateLimitPolicy {
+  /** Stable name within the bucket, e.g. `w60` for the tier's per-minute limit. */
+  id: string;
+  limit: number;
+  windowMs: number;
+}
+
+export interface RateLimitRequest {
+  /** Whose budget: a customer id (all of its keys share it) or an anonymous tracker. */
+  bucket: string;
+  policies: RateLimitPolicy[];
+  /** Units this request uses (its metering cost). */
+  cost: number;
+}
+
+export interface PolicyState {
+  id: string;
+  limit: number;
+  windowMs: number;
+  /** Units still available right after this decision. */
+  remaining: number;
+  /** Until the policy's budget is whole again. */
+  resetMs: number;
+}
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  /** When refused: how long until this request would be admitted. */
+  retryAfterMs: number;
+  policies: PolicyState[];
+}
+
+/**
+ * Where rate-limit state lives: Redis (one Lua script per request, exact across instances) or memory
+ * (embedded default). Both implement GCRA with the same semantics: a policy "N per window" admits a
+ * burst of N and refills continuously at N per window; every policy of a request is checked and
+ * charged atomically, all or nothing.
+ */
+export interface RateLimitStorage {
+  /** True when answers cross the network and may hang (the caller then bounds the wait). */
+  readonly remote: boolean;
+  consume(request: RateLimitRequest): Promise<RateLimitDecision>;
+}
+export const RateLimitStorage = Symbol('RateLimitStorage');
+export const InjectRateLimitStorage = () => Inject(RateLimitStorage);

@@ -1,0 +1,39 @@
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { consumerOf } from '../api-keys/consumer.js';
+import type { TierDefinition } from '../config/tier-catalog.js';
+import { TiersMetadataAccessor } from './tiers.metadata-accessor.js';
+import { TiersService } from './tiers.service.js';
+
+/** Second guard: the consumer's tier must reach both the route's `@Tier()` and the tier its path's glob needs. */
+@Injectable()
+export class TierGuard implements CanActivate {
+  constructor(
+    @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(TiersMetadataAccessor) private readonly metadata: TiersMetadataAccessor,
+  ) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'http') return true;
+    const request = context.switchToHttp().getRequest<Request>();
+    const consumer = consumerOf(request);
+    // No consumer means a public route (ApiKeyGuard admitted it without a key): nothing to check.
+    if (!consumer) return true;
+    const minimumName = this.metadata.minimumTier(context);
+    const byDecorator = minimumName ? this.tiers.find(minimumName) : null;
+    if (minimumName && !byDecorator) throw new Error(`@Tier('${minimumName}') names a tier that is not in the catalog`);
+    const byPath = this.tiers.requiredTierForPath(request.path);
+    const required = [byDecorator, byPath].reduce<TierDefinition | null>(
+      (highest, tier) => (tier && (!highest || tier.rank > highest.rank) ? tier : highest),
+      null,
+    );
+    if (!required || consumer.tier.rank >= required.rank) return true;
+    throw new ForbiddenException({
+      error: 'tier_required',
+      message: `This endpoint needs the ${required.name} tier or higher; your tier is ${consumer.tier.name}.`,
+      requiredTier: required.name,
+      currentTier: consumer.tier.name,
+      upgradeUrl: this.tiers.catalog.upgradeUrl,
+    });
+  }
+}

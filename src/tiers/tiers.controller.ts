@@ -1,0 +1,19 @@
+import { Controller, Get, Inject } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Public } from '../api-keys/public.decorator.js';
+import { TiersService } from './tiers.service.js';
+
+@ApiTags('tiers')
+@Public()
+@Controller('v1/tiers')
+export class TiersController {
+  constructor(@Inject(TiersService) private readonly tiers: TiersService) {}
+
+  @Get()
+  @ApiOperation({ summary: 'The tier catalog, parsed from tiers.yaml (counts and limits as numbers, money as exact decimal strings)' })
+  @ApiOkResponse({ description: 'tiers in ascending order, and the meters they bill' })
+  list() {
+    const { tiers, meters, upgradeUrl } = this.tiers.catalog;
+    return { tiers, meters, upgradeUrl };
+  }
+}

@@ -1,0 +1,234 @@
+import { EventEmitter2 } from '@nestjs/event-emitter';
+import type Stripe from 'stripe';
+import { BILLING_DRIFT_DETECTED } from 'tollgate';
+import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
+import { AdminClient } from '../support/admin.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { call } from '../support/http.js';
+import { startStripe, stripeConfig } from '../support/billing-app.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+
+describe('Stripe billing against the emulator', () => {
+  let database: TestDatabase;
+  let emulator: StripeEmulator;
+  let service: TestApp;
+  let admin: AdminClient;
+  let stripe: Stripe;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    ({ emulator, stripe } = await startStripe());
+    service = await startTestApp(database, { config: stripeConfig(database, emulator) });
+    admin = new AdminClient(service.url);
+  });
+
+  afterAll(async () => {
+    await service.close();
+    await emulator.stop();
+    await database.dispose();
+  });
+
+  const meterId = async (eventName = 'tollgate_api_calls') => (await stripe.billing.meters.list({ limit: 100 })).data.find((m) => m.event_name === eventName)!.id;
+  const ingest = (customerId: string, quantity: number, key: string) =>
+    admin.request('POST', '/v1/events', { events: [{ customerId, quantity, idempotencyKey: key }] });
+
+  async function subscribedCustomer(tier = 'pro') {
+    const customer = await admin.createCustomer(tier === 'pro' ? 'free' : tier);
+    const subscribed = await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier });
+    expect(subscribed.status).toBe(200);
+    return subscribed.body as { id: string; stripeCustomerId: string; currentPeriod: { start: string; end: string }; tier: string };
+  }
+
+  const stripeTotal = async (stripeCustomerId: string, period: { start: string; end: string }) => {
+    const minute = 60_000;
+    return emulator.meterTotal(
+      await meterId(),
+      stripeCustomerId,
+      Math.ceil(Date.parse(period.start) / minute) * 60,
+      Math.floor(Date.parse(period.end) / minute) * 60,
+    );
+  };
+
+  it('provisions products, meters and prices from tiers.yaml, and a second run creates nothing', async () => {
+    const first = await admin.request('POST', '/v1/billing/provision');
+    expect(first.status).toBe(200);
+    expect(first.body.created).toEqual(
+      expect.arrayContaining(['meter tollgate_api_calls', 'product tollgate_free', 'product tollgate_pro', 'price tollgate_pro_base', 'price tollgate_pro_api_calls']),
+    );
+    const second = await admin.request('POST', '/v1/billing/provision');
+    expect(second.body.created).toEqual([]);
+    expect(second.body.existing.length).toBe(first.body.created.length);
+
+    const [base] = (await stripe.prices.list({ lookup_keys: ['tollgate_pro_base'] })).data;
+    expect(base).toMatchObject({ unit_amount: 4900, currency: 'usd', recurring: expect.objectContaining({ interval: 'month', usage_type: 'licensed' }) });
+    const [metered] = (await stripe.prices.list({ lookup_keys: ['tollgate_pro_api_calls'], expand: ['data.tiers'] })).data;
+    expect(metered.recurring?.meter).toBe(await meterId());
+    expect(metered.tiers?.map((t) => [t.up_to, String(t.unit_amount_decimal)])).toEqual([
+      [50000, '0'],
+      [null, '0.2'],
+    ]);
+  });
+
+  it('subscribes a customer to pro with the base and metered prices and records the billing period', async () => {
+    const customer = await subscribedCustomer('pro');
+    expect(customer.tier).toBe('pro');
+    expect(customer.stripeCustomerId).toMatch(/^cus_/);
+    const subscription = (await stripe.subscriptions.list({ customer: customer.stripeCustomerId })).data[0];
+    expect(subscription.items.data.map((item) => item.price.lookup_key).sort()).toEqual(['tollgate_pro_api_calls', 'tollgate_pro_base']);
+    const item = subscription.items.data[0] as Stripe.SubscriptionItem & { current_period_start: number; current_period_end: number };
+    expect(customer.currentPeriod).toEqual({
+      start: new Date(item.current_period_start * 1000).toISOString(),
+      end: new Date(item.current_period_end * 1000).toISOString(),
+    });
+  });
+
+  it('pushes usage idempotently: outbox first, identifier as Idempotency-Key, only deltas afterwards', async () => {
+    const customer = await subscribedCustomer('pro');
+    await ingest(customer.id, 60_000, 'bulk-1');
+    const first = await admin.request('POST', '/v1/billing/sync');
+    expect(first.body).toMatchObject({ ran: true, dryRun: false, stillPending: 0 });
+    expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(60_000);
+
+    expect((await admin.request('POST', '/v1/billing/sync')).body.planned).toBe(0);
+    await ingest(customer.id, 250, 'bulk-2');
+    await admin.request('POST', '/v1/billing/sync');
+    expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(60_250);
+
+    const pushes = (await admin.request('GET', '/v1/billing/pushes')).body.data.filter((p: { customerId: string }) => p.customerId === customer.id);
+    expect(pushes.map((p: { delta: number; status: string }) => [p.delta, p.status])).toEqual([
+      [250, 'sent'],
+      [60_000, 'sent'],
+    ]);
+    for (const push of pushes) {
+      expect(push.identifier.length).toBeLessThanOrEqual(100);
+      const sent = emulator.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.idempotencyKey === push.identifier);
+      expect(sent.length).toBeGreaterThanOrEqual(1);
+      expect(emulator.appliedIdentifierCounts().get(push.identifier)).toBe(1);
+    }
+  });
+
+  it('sends a downward correction as a negative meter event', async () => {
+    const customer = await subscribedCustomer('pro');
+    await ingest(customer.id, 300, 'corr-1');
+    await admin.request('POST', '/v1/billing/sync');
+    // An operator corrects the counter (e.g. a refunded batch); the next sync sends the difference, negative.
+    await database.query(`UPDATE usage_counters SET total = 260 WHERE customer_id = $1`, [customer.id]);
+    await admin.request('POST', '/v1/billing/sync');
+    expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(260);
+    const events = emulator.meterEvents({ customer: customer.stripeCustomerId }).map((event) => event.value);
+    expect(events).toEqual([300, -40]);
+  });
+
+  it('previews the invoice with exact money, and matches Stripe’s create_preview', async () => {
+    const customer = await subscribedCustomer('pro');
+    await ingest(customer.id, 60_000, 'preview-1');
+    const preview = await admin.request('GET', `/v1/customers/${customer.id}/invoice-preview`);
+    expect(preview.body).toMatchObject({ currency: 'usd', total: '69.00', totalMinor: 6900 });
+    expect(preview.body.lines.map((line: { amount: string }) => line.amount)).toEqual(['49.00', '20.00']);
+    await admin.request('POST', '/v1/billing/sync');
+    const stripePreview = await stripe.invoices.createPreview({ customer: customer.stripeCustomerId });
+    expect(stripePreview.amount_due).toBe(preview.body.totalMinor);
+  });
+
+  it('reconciles local, pushed and Stripe totals and reports drift', async () => {
+    const customer = await subscribedCustomer('pro');
+    await ingest(customer.id, 500, 'rec-1');
+    await admin.request('POST', '/v1/billing/sync');
+    const drifts: unknown[] = [];
+    service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: unknown) => drifts.push(event));
+
+    const clean = await admin.request('GET', '/v1/billing/reconciliation?period=current');
+    const row = clean.body.rows.find((r: { customerId: string }) => r.customerId === customer.id);
+    expect(row).toMatchObject({ meter: 'api_calls', localTotal: 500, pushedTotal: 500, stripeTotal: 500, drift: 0, unpushed: 0 });
+
+    // Someone cancels the event in Stripe: the totals no longer agree.
+    const [push] = (await admin.request('GET', '/v1/billing/pushes')).body.data.filter((p: { customerId: string }) => p.customerId === customer.id);
+    await stripe.billing.meterEventAdjustments.create({ event_name: 'tollgate_api_calls', type: 'cancel', cancel: { identifier: push.identifier } });
+    const drifted = await admin.request('GET', '/v1/billing/reconciliation');
+    expect(drifted.body.rows.find((r: { customerId: string }) => r.customerId === customer.id)).toMatchObject({ stripeTotal: 0, drift: 500 });
+    expect(drifts).toContainEqual(expect.objectContaining({ customerId: customer.id, drift: 500 }));
+  });
+
+  it('checks Stripe before re-sending a push pending for more than 23 hours', async () => {
+    const customer = await subscribedCustomer('pro');
+    await ingest(customer.id, 40, 'old-1');
+    emulator.faults = { ...emulator.faults, resetAfterApplyRate: 1, onlyPaths: /meter_events/ };
+    await admin.request('POST', '/v1/billing/sync');
+    emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
+    const [pending] = await database.query<{ identifier: string; status: string }>(
+      `SELECT identifier, status FROM stripe_pushes WHERE customer_id = $1`,
+      [customer.id],
+    );
+    expect(pending.status).toBe('pending');
+    expect(emulator.appliedIdentifierCounts().get(pending.identifier)).toBe(1);
+    // A day later Stripe may have forgotten the identifier: the summaries decide instead of a blind re-send.
+    await database.query(`UPDATE stripe_pushes SET created_at = now() - interval '25 hours' WHERE identifier = $1`, [pending.identifier]);
+    const before = emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
+    await admin.request('POST', '/v1/billing/sync');
+    expect(emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(before);
+    const [after] = await database.query<{ status: string }>(`SELECT status FROM stripe_pushes WHERE identifier = $1`, [pending.identifier]);
+    expect(after.status).toBe('sent');
+    expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(40);
+  });
+
+  describe('webhooks', () => {
+    const url = () => `${service.url}/v1/stripe/webhooks`;
+
+    it('moves the tier and period on subscription events, processes each event once, and refuses bad signatures', async () => {
+      const customer = await subscribedCustomer('pro');
+      const subscription = (await stripe.subscriptions.list({ customer: customer.stripeCustomerId })).data[0];
+      const deleted = await emulator.postWebhook(url(), { type: 'customer.subscription.deleted', data: { object: { ...subscription, status: 'canceled' } } });
+      expect(deleted.status).toBe(200);
+      let view = (await admin.request('GET', `/v1/customers/${customer.id}`)).body;
+      expect(view).toMatchObject({ tier: 'free', stripeSubscriptionId: null, currentPeriod: null });
+
+      const created = await emulator.postWebhook(url(), { type: 'customer.subscription.created', data: { object: subscription } });
+      expect(created.status).toBe(200);
+      view = (await admin.request('GET', `/v1/customers/${customer.id}`)).body;
+      expect(view.tier).toBe('pro');
+      expect(view.currentPeriod).toEqual(customer.currentPeriod);
+
+      // A redelivery of the same event id changes nothing.
+      const replay = await call('POST', url(), {
+        body: JSON.stringify(created.event),
+        headers: { 'stripe-signature': emulator.signWebhook(JSON.stringify(created.event)) },
+      });
+      expect(replay.body).toEqual({ received: true, duplicate: true });
+
+      const forged = await call('POST', url(), { body: JSON.stringify(created.event), headers: { 'stripe-signature': 't=1,v1=deadbeef' } });
+      expect(forged.status).toBe(400);
+      expect(forged.body.error).toBe('invalid_signature');
+    });
+
+    it('marks a customer past_due on a failed payment and active when paid', async () => {
+      const customer = await subscribedCustomer('pro');
+      await emulator.postWebhook(url(), { type: 'invoice.payment_failed', data: { object: { object: 'invoice', id: 'in_1', customer: customer.stripeCustomerId } } });
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body.status).toBe('past_due');
+      await emulator.postWebhook(url(), { type: 'invoice.paid', data: { object: { object: 'invoice', id: 'in_2', customer: customer.stripeCustomerId } } });
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body.status).toBe('active');
+    });
+  });
+});
+
+describe('Stripe off: the sync job records what it would push', () => {
+  it('writes dry-run pushes and calls nothing', async () => {
+    const database = await createTestDatabase();
+    const service = await startTestApp(database);
+    try {
+      const admin = new AdminClient(service.url);
+      const customer = await admin.createCustomer('pro');
+      await admin.request('POST', '/v1/events', { events: [{ customerId: customer.id, quantity: 7, idempotencyKey: 'dry-1' }] });
+      const report = await admin.request('POST', '/v1/billing/sync');
+      expect(report.body).toMatchObject({ ran: true, dryRun: true, planned: 1 });
+      const pushes = (await admin.request('GET', '/v1/billing/pushes')).body.data;
+      expect(pushes).toEqual([expect.objectContaining({ customerId: customer.id, delta: 7, toTotal: 7, status: 'dry_run' })]);
+      expect((await admin.request('POST', '/v1/billing/sync')).body.planned).toBe(0);
+      const provision = await admin.request('POST', '/v1/billing/provision');
+      expect(provision.status).toBe(409);
+      expect(provision.body.error).toBe('stripe_disabled');
+    } finally {
+      await service.close();
+      await database.dispose();
+    }
+  });
+});

@@ -1,0 +1,35 @@
+/** Response bodies in tests are whatever the API sent: typed loosely so assertions can reach into them. */
+export function json(response: Response): Promise<any> {
+  return response.json() as Promise<any>;
+}
+
+export interface CallResult {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+/** One HTTP call with a JSON body (if any), answering status, headers and the parsed body. */
+export async function call(
+  method: string,
+  url: string,
+  options: { body?: unknown; headers?: Record<string, string>; bearer?: string; apiKey?: string } = {},
+): Promise<CallResult> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.body !== undefined) headers['content-type'] = 'application/json';
+  if (options.bearer) headers.authorization = `Bearer ${options.bearer}`;
+  if (options.apiKey) headers['x-api-key'] = options.apiKey;
+  const response = await fetch(url, {
+    method,
+    headers,
+    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
+  });
+  const text = await response.text();
+  let body: any = text;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: response.status, headers: response.headers, body };
+}
