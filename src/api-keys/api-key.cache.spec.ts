@@ -26,6 +26,23 @@ describe('ApiKeyCache', () => {
     expect(cache.get('c', 1)).toBeDefined();
   });
 
+  it('expires a changed key but keeps its consumer for an outage; rejections are dropped', () => {
+    const cache = new ApiKeyCache();
+    cache.set('a', consumer('c1'), 'c1', 0);
+    cache.set('b', consumer('c1'), 'c1', 0);
+    cache.set('n', { rejection: 'unknown' }, null, 0);
+    cache.expireCustomer('c1');
+    cache.expireKey('n');
+    expect(cache.get('a', 1)).toBeUndefined();
+    expect(cache.get('b', 1)).toBeUndefined();
+    expect(cache.stale('a')).toEqual(consumer('c1'));
+    expect(cache.stale('n')).toBeUndefined();
+    expect(cache.get('n', 1)).toBeUndefined();
+    // An eviction (revocation, suspension) leaves nothing to fall back on.
+    cache.evictKey('a');
+    expect(cache.stale('a')).toBeUndefined();
+  });
+
   it('stays bounded', () => {
     const cache = new ApiKeyCache();
     for (let i = 0; i < 60_000; i++) cache.set(`h${i}`, { rejection: 'unknown' }, null, 0);

@@ -57,6 +57,22 @@ export class ApiKeyCache {
     this.byCustomer.delete(customerId);
   }
 
+  /**
+   * The row changed but the key is still usable: the next request reloads it, yet the last known consumer
+   * stays available to `stale()` — so a database outage right after a benign change (a key just created, a
+   * customer renamed) does not turn a working key into 503s.
+   */
+  expireKey(hash: string): void {
+    const entry = this.entries.get(hash);
+    if (!entry) return;
+    if ('consumer' in entry.value) entry.expiresAt = 0;
+    else this.evictKey(hash);
+  }
+
+  expireCustomer(customerId: string): void {
+    for (const hash of [...(this.byCustomer.get(customerId) ?? [])]) this.expireKey(hash);
+  }
+
   clear(): void {
     this.entries.clear();
     this.byCustomer.clear();

@@ -4,7 +4,7 @@ import { IsNull, type Repository } from 'typeorm';
 import { ConstantTimeComparator } from '../common/constant-time.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { newId } from '../common/ids.js';
-import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
+import { BLOCKED_CUSTOMER_STATUSES, billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CUSTOMER_CHANGED, type CustomerChangedEvent } from '../customers/customers.events.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateRepository } from '../database/tollgate-connection.js';
@@ -33,7 +33,6 @@ export interface IssuedKey {
 export type Authentication = { consumer: Consumer } | { rejection: KeyRejection };
 
 const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 3600;
-const BLOCKED_STATUSES = new Set(['suspended', 'canceled']);
 
 @Injectable()
 export class ApiKeysService {
@@ -171,7 +170,7 @@ export class ApiKeysService {
       return { rejection: 'revoked' };
     }
     const customer = await this.customers.find(key.customerId);
-    if (!customer || BLOCKED_STATUSES.has(customer.status)) {
+    if (!customer || BLOCKED_CUSTOMER_STATUSES.has(customer.status)) {
       this.cache.set(hash, { rejection: 'suspended' }, key.customerId);
       return { rejection: 'suspended' };
     }

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/tollgate-config.js';
+import { BLOCKED_CUSTOMER_STATUSES } from '../customers/customer.entity.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import { RedisConnection } from '../redis/redis.connection.js';
 import { ApiKeyCache } from './api-key.cache.js';
@@ -84,14 +85,24 @@ export class KeyInvalidationBus implements OnApplicationBootstrap, OnApplication
     this.polling = true;
     try {
       const since = this.watermark ? new Date(this.watermark.getTime() - POLL_OVERLAP_MS) : null;
+      // Revoked keys and blocked customers are dropped outright; other changes only expire the entry, keeping
+      // the last known consumer for an outage (see ApiKeyCache.expireKey).
       const [row] = (await this.dataSource.query(
         `SELECT now() AS now,
-           (SELECT coalesce(array_agg(hash), '{}') FROM api_keys WHERE $1::timestamptz IS NOT NULL AND updated_at > $1) AS hashes,
-           (SELECT coalesce(array_agg(id), '{}') FROM customers WHERE $1::timestamptz IS NOT NULL AND updated_at > $1) AS customers`,
-        [since],
-      )) as Array<{ now: Date; hashes: string[]; customers: string[] }>;
-      for (const hash of row.hashes) this.cache.evictKey(hash);
-      for (const customerId of row.customers) this.cache.evictCustomer(customerId);
+           (SELECT coalesce(array_agg(hash), '{}') FROM api_keys
+             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND revoked_at IS NULL) AS changed_keys,
+           (SELECT coalesce(array_agg(hash), '{}') FROM api_keys
+             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND revoked_at IS NOT NULL) AS revoked_keys,
+           (SELECT coalesce(array_agg(id), '{}') FROM customers
+             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND status <> ALL($2::text[])) AS changed_customers,
+           (SELECT coalesce(array_agg(id), '{}') FROM customers
+             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND status = ANY($2::text[])) AS blocked_customers`,
+        [since, [...BLOCKED_CUSTOMER_STATUSES]],
+      )) as Array<{ now: Date; changed_keys: string[]; revoked_keys: string[]; changed_customers: string[]; blocked_customers: string[] }>;
+      for (const hash of row.revoked_keys) this.cache.evictKey(hash);
+      for (const customerId of row.blocked_customers) this.cache.evictCustomer(customerId);
+      for (const hash of row.changed_keys) this.cache.expireKey(hash);
+      for (const customerId of row.changed_customers) this.cache.expireCustomer(customerId);
       this.watermark = new Date(row.now);
     } catch (error) {
       this.logger.warn(`poll failed: ${(error as Error).message}`);

@@ -2,6 +2,9 @@ import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } fro
 
 export type CustomerStatus = 'active' | 'suspended' | 'past_due' | 'canceled';
 
+/** Statuses whose keys (and portal sessions) are refused. `past_due` keeps working: see the dunning policy. */
+export const BLOCKED_CUSTOMER_STATUSES: ReadonlySet<CustomerStatus> = new Set<CustomerStatus>(['suspended', 'canceled']);
+
 /** Per-customer values for a tier's `custom` fields (enterprise deals), or overrides of the tier's values. */
 export interface CustomerOverrides {
   includedCalls?: number;

@@ -5,7 +5,7 @@ import type { DataSource } from 'typeorm';
 import { API_KEY_REVOKED, type ApiKeyRevokedEvent } from '../api-keys/api-keys.events.js';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { ConstantTimeComparator } from '../common/constant-time.js';
-import type { CustomerEntity } from '../customers/customer.entity.js';
+import { BLOCKED_CUSTOMER_STATUSES, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 
@@ -37,7 +37,6 @@ const LINKS_PER_WINDOW = 5;
 const SWEEP_EVERY_MS = 10 * 60_000;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 /** Accounts that cannot sign in (the same statuses that make their keys invalid). */
-const BLOCKED_STATUSES = new Set(['suspended', 'canceled']);
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const randomToken = () => randomBytes(32).toString('base64url');
@@ -102,7 +101,7 @@ export class PortalSessionsService {
 
   /** Whether an account may use the portal at all. */
   canSignIn(customer: CustomerEntity | null): customer is CustomerEntity {
-    return customer !== null && !BLOCKED_STATUSES.has(customer.status);
+    return customer !== null && !BLOCKED_CUSTOMER_STATUSES.has(customer.status);
   }
 
   /** A revoked key ends the sessions opened with it, on every instance (sessions live in the database). */

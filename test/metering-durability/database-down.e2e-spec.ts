@@ -145,4 +145,26 @@ describe('metering while the database is down', () => {
     },
     90_000,
   );
+
+  it('keeps serving a key whose row changed just before the outage, but never a revoked one', async () => {
+    const admin = new AdminClient(service.url);
+    const customer = await admin.createCustomer('pro');
+    const { secret } = await admin.createKey(customer.id);
+    const revoked = await admin.createKey(customer.id);
+    const echo = (key: string) => fetch(`${service.url}/v1/basic/echo`, { headers: { 'x-api-key': key } });
+    expect((await echo(secret)).status).toBe(200);
+    expect((await echo(revoked.secret)).status).toBe(200);
+    // The change poll re-reads the last 2 s every 400 ms: by now it has seen both new rows (and, before the
+    // fix, dropped them from the cache, so the first request after the outage found nothing to fall back on).
+    await sleep(1000);
+    expect((await admin.request('DELETE', `/v1/customers/${customer.id}/keys/${revoked.key.id}`)).status).toBe(200);
+    outage.stop();
+    try {
+      expect((await echo(secret)).status).toBe(200);
+      expect((await echo(revoked.secret)).status).not.toBe(200);
+    } finally {
+      outage.start();
+    }
+    expect((await echo(revoked.secret)).status).toBe(401);
+  });
 });
