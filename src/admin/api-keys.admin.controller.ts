@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { AdminGuard } from './admin.guard.js';
-import { CreateApiKeyDto, RotateApiKeyDto } from './dto/api-key.dto.js';
+import { CreateApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
 
 @ApiTags('admin: api keys')
 @ApiBearerAuth('admin')
@@ -27,6 +27,12 @@ export class ApiKeysAdminController {
   @Get(':keyId')
   get(@Param('customerId') customerId: string, @Param('keyId') keyId: string) {
     return this.apiKeys.get(customerId, keyId);
+  }
+
+  @Patch(':keyId')
+  @ApiOperation({ summary: 'Rename a key' })
+  rename(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    return this.apiKeys.rename(customerId, keyId, body.name.trim());
   }
 
   @Post(':keyId/rotate')

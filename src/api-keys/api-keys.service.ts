@@ -110,6 +110,14 @@ export class ApiKeysService {
     return issued;
   }
 
+  /** A label only: the secret, limits and cache entries are untouched. */
+  async rename(customerId: string, keyId: string, name: string): Promise<ApiKeyView> {
+    const key = await this.findOwned(customerId, keyId);
+    await this.keys.update({ id: key.id }, { name });
+    key.name = name;
+    return toApiKeyView(key);
+  }
+
   async revoke(customerId: string, keyId: string): Promise<ApiKeyView> {
     const key = await this.findOwned(customerId, keyId);
     if (!key.revokedAt) {

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { CreateApiKeyDto, RotateApiKeyDto } from '../admin/dto/api-key.dto.js';
+import { CreateApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
 import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
@@ -66,6 +66,12 @@ export class MeController {
   @ApiOperation({ summary: 'Create a key for your account. Its secret is in this response only.' })
   create(@CurrentConsumer() consumer: Consumer, @Body() body: CreateApiKeyDto) {
     return this.apiKeys.create(consumer.customerId, body);
+  }
+
+  @Patch('keys/:keyId')
+  @ApiOperation({ summary: 'Rename one of your keys' })
+  rename(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    return this.apiKeys.rename(consumer.customerId, keyId, body.name.trim());
   }
 
   @Post('keys/:keyId/rotate')

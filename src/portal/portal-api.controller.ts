@@ -1,6 +1,7 @@
-import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Param, Post, Put, Req, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Put, Req, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request } from 'express';
+import { UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { BillingService } from '../billing/billing.service.js';
@@ -88,6 +89,11 @@ export class PortalApiController {
   @Post('keys')
   createKey(@CurrentPortalSession() session: PortalSession, @Body() body: PortalCreateKeyDto) {
     return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live' });
+  }
+
+  @Patch('keys/:keyId')
+  renameKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    return this.apiKeys.rename(session.customerId, keyId, body.name.trim());
   }
 
   @Post('keys/:keyId/rotate')

@@ -126,6 +126,24 @@ describe('admin API: customers and keys', () => {
     expect(JSON.stringify(await database.query('SELECT * FROM api_keys'))).not.toContain(issued.secret);
   });
 
+  it('renames a key without touching its secret; a blank or extra field is a 400', async () => {
+    const customer = await admin.customerWithKey('free');
+    const path = `/v1/customers/${customer.customerId}/keys/${customer.keyId}`;
+    const renamed = await admin.request('PATCH', path, { name: '  deploy-bot  ' });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ id: customer.keyId, name: 'deploy-bot', status: 'active' });
+    expect((await admin.request('GET', path)).body.name).toBe('deploy-bot');
+    expect((await get('/v1/basic/echo', customer.secret)).status).toBe(200);
+
+    const blank = await admin.request('PATCH', path, { name: '   ' });
+    expect(blank.status).toBe(400);
+    expect(JSON.stringify(blank.body)).toContain('name must not be blank');
+    expect((await admin.request('PATCH', path, { name: 'x', scopes: ['ingest'] })).status).toBe(400);
+    expect((await admin.request('PATCH', path, {})).status).toBe(400);
+    expect((await admin.request('PATCH', `/v1/customers/${customer.customerId}/keys/key_missing`, { name: 'x' })).status).toBe(404);
+    expect((await admin.request('GET', path)).body.name).toBe('deploy-bot');
+  });
+
   it('rotates with a grace period: both keys work, then the old one expires', async () => {
     const customer = await admin.customerWithKey('free');
     const rotated = await admin.request('POST', `/v1/customers/${customer.customerId}/keys/${customer.keyId}/rotate`, { gracePeriodSeconds: 1 });

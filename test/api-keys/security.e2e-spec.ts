@@ -105,6 +105,11 @@ describe('security of keys and admin routes', () => {
 
     expect((await asA('DELETE', `/v1/me/keys/${b.keyId}`)).status).toBe(404);
     expect((await asA('POST', `/v1/me/keys/${b.keyId}/rotate`, {})).status).toBe(404);
+    expect((await asA('PATCH', `/v1/me/keys/${b.keyId}`, { name: 'taken' })).status).toBe(404);
+    expect((await admin.request('GET', `/v1/customers/${b.customerId}/keys/${b.keyId}`)).body.name).not.toBe('taken');
+    const renamedOwn = await asA('PATCH', `/v1/me/keys/${a.keyId}`, { name: 'mine' });
+    expect(renamedOwn.status).toBe(200);
+    expect(renamedOwn.body).toMatchObject({ id: a.keyId, name: 'mine' });
     expect((await call('GET', `${service.url}/v1/basic/echo`, { apiKey: b.secret })).status).toBe(200);
 
     // A key holder is not an admin, whatever it sends.

@@ -280,6 +280,23 @@ describe('developer portal (headless Chromium)', () => {
     expect((await call('GET', `${service.url}/v1/basic/echo`, { apiKey: customer.secret })).status).toBe(200);
   }, TIMEOUT);
 
+  it('renames a key from its row (Enter confirms); the secret keeps working', async () => {
+    const { secret, key } = await admin.createKey(customer.customerId, { name: 'old-name' });
+    await page.reload();
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    const row = page.locator(`tr[data-key-id="${key.id}"]`);
+    await row.getByRole('button', { name: 'Rename key old-name' }).click();
+    const input = page.getByLabel('New name');
+    await input.waitFor({ state: 'visible' });
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('rename-key-name');
+    await input.fill('billing-worker');
+    await input.press('Enter');
+    await until(async () => (await row.locator('.key-name').textContent()) === 'billing-worker');
+    const listed = (await call('GET', `${service.url}/v1/me/keys`, { apiKey: customer.secret })).body.data as Array<{ id: string; name: string }>;
+    expect(listed.find((candidate) => candidate.id === key.id)?.name).toBe('billing-worker');
+    expect((await call('GET', `${service.url}/v1/basic/echo`, { apiKey: secret })).status).toBe(200);
+  }, TIMEOUT);
+
   it('rotates a key: a new secret once, the old one still working during the grace period', async () => {
     const { secret: oldSecret, key } = await admin.createKey(customer.customerId, { name: 'rotating' });
     await page.reload();

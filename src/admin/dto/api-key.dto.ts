@@ -1,4 +1,4 @@
-import { ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsDate, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 
@@ -25,6 +25,14 @@ export class CreateApiKeyDto {
   @Type(() => Date)
   @IsDate({ message: 'expiresAt must be an ISO-8601 date-time' })
   expiresAt?: Date;
+}
+
+export class UpdateApiKeyDto {
+  @ApiProperty({ example: 'production' })
+  @IsString()
+  @Length(1, 100, { message: 'name must be 1 to 100 characters' })
+  @Matches(/\S/, { message: 'name must not be blank' })
+  name!: string;
 }
 
 export class RotateApiKeyDto {

@@ -596,6 +596,7 @@ function keyRow(key, sessionKeyId) {
         ? el(
             'div',
             { class: 'key-actions' },
+            el('button', { type: 'button', class: 'button button-small', 'aria-label': `Rename key ${key.name}`, dataset: { action: 'rename' }, onclick: () => renameKey(key), text: 'Rename' }),
             el('button', { type: 'button', class: 'button button-small', 'aria-label': `Rotate key ${key.name}`, dataset: { action: 'rotate' }, onclick: () => rotateKey(key), text: 'Rotate' }),
             el('button', { type: 'button', class: 'button button-small button-danger-quiet', 'aria-label': `Revoke key ${key.name}`, dataset: { action: 'revoke' }, onclick: () => revokeKey(key, mine), text: 'Revoke' }),
           )
@@ -790,6 +791,34 @@ async function onCreateKey(event) {
     fieldError('create-key-error', error.message, nameInput);
   } finally {
     done();
+  }
+}
+
+async function renameKey(key) {
+  // Enter confirms (in a method="dialog" form the first button, Cancel, would be the implicit submit).
+  const onEnter = (event) => {
+    if (event.key !== 'Enter') return;
+    event.preventDefault();
+    $('confirm-dialog').close('confirm');
+  };
+  const input = el('input', { id: 'rename-key-name', type: 'text', maxlength: '100', autocomplete: 'off', value: key.name, onkeydown: onEnter });
+  const extra = el('div', {}, el('label', { for: 'rename-key-name', text: 'New name' }), input);
+  const confirmed = await confirmDialog({
+    title: `Rename key “${key.name}”`,
+    text: 'The name is only a label for you: the secret and its limits do not change.',
+    confirmLabel: 'Rename key',
+    danger: false,
+    extra,
+  });
+  const name = input.value.trim();
+  if (!confirmed || name === key.name) return;
+  if (!name) return flash('A key needs a name: it was left unchanged.', 'error');
+  try {
+    const renamed = await api('PATCH', `/keys/${encodeURIComponent(key.id)}`, { name });
+    flash(`Key “${key.name}” is now “${renamed.name}”.`);
+    await refreshKeys();
+  } catch (error) {
+    if (error.status !== 401) flash(`Could not rename the key: ${error.message}`, 'error');
   }
 }
 
