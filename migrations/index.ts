@@ -4,6 +4,7 @@ import { CreateUsageLedger1763885000000 } from './1763885000000-CreateUsageLedge
 import { CreateBilling1763885100000 } from './1763885100000-CreateBilling.js';
 import { CreateNotifications1763885200000 } from './1763885200000-CreateNotifications.js';
 import { CreatePortalSessions1763885300000 } from './1763885300000-CreatePortalSessions.js';
+import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWebhooks.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -13,4 +14,5 @@ export const MIGRATIONS = [
   CreateBilling1763885100000,
   CreateNotifications1763885200000,
   CreatePortalSessions1763885300000,
+  OrderStripeWebhooks1763885400000,
 ];

@@ -5,6 +5,7 @@ import type { Request } from 'express';
 import Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { Public } from '../api-keys/public.decorator.js';
+import { KeyedSerializer } from '../common/keyed-serializer.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
@@ -16,6 +17,9 @@ import { subscriptionPeriod, subscriptionTier } from './subscriptions.service.js
  * Policy: subscription created/updated → tier and period from the subscription; deleted → the lowest tier,
  * calendar-month periods; invoice.payment_failed → status past_due (keys keep working; the operator decides
  * on suspension); invoice.paid → active again.
+ * Order: Stripe may deliver events late and out of order. A subscription event older (by `event.created`)
+ * than one already applied for the same Stripe customer is recorded but not applied, and the deletion of a
+ * subscription that is no longer the customer's current one does not touch the tier.
  */
 @ApiExcludeController()
 @Public()
@@ -23,6 +27,8 @@ import { subscriptionPeriod, subscriptionTier } from './subscriptions.service.js
 export class StripeWebhooksController {
   private readonly logger = new Logger('StripeWebhooks');
   private readonly verifier = new Stripe('sk_test_webhook_verification_only');
+  /** One event per Stripe customer at a time on this instance, so the ordering check and the apply are one step. */
+  private readonly perCustomer = new KeyedSerializer();
 
   constructor(
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
@@ -44,13 +50,33 @@ export class StripeWebhooksController {
     } catch {
       throw new BadRequestException({ error: 'invalid_signature', message: 'The Stripe signature does not verify.' });
     }
+    const stripeCustomerId = stripeCustomerOf(event);
+    return this.perCustomer.run(stripeCustomerId ?? event.id, () => this.process(event, stripeCustomerId));
+  }
+
+  private async process(event: Stripe.Event, stripeCustomerId: string | null) {
     const seen = (await this.dataSource.query('SELECT 1 FROM stripe_webhook_events WHERE id = $1', [event.id])) as unknown[];
     if (seen.length > 0) return { received: true, duplicate: true };
-    await this.apply(event);
+    const created = new Date(event.created * 1000);
+    const superseded = isSubscriptionEvent(event) && stripeCustomerId !== null && (await this.newerSubscriptionEventApplied(stripeCustomerId, created));
+    if (superseded) this.logger.warn(`${event.type} ${event.id} skipped: a newer subscription event of ${stripeCustomerId} was already applied`);
+    else await this.apply(event);
     // Recorded after applying: a crash in between means a redelivery applies it again, which is harmless
     // (every handler sets state from the event) — unlike skipping it.
-    await this.dataSource.query('INSERT INTO stripe_webhook_events (id, type) VALUES ($1, $2) ON CONFLICT DO NOTHING', [event.id, event.type]);
-    return { received: true };
+    await this.dataSource.query(
+      `INSERT INTO stripe_webhook_events (id, type, stripe_customer_id, event_created) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+      [event.id, event.type, stripeCustomerId, created],
+    );
+    return superseded ? { received: true, superseded: true } : { received: true };
+  }
+
+  private async newerSubscriptionEventApplied(stripeCustomerId: string, created: Date): Promise<boolean> {
+    const rows = (await this.dataSource.query(
+      `SELECT 1 FROM stripe_webhook_events
+        WHERE stripe_customer_id = $1 AND type LIKE 'customer.subscription.%' AND event_created > $2 LIMIT 1`,
+      [stripeCustomerId, created],
+    )) as unknown[];
+    return rows.length > 0;
   }
 
   private async apply(event: Stripe.Event): Promise<void> {
@@ -63,6 +89,10 @@ export class StripeWebhooksController {
         const customer = await this.customers.findByStripeCustomerId(stripeCustomerId);
         if (!customer) return this.logger.warn(`${event.type} for unknown Stripe customer ${stripeCustomerId}`);
         if (event.type === 'customer.subscription.deleted' || subscription.status === 'canceled') {
+          // The end of a subscription the customer has already replaced (an upgrade by a new subscription).
+          if (customer.stripeSubscriptionId && customer.stripeSubscriptionId !== subscription.id) {
+            return this.logger.log(`${event.type} for ${subscription.id}, not the current subscription of ${customer.id}: tier kept`);
+          }
           await this.customers.applyBilling(customer.id, { tier: this.tiers.list()[0].name, stripeSubscriptionId: null, period: null, status: 'active' });
           return;
         }
@@ -89,4 +119,14 @@ export class StripeWebhooksController {
         return;
     }
   }
+}
+
+const isSubscriptionEvent = (event: Stripe.Event) => event.type.startsWith('customer.subscription.');
+
+/** The Stripe customer an event is about, for the events we act on. */
+function stripeCustomerOf(event: Stripe.Event): string | null {
+  const object = event.data.object as { object?: string; customer?: string | { id: string } | null };
+  if (object.object !== 'subscription' && object.object !== 'invoice') return null;
+  if (!object.customer) return null;
+  return typeof object.customer === 'string' ? object.customer : object.customer.id;
 }

@@ -200,6 +200,46 @@ describe('Stripe billing against the emulator', () => {
       expect(forged.body.error).toBe('invalid_signature');
     });
 
+    it('skips a subscription event older than one already applied (Stripe delivers out of order)', async () => {
+      const customer = await subscribedCustomer('pro');
+      const subscription = (await stripe.subscriptions.list({ customer: customer.stripeCustomerId })).data[0];
+      const now = Math.floor(Date.now() / 1000);
+      // Canceled a minute ago; the update from two minutes ago arrives after it.
+      await emulator.postWebhook(url(), { type: 'customer.subscription.deleted', data: { object: { ...subscription, status: 'canceled' } }, created: now - 60 });
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body.tier).toBe('free');
+      const late = await emulator.postWebhook(url(), { type: 'customer.subscription.updated', data: { object: subscription }, created: now - 120 });
+      expect(late.status).toBe(200);
+      expect(JSON.parse(late.body)).toEqual({ received: true, superseded: true });
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'free', stripeSubscriptionId: null });
+      // A newer event still applies.
+      await emulator.postWebhook(url(), { type: 'customer.subscription.created', data: { object: subscription }, created: now });
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'pro', stripeSubscriptionId: subscription.id });
+    });
+
+    it('keeps the tier when a replaced subscription ends', async () => {
+      const customer = await subscribedCustomer('pro');
+      const old = (await stripe.subscriptions.list({ customer: customer.stripeCustomerId })).data[0];
+      const replacement = { ...old, id: `${old.id}_replacement` };
+      await emulator.postWebhook(url(), { type: 'customer.subscription.created', data: { object: replacement } });
+      await emulator.postWebhook(url(), { type: 'customer.subscription.deleted', data: { object: { ...old, status: 'canceled' } } });
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'pro', stripeSubscriptionId: replacement.id });
+    });
+
+    it('applies concurrent deliveries for one customer one at a time: the newest wins', async () => {
+      const customer = await subscribedCustomer('pro');
+      const subscription = (await stripe.subscriptions.list({ customer: customer.stripeCustomerId })).data[0];
+      const now = Math.floor(Date.now() / 1000);
+      // 20 events at once, newest (a cancellation) in the middle: whatever the arrival order, it decides.
+      const deliveries = Array.from({ length: 20 }, (_, i) =>
+        i === 10
+          ? emulator.postWebhook(url(), { type: 'customer.subscription.deleted', data: { object: { ...subscription, status: 'canceled' } }, created: now })
+          : emulator.postWebhook(url(), { type: 'customer.subscription.updated', data: { object: subscription }, created: now - 100 + i }),
+      );
+      const results = await Promise.all(deliveries);
+      expect(results.map((result) => result.status)).toEqual(Array(20).fill(200));
+      expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'free', stripeSubscriptionId: null });
+    });
+
     it('marks a customer past_due on a failed payment and active when paid', async () => {
       const customer = await subscribedCustomer('pro');
       await emulator.postWebhook(url(), { type: 'invoice.payment_failed', data: { object: { object: 'invoice', id: 'in_1', customer: customer.stripeCustomerId } } });

@@ -597,13 +597,14 @@ export class StripeEmulator {
   /** Wraps `event` in a Stripe event envelope, signs it and POSTs it to `url`. */
   async postWebhook(
     url: string,
-    event: { type: string; data: { object: unknown; previous_attributes?: unknown } },
+    /** `created` (Unix seconds) backdates the event, as a late, out-of-order delivery looks. */
+    event: { type: string; data: { object: unknown; previous_attributes?: unknown }; created?: number },
   ): Promise<{ status: number; body: string; event: StripeObject }> {
     const envelope = {
       id: newId('evt'),
       object: 'event',
       api_version: EMULATED_API_VERSION,
-      created: this.now(),
+      created: event.created ?? this.now(),
       data: event.data,
       livemode: false,
       pending_webhooks: 1,
