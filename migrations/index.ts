@@ -5,6 +5,7 @@ import { CreateBilling1763885100000 } from './1763885100000-CreateBilling.js';
 import { CreateNotifications1763885200000 } from './1763885200000-CreateNotifications.js';
 import { CreatePortalSessions1763885300000 } from './1763885300000-CreatePortalSessions.js';
 import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWebhooks.js';
+import { OperatorNotifications1763885500000 } from './1763885500000-OperatorNotifications.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -15,4 +16,5 @@ export const MIGRATIONS = [
   CreateNotifications1763885200000,
   CreatePortalSessions1763885300000,
   OrderStripeWebhooks1763885400000,
+  OperatorNotifications1763885500000,
 ];

@@ -27,8 +27,19 @@ describe('environment validation', () => {
     [{ STRIPE_API_URL: 'not a url' }, ['STRIPE_API_URL']],
     [{ TOLLGATE_SYNC_CRON: 'every hour' }, ['TOLLGATE_SYNC_CRON']],
     [{ PORT: 'x', REDIS_URL: 'y' }, ['PORT', 'REDIS_URL']],
+    [{ OPERATOR_EMAIL: 'ops' }, ['OPERATOR_EMAIL']],
+    [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks' }, ['OPERATOR_WEBHOOK_SECRET']],
+    [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks', OPERATOR_WEBHOOK_SECRET: 'short' }, ['OPERATOR_WEBHOOK_SECRET']],
   ])('rejects %j naming %j', (env, fields) => {
     expect(fieldsRejected(env)).toEqual(fields);
+  });
+
+  it('accepts operator alert settings', () => {
+    expect(
+      fieldsRejected({ OPERATOR_EMAIL: 'ops@example.com', OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks', OPERATOR_WEBHOOK_SECRET: 'whsec_operator_0123456789' }),
+    ).toEqual([]);
+    const config = TollgateConfig.fromEnvironment({ OPERATOR_EMAIL: 'ops@example.com' }, { catalog: { tiers: [], meters: [], upgradeUrl: '/' } });
+    expect(config.operator).toEqual({ email: 'ops@example.com', webhookUrl: null, webhookSecret: null });
   });
 
   it('never echoes a secret value in the error', () => {

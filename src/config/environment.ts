@@ -1,5 +1,5 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, validateSync } from 'class-validator';
+import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
 import { ConfigError, ConfigErrors } from './config.errors.js';
 
 const toBoolean = ({ value }: { value: unknown }) => {
@@ -110,6 +110,23 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(emptyToUndefined)
+  @IsEmail({}, { message: 'must be an email address' })
+  OPERATOR_EMAIL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^https?:\/\/\S+$/, { message: 'must be an absolute http(s) URL' })
+  OPERATOR_WEBHOOK_URL?: string;
+
+  // Operator alerts are signed like customer webhooks; without a secret the receiver could not trust them.
+  @ValidateIf((vars: EnvironmentVariables) => vars.OPERATOR_WEBHOOK_URL !== undefined || vars.OPERATOR_WEBHOOK_SECRET !== undefined)
+  @Transform(emptyToUndefined)
+  @IsString({ message: 'must be set when OPERATOR_WEBHOOK_URL is' })
+  @MinLength(16, { message: 'must be at least 16 characters' })
+  OPERATOR_WEBHOOK_SECRET?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
   @IsIn(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
   LOG_LEVEL?: string;
 
@@ -138,6 +155,9 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'TOLLGATE_ENCRYPTION_KEY',
   'SMTP_URL',
   'EMAIL_FROM',
+  'OPERATOR_EMAIL',
+  'OPERATOR_WEBHOOK_URL',
+  'OPERATOR_WEBHOOK_SECRET',
   'LOG_LEVEL',
   'PUBLIC_URL',
 ] as const satisfies readonly (keyof EnvironmentVariables)[];

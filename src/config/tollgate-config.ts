@@ -37,6 +37,8 @@ export class TollgateConfig {
   /** SMTP for notification emails; unset → emails are logged, not sent. */
   smtpUrl: string | null = null;
   emailFrom = 'Tollgate <billing@localhost>';
+  /** Where operator alerts (billing drift) go: an email address and/or a webhook signed with its own secret. */
+  operator: { email: string | null; webhookUrl: string | null; webhookSecret: string | null } = { email: null, webhookUrl: null, webhookSecret: null };
   /** First retry of a failed delivery after this long, doubling each time, until maxAttempts (then dead-lettered). */
   notificationRetryBaseMs = 2_000;
   notificationMaxAttempts = 8;
@@ -91,6 +93,11 @@ export class TollgateConfig {
       encryptionKey: vars.TOLLGATE_ENCRYPTION_KEY ?? null,
       smtpUrl: vars.SMTP_URL ?? null,
       emailFrom: vars.EMAIL_FROM ?? 'Tollgate <billing@localhost>',
+      operator: {
+        email: vars.OPERATOR_EMAIL ?? null,
+        webhookUrl: vars.OPERATOR_WEBHOOK_URL ?? null,
+        webhookSecret: vars.OPERATOR_WEBHOOK_SECRET ?? null,
+      },
       logLevel: vars.LOG_LEVEL ?? 'info',
       publicUrl: vars.PUBLIC_URL ?? null,
       catalog: given.catalog ?? loadTierCatalog(tiersPath),

@@ -4,7 +4,7 @@ import type { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { NotificationsService } from './notifications.service.js';
+import { type Audience, NotificationsService } from './notifications.service.js';
 import { SecretVault } from './secret-vault.js';
 import { signWebhook } from './webhook-signature.js';
 
@@ -15,6 +15,7 @@ interface ClaimedDelivery {
   attempts: number;
   notification_id: string;
   customer_id: string;
+  audience: Audience;
   kind: string;
   subject: string;
   message: string;
@@ -80,7 +81,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
             AND o.id IN (SELECT id FROM outbox
                           WHERE status = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
                           ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-        RETURNING o.id, o.channel, o.target, o.attempts, n.id AS notification_id, n.customer_id, n.kind, n.subject, n.message, n.data, n.created_at`,
+        RETURNING o.id, o.channel, o.target, o.attempts, n.id AS notification_id, n.customer_id, n.audience, n.kind, n.subject, n.message, n.data, n.created_at`,
         [LEASE_SECONDS, BATCH],
       )) as [ClaimedDelivery[], number];
     } catch (error) {
@@ -125,8 +126,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   private async sendWebhook(delivery: ClaimedDelivery): Promise<void> {
     const body = this.payload(delivery);
-    const sealed = await this.customers.webhookSecret(delivery.customer_id);
-    const secret = sealed ? this.vault.open(sealed) : (await this.notifications.rotateWebhookSecret(delivery.customer_id)).secret;
+    const secret = delivery.audience === 'operator' ? this.operatorSecret() : await this.customerSecret(delivery.customer_id);
     const response = await fetch(delivery.target, {
       method: 'POST',
       headers: {
@@ -142,6 +142,18 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     });
     await response.arrayBuffer().catch(() => undefined);
     if (response.status < 200 || response.status >= 300) throw new Error(`webhook answered ${response.status}`);
+  }
+
+  private async customerSecret(customerId: string): Promise<string> {
+    const sealed = await this.customers.webhookSecret(customerId);
+    return sealed ? this.vault.open(sealed) : (await this.notifications.rotateWebhookSecret(customerId)).secret;
+  }
+
+  private operatorSecret(): string {
+    // Validated at start-up whenever OPERATOR_WEBHOOK_URL is set; a delivery queued under an older setting fails and retries.
+    const secret = this.config.operator.webhookSecret;
+    if (!secret) throw new Error('OPERATOR_WEBHOOK_SECRET is not set');
+    return secret;
   }
 
   private async sendEmail(delivery: ClaimedDelivery): Promise<void> {

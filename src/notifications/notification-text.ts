@@ -1,4 +1,5 @@
 import type { ApiKeyRevokedEvent, ApiKeyRotatedEvent } from '../api-keys/api-keys.events.js';
+import type { DriftDetectedEvent } from '../billing/billing.events.js';
 import type { TierChangedEvent } from '../customers/customers.events.js';
 import type { UsageThresholdCrossedEvent } from '../metering/usage.events.js';
 
@@ -16,6 +17,23 @@ const day = (date: Date) => date.toISOString().slice(0, 10);
 
 /** The words a customer reads for each event; kept apart from delivery so they are easy to review. */
 export const notificationText = {
+  /** For the operator, not the customer: Stripe's meter disagrees with what Tollgate pushed. */
+  drift(event: DriftDetectedEvent): NotificationDraft {
+    const month = event.periodStart.toISOString().slice(0, 7);
+    const sign = event.drift > 0 ? '+' : '';
+    return {
+      kind: 'billing.drift_detected',
+      // A new alert when the disagreement changes; the same one (once) while it stays as it is.
+      dedupeKey: `${event.meter}:${event.periodStart.toISOString()}:${event.pushedTotal}:${event.stripeTotal}`,
+      subject: `Billing drift for ${event.customerId}: ${noun(event.meter)} ${sign}${event.drift}`,
+      message:
+        `Tollgate pushed ${event.pushedTotal} ${noun(event.meter)} for customer ${event.customerId} in the period starting ` +
+        `${day(event.periodStart)}, but Stripe's meter shows ${event.stripeTotal} (drift ${sign}${event.drift}). ` +
+        `See GET /v1/billing/reconciliation?period=${month}.`,
+      data: { meter: event.meter, periodStart: event.periodStart.toISOString(), pushedTotal: event.pushedTotal, stripeTotal: event.stripeTotal, drift: event.drift },
+    };
+  },
+
   threshold(event: UsageThresholdCrossedEvent, upgradeUrl: string): NotificationDraft {
     const period = `${event.meter}:${event.periodStart.toISOString()}:${event.threshold}`;
     const data = { meter: event.meter, threshold: event.threshold, total: event.total, included: event.included, periodEnd: event.periodEnd.toISOString() };

@@ -3,7 +3,9 @@ import { OnEvent } from '@nestjs/event-emitter';
 import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from '../api-keys/api-keys.events.js';
+import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from '../billing/billing.events.js';
 import { newId } from '../common/ids.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
 import { TIER_CHANGED, type TierChangedEvent } from '../customers/customers.events.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
@@ -12,8 +14,12 @@ import { TiersService } from '../tiers/tiers.service.js';
 import { type NotificationDraft, notificationText } from './notification-text.js';
 import { SecretVault } from './secret-vault.js';
 
+/** Who a notification is for: the customer (its webhook and email) or the operator running Tollgate. */
+export type Audience = 'customer' | 'operator';
+
 export interface NotificationView {
   id: string;
+  audience: Audience;
   kind: string;
   subject: string;
   message: string;
@@ -36,6 +42,7 @@ export class NotificationsService {
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
     @Inject(SecretVault) private readonly vault: SecretVault,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
   @OnEvent(USAGE_THRESHOLD_CROSSED, { async: true, promisify: true })
@@ -58,15 +65,26 @@ export class NotificationsService {
     return this.notify(event.customerId, notificationText.keyRevoked(event));
   }
 
+  @OnEvent(BILLING_DRIFT_DETECTED, { async: true, promisify: true })
+  async onDriftDetected(event: DriftDetectedEvent): Promise<string | null> {
+    const { email, webhookUrl } = this.config.operator;
+    if (!email && !webhookUrl) this.logger.warn(`billing drift for ${event.customerId}/${event.meter}: ${event.drift} (no OPERATOR_EMAIL or OPERATOR_WEBHOOK_URL to tell)`);
+    return this.notify(event.customerId, notificationText.drift(event), 'operator');
+  }
+
   /** Records the notification and its deliveries once; returns its id, or null if it already existed. */
-  async notify(customerId: string, draft: NotificationDraft): Promise<string | null> {
+  async notify(customerId: string, draft: NotificationDraft, audience: Audience = 'customer'): Promise<string | null> {
     try {
       const customer = await this.customers.find(customerId);
       if (!customer) return null;
+      const targets =
+        audience === 'operator'
+          ? { webhook: this.config.operator.webhookUrl, email: this.config.operator.email }
+          : { webhook: customer.webhookUrl, email: customer.email };
       const rows = (await this.dataSource.query(
         `WITH created AS (
-           INSERT INTO notifications (id, customer_id, kind, dedupe_key, subject, message, data)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           INSERT INTO notifications (id, customer_id, kind, dedupe_key, subject, message, data, audience)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $10)
            ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
            RETURNING id
          ), deliveries AS (
@@ -77,7 +95,7 @@ export class NotificationsService {
            RETURNING id
          )
          SELECT id FROM created`,
-        [newId('ntf'), customerId, draft.kind, draft.dedupeKey, draft.subject, draft.message, JSON.stringify(draft.data), customer.webhookUrl, customer.email],
+        [newId('ntf'), customerId, draft.kind, draft.dedupeKey, draft.subject, draft.message, JSON.stringify(draft.data), targets.webhook, targets.email, audience],
       )) as Array<{ id: string }>;
       return rows[0]?.id ?? null;
     } catch (error) {
@@ -87,19 +105,22 @@ export class NotificationsService {
     }
   }
 
-  async list(customerId: string, limit = 50): Promise<NotificationView[]> {
+  /** Newest first. The customer's own views pass `customerOnly`: operator alerts about it stay internal. */
+  async list(customerId: string, options: { limit?: number; customerOnly?: boolean } = {}): Promise<NotificationView[]> {
+    const { limit = 50, customerOnly = false } = options;
     await this.customers.get(customerId);
     const rows = (await this.dataSource.query(
-      `SELECT n.id, n.kind, n.subject, n.message, n.data, n.created_at,
+      `SELECT n.id, n.audience, n.kind, n.subject, n.message, n.data, n.created_at,
               coalesce(json_agg(json_build_object('channel', o.channel, 'status', o.status, 'attempts', o.attempts,
                 'lastError', o.last_error, 'deliveredAt', o.delivered_at) ORDER BY o.channel) FILTER (WHERE o.id IS NOT NULL), '[]') AS deliveries
          FROM notifications n LEFT JOIN outbox o ON o.notification_id = n.id
-        WHERE n.customer_id = $1
+        WHERE n.customer_id = $1 AND (NOT $3::boolean OR n.audience = 'customer')
         GROUP BY n.id ORDER BY n.created_at DESC, n.id LIMIT $2`,
-      [customerId, limit],
-    )) as Array<{ id: string; kind: string; subject: string; message: string; data: Record<string, unknown>; created_at: Date; deliveries: NotificationView['deliveries'] | string }>;
+      [customerId, limit, customerOnly],
+    )) as Array<{ id: string; audience: Audience; kind: string; subject: string; message: string; data: Record<string, unknown>; created_at: Date; deliveries: NotificationView['deliveries'] | string }>;
     return rows.map((row) => ({
       id: row.id,
+      audience: row.audience,
       kind: row.kind,
       subject: row.subject,
       message: row.message,
@@ -117,7 +138,7 @@ export class NotificationsService {
           AND EXISTS (SELECT 1 FROM notifications n WHERE n.id = $1 AND n.customer_id = $2)`,
       [notificationId, customerId],
     );
-    const found = (await this.list(customerId, 1000)).find((notification) => notification.id === notificationId);
+    const found = (await this.list(customerId, { limit: 1000 })).find((notification) => notification.id === notificationId);
     if (!found) throw new NotFoundException({ error: 'notification_not_found', message: `No notification ${notificationId} for this customer.` });
     return found;
   }

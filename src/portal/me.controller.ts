@@ -24,7 +24,7 @@ export class MeController {
   @Get('notifications')
   @ApiOperation({ summary: 'Your notifications, newest first' })
   async notificationsList(@CurrentConsumer() consumer: Consumer) {
-    return { data: await this.notifications.list(consumer.customerId) };
+    return { data: await this.notifications.list(consumer.customerId, { customerOnly: true }) };
   }
 
   @Post('webhook-secret')

@@ -50,7 +50,7 @@ export class PortalApiController {
     const [usage, invoice, notifications, webhookSecret] = await Promise.all([
       this.usage.report(customer.id, 'current'),
       this.billing.invoicePreview(customer.id),
-      this.notifications.list(customer.id, RECENT_NOTIFICATIONS),
+      this.notifications.list(customer.id, { limit: RECENT_NOTIFICATIONS, customerOnly: true }),
       this.customers.webhookSecret(customer.id),
     ]);
     const catalog = this.tiers.list();

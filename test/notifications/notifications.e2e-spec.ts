@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { EventEmitter2 } from '@nestjs/event-emitter';
 import { verifyWebhookSignature } from 'tollgate';
+import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from '../../src/billing/billing.events.js';
 import { AdminClient } from '../support/admin.js';
 import { Mailbox } from '../support/mailbox.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -58,9 +60,16 @@ async function until<T>(check: () => Promise<T | undefined | false> | T | undefi
   }
 }
 
+const OPERATOR_EMAIL = 'billing-ops@tollgate.test';
+const OPERATOR_SECRET = 'whsec_operator_alerts_0123456789';
+
+/** A mail as a person reads it: quoted-printable soft breaks and folded headers undone. */
+const readable = (raw: string) => raw.replace(/=\r?\n/g, '').replace(/\r?\n[ \t]+/g, ' ');
+
 describe('notifications', () => {
   let database: TestDatabase;
   let receiver: Receiver;
+  let operatorReceiver: Receiver;
   let mailbox: Mailbox;
   let service: TestApp;
   let admin: AdminClient;
@@ -70,20 +79,22 @@ describe('notifications', () => {
       notificationRetryBaseMs: 100,
       notificationPollMs: 40,
       notificationMaxAttempts: 6,
+      operator: { email: OPERATOR_EMAIL, webhookUrl: operatorReceiver.url, webhookSecret: OPERATOR_SECRET },
     });
 
   beforeAll(async () => {
     database = await createTestDatabase();
     receiver = new Receiver();
+    operatorReceiver = new Receiver();
     mailbox = new Mailbox();
-    await Promise.all([receiver.start(), mailbox.start()]);
+    await Promise.all([receiver.start(), operatorReceiver.start(), mailbox.start()]);
     service = await startTestApp(database, { config: config() });
     admin = new AdminClient(service.url);
   });
 
   afterAll(async () => {
     await service.close();
-    await Promise.all([receiver.stop(), mailbox.stop()]);
+    await Promise.all([receiver.stop(), operatorReceiver.stop(), mailbox.stop()]);
     await database.dispose();
   });
 
@@ -124,6 +135,53 @@ describe('notifications', () => {
     // Replay protection: an old timestamp does not verify.
     const oldHeader = last.signature.replace(/t=\d+/, `t=${Math.floor(Date.now() / 1000) - 3600}`);
     expect(verifyWebhookSignature(last.body, oldHeader, customer.secret)).toBe(false);
+  });
+
+  it('tells the operator, never the customer, about billing drift: once per disagreement, by email and signed webhook', async () => {
+    const customer = await customerWithWebhook(1000, 'pro', 'dev@drift.test');
+    const { secret: apiKey } = await admin.createKey(customer.id);
+    const events = service.app.get(EventEmitter2);
+    const drift: DriftDetectedEvent = {
+      customerId: customer.id,
+      meter: 'api_calls',
+      periodStart: new Date('2026-11-01T00:00:00Z'),
+      pushedTotal: 500,
+      stripeTotal: 0,
+      drift: 500,
+    };
+    await events.emitAsync(BILLING_DRIFT_DETECTED, drift);
+    // The next reconciliation run finds the same disagreement (no new alert), then a different one (a new alert).
+    await events.emitAsync(BILLING_DRIFT_DETECTED, drift);
+    await events.emitAsync(BILLING_DRIFT_DETECTED, { ...drift, stripeTotal: 480, drift: 20 });
+
+    const mine = () => operatorReceiver.calls.filter((c) => JSON.parse(c.body).customerId === customer.id);
+    const calls = await until(() => mine().length >= 2 && mine());
+    const mails = await until(() => {
+      const found = mailbox.messages.filter((m) => m.to === OPERATOR_EMAIL && readable(m.raw).includes(customer.id));
+      return found.length >= 2 && found;
+    });
+    await sleep(300);
+    expect(mine()).toHaveLength(2);
+    expect(mailbox.messages.filter((m) => m.to === OPERATOR_EMAIL && readable(m.raw).includes(customer.id))).toHaveLength(2);
+    for (const received of calls) {
+      expect(verifyWebhookSignature(received.body, received.signature, OPERATOR_SECRET)).toBe(true);
+      expect(verifyWebhookSignature(received.body, received.signature, customer.secret)).toBe(false);
+    }
+    expect(calls.map((c) => JSON.parse(c.body).data.drift).sort((a: number, b: number) => a - b)).toEqual([20, 500]);
+    expect(JSON.parse(calls[0].body).type).toBe('billing.drift_detected');
+    expect(mails.map((m) => readable(m.raw)).join('\n')).toContain(
+      `Tollgate pushed 500 API calls for customer ${customer.id} in the period starting 2026-11-01, but Stripe's meter shows 0 (drift +500).`,
+    );
+
+    // The customer hears nothing of it, and does not see it; the admin does.
+    expect(receiver.calls.filter((c) => JSON.parse(c.body).customerId === customer.id)).toEqual([]);
+    expect(mailbox.messages.filter((m) => m.to === 'dev@drift.test')).toEqual([]);
+    expect((await call('GET', `${service.url}/v1/me/notifications`, { apiKey })).body.data).toEqual([]);
+    const listed = (await admin.request('GET', `/v1/customers/${customer.id}/notifications`)).body.data;
+    expect(listed.map((n: { audience: string; kind: string }) => [n.audience, n.kind])).toEqual([
+      ['operator', 'billing.drift_detected'],
+      ['operator', 'billing.drift_detected'],
+    ]);
   });
 
   it('words overage and block notifications as the policy says', async () => {
