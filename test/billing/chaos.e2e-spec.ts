@@ -53,9 +53,12 @@ describe('usage sync under Stripe faults, two instances', () => {
     };
     const syncBoth = () => Promise.all([first, second].map((instance) => new AdminClient(instance.url).request('POST', '/v1/billing/sync')));
 
-    // Usage arrives in rounds while both instances sync; bursts of 429 come back now and then.
+    // Usage arrives in rounds while both instances sync; bursts of 429 come back now and then. The faults are
+    // random: at least 4 rounds, and more until each kind has really happened (a handful more at most).
+    const seen = (status: number) => emulator.requests.some((r) => r.status === status);
+    const everyFaultSeen = () => seen(500) && seen(429) && seen(0);
     let key = 0;
-    for (let round = 0; round < 4; round++) {
+    for (let round = 0; round < 4 || (!everyFaultSeen() && round < 30); round++) {
       await Promise.all(
         customers.map((customer, i) =>
           admin.request('POST', '/v1/events', { events: [{ customerId: customer.id, quantity: 100 + i * 7 + round, idempotencyKey: `chaos-${key++}` }] }),
