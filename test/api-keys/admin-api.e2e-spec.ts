@@ -3,8 +3,8 @@ import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
+import { sleep } from '../support/wait.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('admin API: customers and keys', () => {
   let database: TestDatabase;

@@ -18,6 +18,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call, type CallResult } from '../support/http.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 import { ExactnessProbeController, ExactnessProbeModule } from './exactness-probe.module.js';
+import { sleep } from '../support/wait.js';
 
 /**
  * Exactness of metering under concurrency, over HTTP: retries racing their originals, many requests crossing
@@ -37,7 +38,6 @@ function prng(seed: number): () => number {
   };
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

@@ -4,9 +4,10 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import { verifyWebhookSignature } from 'tollgate';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from '../../src/billing/billing.events.js';
 import { AdminClient } from '../support/admin.js';
-import { Mailbox } from '../support/mailbox.js';
+import { Mailbox, readableMail } from '../support/mailbox.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
+import { sleep, until } from '../support/wait.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 
 interface Received {
@@ -48,23 +49,11 @@ class Receiver {
 }
 
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
 
 const OPERATOR_EMAIL = 'billing-ops@tollgate.test';
 const OPERATOR_SECRET = 'whsec_operator_alerts_0123456789';
 
-/** A mail as a person reads it: quoted-printable soft breaks and folded headers undone. */
-const readable = (raw: string) => raw.replace(/=\r?\n/g, '').replace(/\r?\n[ \t]+/g, ' ');
 
 describe('notifications', () => {
   let database: TestDatabase;
@@ -157,19 +146,19 @@ describe('notifications', () => {
     const mine = () => operatorReceiver.calls.filter((c) => JSON.parse(c.body).customerId === customer.id);
     const calls = await until(() => mine().length >= 2 && mine());
     const mails = await until(() => {
-      const found = mailbox.messages.filter((m) => m.to === OPERATOR_EMAIL && readable(m.raw).includes(customer.id));
+      const found = mailbox.messages.filter((m) => m.to === OPERATOR_EMAIL && readableMail(m.raw).includes(customer.id));
       return found.length >= 2 && found;
     });
     await sleep(300);
     expect(mine()).toHaveLength(2);
-    expect(mailbox.messages.filter((m) => m.to === OPERATOR_EMAIL && readable(m.raw).includes(customer.id))).toHaveLength(2);
+    expect(mailbox.messages.filter((m) => m.to === OPERATOR_EMAIL && readableMail(m.raw).includes(customer.id))).toHaveLength(2);
     for (const received of calls) {
       expect(verifyWebhookSignature(received.body, received.signature, OPERATOR_SECRET)).toBe(true);
       expect(verifyWebhookSignature(received.body, received.signature, customer.secret)).toBe(false);
     }
     expect(calls.map((c) => JSON.parse(c.body).data.drift).sort((a: number, b: number) => a - b)).toEqual([20, 500]);
     expect(JSON.parse(calls[0].body).type).toBe('billing.drift_detected');
-    expect(mails.map((m) => readable(m.raw)).join('\n')).toContain(
+    expect(mails.map((m) => readableMail(m.raw)).join('\n')).toContain(
       `Tollgate pushed 500 API calls for customer ${customer.id} in the period starting 2026-11-01, but Stripe's meter shows 0 (drift +500).`,
     );
 

@@ -5,9 +5,10 @@ import { chromium, type Browser, type BrowserContext, type Page } from 'playwrig
 import { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
-import { Mailbox } from '../support/mailbox.js';
+import { Mailbox, readableMail } from '../support/mailbox.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
+import { until } from '../support/wait.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 
 // Browser-side callbacks (page.evaluate) run in Chromium; the project's TypeScript has no DOM library.
@@ -25,21 +26,8 @@ const WEBHOOK_SECRET = `whsec_${randomBytes(16).toString('hex')}`;
 
 
 /** Undoes quoted-printable soft line breaks and escapes, so links in the body can be read whole. */
-function decodeQuotedPrintable(raw: string): string {
-  return raw.replace(/=\r?\n/g, '').replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)));
-}
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const started = Date.now();
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await sleep(25);
-  }
-}
 
 const digits = (text: string | null) => (text ?? '').replace(/[^\d-]/g, '');
 
@@ -400,7 +388,7 @@ describe('developer portal (headless Chromium)', () => {
     const findLink = () =>
       mailbox.messages
         .filter((candidate) => candidate.to === customer.email)
-        .map((candidate) => /https?:\/\/[^\s"<>]+#login-token=[A-Za-z0-9_-]+/.exec(decodeQuotedPrintable(candidate.raw))?.[0])
+        .map((candidate) => /https?:\/\/[^\s"<>]+#login-token=[A-Za-z0-9_-]+/.exec(readableMail(candidate.raw))?.[0])
         .find(Boolean);
     const link = await until(findLink);
     expect(link).toMatch(new RegExp(`^${service.url}/portal/#login-token=`));

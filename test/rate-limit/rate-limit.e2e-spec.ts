@@ -4,8 +4,8 @@ import { call } from '../support/http.js';
 import { type PrivateRedis, startPrivateRedis } from '../support/redis-server.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 import { RateLimitProbeModule } from './rate-limit-probe.module.js';
+import { sleep } from '../support/wait.js';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function enterpriseKey(admin: AdminClient, rateLimit: string[]): Promise<string> {
   const customer = await admin.createCustomer('enterprise', { overrides: { includedCalls: 1_000_000, rateLimit } });

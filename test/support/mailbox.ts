@@ -1,6 +1,14 @@
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 
+/** A raw mail as a person reads it: quoted-printable and folded header lines undone. */
+export function readableMail(raw: string): string {
+  return raw
+    .replace(/=\r?\n/g, '')
+    .replace(/=([0-9A-F]{2})/g, (_match, hex: string) => String.fromCharCode(parseInt(hex, 16)))
+    .replace(/\r?\n[ \t]+/g, ' ');
+}
+
 /** Captures what the service emails: an in-process SMTP server on a random loopback port. */
 export class Mailbox {
   readonly messages: Array<{ to: string; raw: string }> = [];
