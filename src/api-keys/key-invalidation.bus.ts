@@ -42,7 +42,7 @@ export class KeyInvalidationBus implements OnApplicationBootstrap, OnApplication
   async onApplicationBootstrap(): Promise<void> {
     if (this.redis) {
       // Subscriptions need their own connection; it queues SUBSCRIBE until connected and resubscribes after drops.
-      this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+      this.subscriber = this.redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null, enableAutoPipelining: false });
       this.subscriber.on('error', () => undefined);
       this.subscriber.on('message', (_channel: string, message: string) => this.apply(message));
       void this.subscriber.subscribe(this.channel).catch((error: Error) => this.logger.warn(`subscribe failed: ${error.message}`));

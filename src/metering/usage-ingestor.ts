@@ -13,9 +13,11 @@ interface Pending {
   reject: (error: Error) => void;
 }
 
-/** Flush when this many events wait, or this long after the first one arrived. */
+/**
+ * Flush when this many events wait, or right after the current turn of the event loop: every event queued in
+ * that turn (the requests that arrived together) shares one commit, and a lone request waits for no timer.
+ */
 const MAX_BATCH = 1000;
-const FLUSH_AFTER_MS = 1;
 // Few commits in flight: while one is being written, the next batch grows (bigger, cheaper commits).
 const MAX_CONCURRENT_FLUSHES = 2;
 const REPLAY_INTERVAL_MS = 1000;
@@ -32,7 +34,7 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   private readonly logger = new Logger('UsageIngestor');
   private readonly spool: UsageSpool;
   private queue: Pending[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private scheduled: NodeJS.Immediate | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private replayTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
@@ -75,8 +77,8 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   record(event: LedgerEvent): Promise<IngestStatus> {
     return new Promise<IngestStatus>((resolve, reject) => {
       this.queue.push({ event, resolve, reject });
-      if (this.queue.length >= MAX_BATCH) this.flushSoon(0);
-      else this.flushSoon(FLUSH_AFTER_MS);
+      if (this.queue.length >= MAX_BATCH) this.flushNow();
+      else this.flushSoon();
     });
   }
 
@@ -96,24 +98,20 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
     return (await this.spool.pending()).length;
   }
 
-  private flushSoon(delayMs: number): void {
-    if (delayMs === 0) {
-      this.flushNow();
-      return;
-    }
-    if (!this.timer) this.timer = setTimeout(() => this.flushNow(), delayMs);
+  private flushSoon(): void {
+    this.scheduled ??= setImmediate(() => this.flushNow());
   }
 
   private flushNow(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
+    if (this.scheduled) {
+      clearImmediate(this.scheduled);
+      this.scheduled = null;
     }
     while (this.queue.length > 0 && this.inFlight.size < MAX_CONCURRENT_FLUSHES) {
       const batch = this.queue.splice(0, MAX_BATCH);
       const flight = this.write(batch).finally(() => {
         this.inFlight.delete(flight);
-        if (this.queue.length > 0) this.flushSoon(this.queue.length >= MAX_BATCH ? 0 : FLUSH_AFTER_MS);
+        if (this.queue.length > 0) this.flushSoon();
       });
       this.inFlight.add(flight);
     }

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
+import { queryPrepared } from '../database/prepared-query.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 
 /** One event ready for the ledger: validated, with its period resolved. */
@@ -87,7 +88,7 @@ export class UsageLedger {
   constructor(@InjectTollgateDataSource() private readonly dataSource: DataSource) {}
 
   async insertBatch(events: LedgerEvent[]): Promise<BatchResult> {
-    const rows = (await this.dataSource.query(INSERT_BATCH, [
+    const rows = await queryPrepared<Row>(this.dataSource, 'tollgate_ledger_insert_batch', INSERT_BATCH, [
       events.map((e) => e.customerId),
       events.map((e) => e.meter),
       events.map((e) => String(e.quantity)),
@@ -96,7 +97,7 @@ export class UsageLedger {
       events.map((e) => e.periodStart.toISOString()),
       events.map((e) => e.periodEnd.toISOString()),
       events.map((e) => (e.properties ? JSON.stringify(e.properties) : null)),
-    ])) as Row[];
+    ]);
     const duplicates = new Set<string>();
     const counters: CounterTotal[] = [];
     for (const row of rows) {

@@ -14,6 +14,9 @@ export function createRedisClient(url: string, name: string): Redis {
     commandTimeout: 1000,
     // Keep reconnecting with a capped backoff; Redis coming back must heal the service without a restart.
     retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 3000),
+    // Commands issued in the same tick (the rate-limit checks of requests that arrived together) share one
+    // socket write: under load this saves a syscall per request.
+    enableAutoPipelining: true,
   });
   let reported = false;
   client.on('error', (error: Error) => {
