@@ -1,6 +1,8 @@
 import { type DynamicModule, Module } from '@nestjs/common';
+import { EventEmitterModule } from '@nestjs/event-emitter';
 import { MeteringModule, type MeteringModuleOptions } from 'tollgate';
 import { AdminReportController, ForecastController, StatusController, WeatherController } from './controllers.js';
+import { UsageAlertsListener } from './usage-alerts.listener.js';
 
 type MeteringAsyncOptions = Parameters<typeof MeteringModule.forRootAsync>[0];
 
@@ -23,8 +25,10 @@ export class HostAppModule {
   private static with(metering: DynamicModule): DynamicModule {
     return {
       module: HostAppModule,
-      imports: [metering],
+      // The app has its own event bus (many do); Tollgate's domain events reach its listeners once.
+      imports: [EventEmitterModule.forRoot(), metering],
       controllers: [WeatherController, ForecastController, AdminReportController, StatusController],
+      providers: [UsageAlertsListener],
     };
   }
 }

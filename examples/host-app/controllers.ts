@@ -1,13 +1,15 @@
 import { Controller, Get, Query } from '@nestjs/common';
-import { CurrentConsumer, Public, Tier, type Consumer } from 'tollgate';
+import { CurrentConsumer, Metered, Public, Tier, type Consumer } from 'tollgate';
 
 // With MeteringModule's global guards every route needs an API key unless it is marked @Public().
 // `@Tier()` names the lowest tier allowed; tiers.yaml's endpoint globs are enforced too (the stricter wins).
+// `@Metered()` records one usage event per successful response (against the caller's quota), weighed by `cost`.
 
 /** Free tier: tiers.yaml lists /v1/basic/* for free, so no @Tier() is needed. */
 @Controller('v1/basic')
 export class WeatherController {
   @Get('weather')
+  @Metered('api_calls')
   weather(@CurrentConsumer() consumer: Consumer, @Query('city') city?: string) {
     return { city: city ?? 'Lisbon', temperatureC: 21, customerId: consumer.customerId, tier: consumer.tier.name };
   }
@@ -23,6 +25,7 @@ export class ForecastController {
   }
 
   @Get('hourly')
+  @Metered('api_calls', { cost: 5 }) // a heavier call counts (and is rate-limited) as five
   hourly(@CurrentConsumer() consumer: Consumer) {
     return { hours: [20, 21, 21, 22], customerId: consumer.customerId, tier: consumer.tier.name };
   }

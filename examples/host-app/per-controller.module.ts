@@ -1,5 +1,6 @@
 import { Controller, type DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
-import { CurrentConsumer, MeteringModule, TOLLGATE_GUARDS, Tier, type Consumer, type MeteringModuleOptions } from 'tollgate';
+import { CurrentConsumer, Metered, MeteringModule, TOLLGATE_GUARDS, Tier, type Consumer, type MeteringModuleOptions } from 'tollgate';
+import { UsageAlertsListener } from './usage-alerts.listener.js';
 
 /**
  * The same API with Tollgate's guards on chosen controllers only: for an app where most routes belong to
@@ -9,6 +10,7 @@ import { CurrentConsumer, MeteringModule, TOLLGATE_GUARDS, Tier, type Consumer, 
 @Controller('v1')
 export class PaidApiController {
   @Get('basic/weather')
+  @Metered('api_calls')
   weather(@CurrentConsumer() consumer: Consumer) {
     return { city: 'Lisbon', temperatureC: 21, customerId: consumer.customerId, tier: consumer.tier.name };
   }
@@ -21,6 +23,7 @@ export class PaidApiController {
 
   @Tier('pro')
   @Get('forecast/hourly')
+  @Metered('api_calls', { cost: 5 })
   hourly(@CurrentConsumer() consumer: Consumer) {
     return { hours: [20, 21, 21, 22], customerId: consumer.customerId, tier: consumer.tier.name };
   }
@@ -49,6 +52,7 @@ export class PerControllerAppModule {
       // Extras such as globalGuards sit next to the options (forRootAsync takes them the same way).
       imports: [MeteringModule.forRoot({ ...options, globalGuards: false })],
       controllers: [PaidApiController, SiteController],
+      providers: [UsageAlertsListener],
     };
   }
 }

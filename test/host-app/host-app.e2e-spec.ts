@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { ApiKeysService, CustomersService, MeteringModule, parseTierCatalog, type MeteringModuleOptions } from 'tollgate';
+import { ApiKeysService, CustomersService, MeteringModule, parseTierCatalog, UsageService, type MeteringModuleOptions } from 'tollgate';
 import { HostAppModule } from '../../examples/host-app/app.module.js';
 import { PaidApiController, PerControllerAppModule, SiteController } from '../../examples/host-app/per-controller.module.js';
+import { UsageAlertsListener } from '../../examples/host-app/usage-alerts.listener.js';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
@@ -167,6 +168,37 @@ describe.each(variants)('example host app with %s', (_name, createModule, open) 
       expect({ path, status: response.status }).toEqual({ path, status: 200 });
       expect(response.body).toMatchObject({ customerId: host.keys.enterprise.customerId, tier: 'enterprise' });
     }
+  });
+
+  it('meters the @Metered routes: each successful call counts its cost, refusals count nothing', async () => {
+    const customer = await provision(host.app, 'pro');
+    const weather = await get(FREE, customer.secret);
+    expect(weather.status).toBe(200);
+    expect(weather.headers.get('x-quota-limit')).toBe('50000');
+    expect(weather.headers.get('x-quota-remaining')).toBe('49999');
+    const hourly = await get(PRO_BY_DECORATOR, customer.secret);
+    expect(hourly.headers.get('x-quota-remaining')).toBe('49994');
+    expect((await get(PRO, customer.secret)).headers.get('x-quota-limit')).toBeNull(); // not metered
+    expect((await get(ENTERPRISE, customer.secret)).status).toBe(403);
+    const report = await host.app.get(UsageService).report(customer.customerId);
+    expect(report.meters.find((meter) => meter.meter === 'api_calls')).toMatchObject({ total: 6, included: 50_000 });
+  });
+
+  it("delivers Tollgate's domain events to the app's own listeners, once each", async () => {
+    const customer = await host.app.get(CustomersService).create({ name: 'small quota', tier: 'pro', overrides: { includedCalls: 10 } });
+    const { secret } = await host.app.get(ApiKeysService).create(customer.id, { name: 'alerts' });
+    for (let i = 0; i < 12; i++) expect((await get(FREE, secret)).status).toBe(200);
+    const alerts = host.app.get(UsageAlertsListener);
+    const mine = () => alerts.recent.filter((alert) => alert.customerId === customer.id);
+    const deadline = Date.now() + 5_000;
+    while (mine().length < 4 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(mine().map((alert) => [alert.kind, alert.threshold])).toEqual([
+      ['threshold', 80],
+      ['threshold', 100],
+      ['quota_exceeded', 100],
+      ['threshold', 120],
+    ]);
   });
 
   it('accepts the key as a bearer token too', async () => {
