@@ -32,7 +32,7 @@ export class ApiKeysAdminController {
   @Patch(':keyId')
   @ApiOperation({ summary: 'Rename a key' })
   rename(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
-    return this.apiKeys.rename(customerId, keyId, body.name.trim());
+    return this.apiKeys.rename(customerId, keyId, body.name);
   }
 
   @Post(':keyId/rotate')

@@ -113,8 +113,8 @@ export class ApiKeysService {
   /** A label only: the secret, limits and cache entries are untouched. */
   async rename(customerId: string, keyId: string, name: string): Promise<ApiKeyView> {
     const key = await this.findOwned(customerId, keyId);
-    await this.keys.update({ id: key.id }, { name });
-    key.name = name;
+    key.name = name.trim();
+    await this.keys.update({ id: key.id }, { name: key.name });
     return toApiKeyView(key);
   }
 

@@ -88,15 +88,13 @@ export class KeyInvalidationBus implements OnApplicationBootstrap, OnApplication
       // Revoked keys and blocked customers are dropped outright; other changes only expire the entry, keeping
       // the last known consumer for an outage (see ApiKeyCache.expireKey).
       const [row] = (await this.dataSource.query(
-        `SELECT now() AS now,
-           (SELECT coalesce(array_agg(hash), '{}') FROM api_keys
-             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND revoked_at IS NULL) AS changed_keys,
-           (SELECT coalesce(array_agg(hash), '{}') FROM api_keys
-             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND revoked_at IS NOT NULL) AS revoked_keys,
-           (SELECT coalesce(array_agg(id), '{}') FROM customers
-             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND status <> ALL($2::text[])) AS changed_customers,
-           (SELECT coalesce(array_agg(id), '{}') FROM customers
-             WHERE $1::timestamptz IS NOT NULL AND updated_at > $1 AND status = ANY($2::text[])) AS blocked_customers`,
+        `WITH keys AS (SELECT hash, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE updated_at > $1),
+              accounts AS (SELECT id, status = ANY($2::text[]) AS blocked FROM customers WHERE updated_at > $1)
+         SELECT now() AS now,
+           (SELECT coalesce(array_agg(hash) FILTER (WHERE NOT revoked), '{}') FROM keys) AS changed_keys,
+           (SELECT coalesce(array_agg(hash) FILTER (WHERE revoked), '{}') FROM keys) AS revoked_keys,
+           (SELECT coalesce(array_agg(id) FILTER (WHERE NOT blocked), '{}') FROM accounts) AS changed_customers,
+           (SELECT coalesce(array_agg(id) FILTER (WHERE blocked), '{}') FROM accounts) AS blocked_customers`,
         [since, [...BLOCKED_CUSTOMER_STATUSES]],
       )) as Array<{ now: Date; changed_keys: string[]; revoked_keys: string[]; changed_customers: string[]; blocked_customers: string[] }>;
       for (const hash of row.revoked_keys) this.cache.evictKey(hash);

@@ -60,7 +60,7 @@ export class StripeWebhooksController {
     const created = new Date(event.created * 1000);
     const superseded = isSubscriptionEvent(event) && stripeCustomerId !== null && (await this.newerSubscriptionEventApplied(stripeCustomerId, created));
     if (superseded) this.logger.warn(`${event.type} ${event.id} skipped: a newer subscription event of ${stripeCustomerId} was already applied`);
-    else await this.apply(event);
+    else await this.apply(event, stripeCustomerId);
     // Recorded after applying: a crash in between means a redelivery applies it again, which is harmless
     // (every handler sets state from the event) — unlike skipping it.
     await this.dataSource.query(
@@ -79,15 +79,15 @@ export class StripeWebhooksController {
     return rows.length > 0;
   }
 
-  private async apply(event: Stripe.Event): Promise<void> {
+  private async apply(event: Stripe.Event, stripeCustomerId: string | null): Promise<void> {
+    if (!stripeCustomerId || !HANDLED_EVENTS.has(event.type)) return;
+    const customer = await this.customers.findByStripeCustomerId(stripeCustomerId);
+    if (!customer) return this.logger.warn(`${event.type} for unknown Stripe customer ${stripeCustomerId}`);
     switch (event.type) {
       case 'customer.subscription.created':
       case 'customer.subscription.updated':
       case 'customer.subscription.deleted': {
         const subscription = event.data.object;
-        const stripeCustomerId = typeof subscription.customer === 'string' ? subscription.customer : subscription.customer.id;
-        const customer = await this.customers.findByStripeCustomerId(stripeCustomerId);
-        if (!customer) return this.logger.warn(`${event.type} for unknown Stripe customer ${stripeCustomerId}`);
         if (event.type === 'customer.subscription.deleted' || subscription.status === 'canceled') {
           // The end of a subscription the customer has already replaced (an upgrade by a new subscription).
           if (customer.stripeSubscriptionId && customer.stripeSubscriptionId !== subscription.id) {
@@ -106,20 +106,24 @@ export class StripeWebhooksController {
         return;
       }
       case 'invoice.payment_failed':
-      case 'invoice.paid': {
-        const invoice = event.data.object;
-        const stripeCustomerId = typeof invoice.customer === 'string' ? invoice.customer : invoice.customer?.id;
-        const customer = stripeCustomerId ? await this.customers.findByStripeCustomerId(stripeCustomerId) : null;
-        if (!customer) return;
-        if (event.type === 'invoice.payment_failed' && customer.status === 'active') await this.customers.applyBilling(customer.id, { status: 'past_due' });
-        if (event.type === 'invoice.paid' && customer.status === 'past_due') await this.customers.applyBilling(customer.id, { status: 'active' });
+        if (customer.status === 'active') await this.customers.applyBilling(customer.id, { status: 'past_due' });
         return;
-      }
+      case 'invoice.paid':
+        if (customer.status === 'past_due') await this.customers.applyBilling(customer.id, { status: 'active' });
+        return;
       default:
         return;
     }
   }
 }
+
+const HANDLED_EVENTS: ReadonlySet<string> = new Set([
+  'customer.subscription.created',
+  'customer.subscription.updated',
+  'customer.subscription.deleted',
+  'invoice.payment_failed',
+  'invoice.paid',
+]);
 
 const isSubscriptionEvent = (event: Stripe.Event) => event.type.startsWith('customer.subscription.');
 

@@ -66,7 +66,7 @@ export class NotificationsService {
   }
 
   @OnEvent(BILLING_DRIFT_DETECTED, { async: true, promisify: true })
-  async onDriftDetected(event: DriftDetectedEvent): Promise<string | null> {
+  onDriftDetected(event: DriftDetectedEvent): Promise<string | null> {
     const { email, webhookUrl } = this.config.operator;
     if (!email && !webhookUrl) this.logger.warn(`billing drift for ${event.customerId}/${event.meter}: ${event.drift} (no OPERATOR_EMAIL or OPERATOR_WEBHOOK_URL to tell)`);
     return this.notify(event.customerId, notificationText.drift(event), 'operator');

@@ -71,7 +71,7 @@ export class MeController {
   @Patch('keys/:keyId')
   @ApiOperation({ summary: 'Rename one of your keys' })
   rename(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
-    return this.apiKeys.rename(consumer.customerId, keyId, body.name.trim());
+    return this.apiKeys.rename(consumer.customerId, keyId, body.name);
   }
 
   @Post('keys/:keyId/rotate')

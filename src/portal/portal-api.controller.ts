@@ -93,7 +93,7 @@ export class PortalApiController {
 
   @Patch('keys/:keyId')
   renameKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
-    return this.apiKeys.rename(session.customerId, keyId, body.name.trim());
+    return this.apiKeys.rename(session.customerId, keyId, body.name);
   }
 
   @Post('keys/:keyId/rotate')

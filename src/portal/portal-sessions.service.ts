@@ -36,7 +36,6 @@ export const LOGIN_LINK_TTL_SECONDS = 15 * 60;
 const LINKS_PER_WINDOW = 5;
 const SWEEP_EVERY_MS = 10 * 60_000;
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
-/** Accounts that cannot sign in (the same statuses that make their keys invalid). */
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 const randomToken = () => randomBytes(32).toString('base64url');

@@ -1,6 +1,7 @@
+import { jest } from '@jest/globals';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type Stripe from 'stripe';
-import { BILLING_DRIFT_DETECTED } from 'tollgate';
+import { BILLING_DRIFT_DETECTED, CustomersService } from 'tollgate';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -225,18 +226,26 @@ describe('Stripe billing against the emulator', () => {
       expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'pro', stripeSubscriptionId: replacement.id });
     });
 
-    it('applies concurrent deliveries for one customer one at a time: the newest wins', async () => {
+    it('applies deliveries for one customer one at a time: a newer event that arrives mid-apply still wins', async () => {
       const customer = await subscribedCustomer('pro');
       const subscription = (await stripe.subscriptions.list({ customer: customer.stripeCustomerId })).data[0];
       const now = Math.floor(Date.now() / 1000);
-      // 20 events at once, newest (a cancellation) in the middle: whatever the arrival order, it decides.
-      const deliveries = Array.from({ length: 20 }, (_, i) =>
-        i === 10
-          ? emulator.postWebhook(url(), { type: 'customer.subscription.deleted', data: { object: { ...subscription, status: 'canceled' } }, created: now })
-          : emulator.postWebhook(url(), { type: 'customer.subscription.updated', data: { object: subscription }, created: now - 100 + i }),
-      );
-      const results = await Promise.all(deliveries);
-      expect(results.map((result) => result.status)).toEqual(Array(20).fill(200));
+      // The older update stalls inside its apply (its customer lookup answers 300 ms late); the cancellation, a
+      // second newer, arrives meanwhile. Applied side by side, the stalled update would land last and undo it.
+      const customers = service.app.get(CustomersService);
+      const lookup = customers.findByStripeCustomerId.bind(customers);
+      const stall = jest.spyOn(customers, 'findByStripeCustomerId').mockImplementationOnce(async (id: string) => {
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        return lookup(id);
+      });
+      try {
+        const older = emulator.postWebhook(url(), { type: 'customer.subscription.updated', data: { object: subscription }, created: now - 1 });
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const newer = emulator.postWebhook(url(), { type: 'customer.subscription.deleted', data: { object: { ...subscription, status: 'canceled' } }, created: now });
+        expect((await Promise.all([older, newer])).map((result) => result.status)).toEqual([200, 200]);
+      } finally {
+        stall.mockRestore();
+      }
       expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'free', stripeSubscriptionId: null });
     });
 
