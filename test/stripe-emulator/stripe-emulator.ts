@@ -1,21 +1,32 @@
 /**
  * A stateful, in-process stand-in for the slice of the Stripe API that Tollgate depends on: customers,
- * products, prices, Billing Meters (events, adjustments, summaries), subscriptions, invoice previews,
- * Checkout sessions and webhook signatures. The real `stripe` SDK talks to it over HTTP:
+ * products, prices, Billing Meters (events, adjustments, summaries), subscriptions and their whole life
+ * (renewals, invoices, finalization, payment, dunning), invoice previews, Checkout sessions, snapshot
+ * webhooks and v2 thin events. The real `stripe` SDK talks to it over HTTP:
  *
  *   new Stripe('sk_test_…', { host: '127.0.0.1', port: emulator.port, protocol: 'http', maxNetworkRetries: 0 })
  *
- * It reproduces the behaviour Tollgate's correctness rests on (idempotent replays, identifier dedupe over
- * 24 h, the 35-day / 5-minute timestamp window, half-open summary windows, exact decimal pricing) and can
- * inject the failures Tollgate must survive (500 before applying, a connection lost after applying, 429
- * bursts with or without Stripe-Should-Retry, latency). It is written from Stripe's public API reference,
- * not from Stripe's code; what it leaves out is listed below.
+ * It is written from Stripe's public documentation and the stripe-node 23 types, never from Tollgate's code:
+ * it shares no pricing or period code with `src/` (it prices and steps periods the way Stripe documents, on
+ * its own, so the two can disagree when one of them is wrong). Every behaviour cites the sentence of Stripe's
+ * docs (or the SDK type) it follows. Where Stripe is asynchronous, eventually consistent or strict, so is
+ * the emulator; where the sources are silent, it picks the stricter reading and says so.
  *
- * Start it with `StripeEmulator.start({ webhookSecret?, strictSummaryAlignment? })`; stop it with `stop()`.
+ * Time: the emulator has its own "now" (`now()`), real time until a test freezes or advances it, like a
+ * Stripe test clock (`advanceTo` / `advanceBy` run, in order, everything that falls due: meter event
+ * processing, renewals, invoice finalization, payment attempts and retries, expiries, webhook retries).
  *
- * Deliberate simplifications: everything is synchronous (meter events count at once, Stripe aggregates
- * them asynchronously); no invoices are finalized when a period ends; parameters Stripe would reject as
- * unknown are ignored; only the expansion of `tiers` is honoured (other `expand` values are accepted).
+ * Test-facing API (see the README section of the report / the spec for examples):
+ *   clock:        now(), setClock(s|null), advanceTo(s), advanceBy(s), flush()
+ *   inspection:   meterEvents(), meterTotal(), appliedIdentifierCounts(), requests, invoices(), events(), thinEvents()
+ *   payments:     setPaymentOutcome(customer, 'succeeds' | 'fails' | null), payInvoice(id)
+ *                 (or through the SDK: customers.create({ payment_method: 'pm_card_visa' }), invoices.pay(id))
+ *   deliveries:   addWebhookEndpoint(url), addEventDestination(url), deliveries
+ *   faults:       faults.{error500Rate, resetAfterApplyRate, rateLimitBurst, latencyMs, unauthorizedUntilMs, onlyPaths}, expireKey()
+ *
+ * Deliberate simplifications: parameters Stripe would reject as unknown are ignored; only the expansions
+ * of `tiers`, `latest_invoice` and `lines` are honoured (other `expand` values are accepted); no taxes,
+ * discounts, coupons, credit balance or currencies conversion; Smart Retries are a fixed schedule.
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -34,6 +45,11 @@ export interface FaultSettings {
   rateLimitBurst: { remaining: number; shouldRetryHeader: boolean | null };
   /** Delay every answer by this many milliseconds. */
   latencyMs: number;
+  /**
+   * Until this wall-clock instant (Date.now() ms), every request answers 401 authentication_error, as a key
+   * that was rolled or expired does; 0 = off. Wall clock, not the emulator's, since the client retries in real time.
+   */
+  unauthorizedUntilMs: number;
   /** Faults apply only to paths matching this (e.g. /meter_events/); undefined = every path. */
   onlyPaths?: RegExp;
 }
@@ -45,6 +61,10 @@ export interface EmulatedMeterEvent {
   value: number;
   timestamp: number;
   cancelled: boolean;
+  /** pending: received, not processed yet (Stripe aggregates asynchronously); invalid: refused later, by a thin event. */
+  status: 'pending' | 'valid' | 'invalid';
+  /** Why it was refused (a `v1.billing.meter.*` error code), when invalid. */
+  errorCode: string | null;
 }
 
 export interface LoggedRequest {
@@ -69,6 +89,28 @@ export interface EmulatorOptions {
    * (to hours / UTC days with value_grouping_window=hour / day). Off by default: any bound is accepted.
    */
   strictSummaryAlignment?: boolean;
+  /**
+   * Seconds (of emulator time) between receiving a meter event and counting it in summaries, previews and
+   * invoices, or reporting it invalid. "Stripe processes meter events asynchronously, so aggregated usage in
+   * meter event summaries and on upcoming invoices might not immediately reflect recently received meter
+   * events." (recording-usage-api). Stripe gives no figure: 60 s by default.
+   */
+  meterEventProcessingSeconds?: number;
+  /**
+   * The account's invoice finalization grace period: how long a subscription's draft invoice stays a draft.
+   * "The default is set to 1 hour for all invoices." "You can set a delay of up to 72 hours" (configure-grace-period).
+   */
+  finalizationGraceSeconds?: number;
+  /** When set, only these API keys are accepted; any other answers 401 (as an unknown key does). */
+  apiKeys?: string[];
+  /**
+   * Days between payment retries of a failed renewal invoice, then what happens to the subscription. Stripe's
+   * Smart Retries choose their own times ("Once Stripe has exhausted all payment retry attempts, the
+   * subscription will become `canceled` or `unpaid` (depending on your subscriptions settings)", Subscription
+   * type); the emulator uses this fixed schedule. Default: [3, 5, 7] then 'canceled'.
+   */
+  paymentRetryDays?: number[];
+  afterRetriesExhausted?: 'canceled' | 'unpaid' | 'past_due';
 }
 
 export const noFaults = (): FaultSettings => ({
@@ -76,6 +118,7 @@ export const noFaults = (): FaultSettings => ({
   resetAfterApplyRate: 0,
   rateLimitBurst: { remaining: 0, shouldRetryHeader: null },
   latencyMs: 0,
+  unauthorizedUntilMs: 0,
 });
 
 const DAY = 86_400;
@@ -91,6 +134,15 @@ const MAX_BODY_BYTES = 1 << 20;
 
 /** An error answer in Stripe's shape: `{ error: { type, code, message, param } }`. */
 class ApiError extends Error {
+  /** Headers sent with the error (e.g. Stripe-Should-Retry). */
+  headers: Record<string, string> = {};
+  /**
+   * A refusal of the parameters themselves, before any endpoint logic ran: not saved for idempotent replay.
+   * "If incoming parameters fail validation, or the request conflicts with another that's executing
+   * concurrently, no idempotent result is saved because no API endpoint began execution." (idempotent_requests)
+   */
+  validation = false;
+
   constructor(
     readonly status: number,
     readonly type: string,
@@ -108,6 +160,12 @@ class ApiError extends Error {
 
 const invalid = (message: string, param: string | null = null, code: string | null = null) =>
   new ApiError(400, 'invalid_request_error', message, code, param);
+/** A malformed parameter: refused before execution, so never saved under an Idempotency-Key. */
+const invalidParam = (message: string, param: string | null = null, code: string | null = null) => {
+  const error = invalid(message, param, code);
+  error.validation = true;
+  return error;
+};
 /** A referenced object that does not exist: 404 when it is the URL's object, 400 when a parameter names it. */
 const noSuch = (resource: string, id: string, param: string | null = null) =>
   new ApiError(param ? 400 : 404, 'invalid_request_error', `No such ${resource}: '${id}'`, 'resource_missing', param ?? 'id');
@@ -126,7 +184,7 @@ const INDEX = /^(0|[1-9]\d*)$/;
 
 function splitBracketKey(key: string): string[] {
   const match = /^([^[\]]+)((?:\[[^[\]]*\])*)$/.exec(key);
-  if (!match) throw invalid(`Invalid parameter name: ${key}`, key);
+  if (!match) throw invalidParam(`Invalid parameter name: ${key}`, key);
   return [match[1], ...[...match[2].matchAll(/\[([^[\]]*)\]/g)].map((segment) => segment[1])];
 }
 
@@ -140,11 +198,11 @@ export function parseFormEncoded(text: string): FormObject {
       const segment = rawSegment === '' ? String(node.size) : rawSegment; // `a[]=x` appends
       const existing = node.get(segment);
       if (i === segments.length - 1) {
-        if (existing instanceof Map) throw invalid(`Invalid parameters: ${key} is given both as a value and as an object.`, key);
+        if (existing instanceof Map) throw invalidParam(`Invalid parameters: ${key} is given both as a value and as an object.`, key);
         node.set(segment, value);
         return;
       }
-      if (typeof existing === 'string') throw invalid(`Invalid parameters: ${key} is given both as a value and as an object.`, key);
+      if (typeof existing === 'string') throw invalidParam(`Invalid parameters: ${key} is given both as a value and as an object.`, key);
       if (existing) node = existing;
       else {
         const child: FormTree = new Map();
@@ -193,12 +251,12 @@ class Params {
   string(key: string, options: { required?: boolean; oneOf?: readonly string[] } = {}): string | undefined {
     const value = this.raw(key);
     if (value === undefined || value === '') {
-      if (options.required) throw invalid(`Missing required param: ${this.name(key)}.`, this.name(key), 'parameter_missing');
+      if (options.required) throw invalidParam(`Missing required param: ${this.name(key)}.`, this.name(key), 'parameter_missing');
       return undefined;
     }
-    if (typeof value !== 'string') throw invalid(`Invalid string: ${this.name(key)}`, this.name(key));
+    if (typeof value !== 'string') throw invalidParam(`Invalid string: ${this.name(key)}`, this.name(key));
     if (options.oneOf && !options.oneOf.includes(value)) {
-      throw invalid(`Invalid ${this.name(key)}: must be one of ${options.oneOf.join(', ')}`, this.name(key));
+      throw invalidParam(`Invalid ${this.name(key)}: must be one of ${options.oneOf.join(', ')}`, this.name(key));
     }
     return value;
   }
@@ -208,10 +266,10 @@ class Params {
     if (text === undefined) return undefined;
     const value = Number(text);
     if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(value)) {
-      throw invalid(`Invalid integer: ${text}`, this.name(key), 'parameter_invalid_integer');
+      throw invalidParam(`Invalid integer: ${text}`, this.name(key), 'parameter_invalid_integer');
     }
     if (options.min !== undefined && value < options.min) {
-      throw invalid(`This value must be greater than or equal to ${options.min}.`, this.name(key), 'parameter_invalid_integer');
+      throw invalidParam(`This value must be greater than or equal to ${options.min}.`, this.name(key), 'parameter_invalid_integer');
     }
     return value;
   }
@@ -219,29 +277,29 @@ class Params {
   bool(key: string): boolean | undefined {
     const text = this.string(key);
     if (text === undefined) return undefined;
-    if (text !== 'true' && text !== 'false') throw invalid(`Invalid boolean: ${text}`, this.name(key));
+    if (text !== 'true' && text !== 'false') throw invalidParam(`Invalid boolean: ${text}`, this.name(key));
     return text === 'true';
   }
 
   object(key: string, options: { required?: boolean } = {}): Params | undefined {
     const value = this.raw(key);
     if (value === undefined || value === '') {
-      if (options.required) throw invalid(`Missing required param: ${this.name(key)}.`, this.name(key), 'parameter_missing');
+      if (options.required) throw invalidParam(`Missing required param: ${this.name(key)}.`, this.name(key), 'parameter_missing');
       return undefined;
     }
-    if (typeof value === 'string' || Array.isArray(value)) throw invalid(`Invalid object: ${this.name(key)}`, this.name(key));
+    if (typeof value === 'string' || Array.isArray(value)) throw invalidParam(`Invalid object: ${this.name(key)}`, this.name(key));
     return new Params(value, this.name(key));
   }
 
   objects(key: string, options: { required?: boolean } = {}): Params[] {
     const value = this.raw(key);
     if (value === undefined || value === '') {
-      if (options.required) throw invalid(`Missing required param: ${this.name(key)}.`, this.name(key), 'parameter_missing');
+      if (options.required) throw invalidParam(`Missing required param: ${this.name(key)}.`, this.name(key), 'parameter_missing');
       return [];
     }
-    if (!Array.isArray(value)) throw invalid(`Invalid array: ${this.name(key)}`, this.name(key));
+    if (!Array.isArray(value)) throw invalidParam(`Invalid array: ${this.name(key)}`, this.name(key));
     return value.map((element, i) => {
-      if (typeof element === 'string' || Array.isArray(element)) throw invalid(`Invalid object: ${this.name(key)}[${i}]`, `${this.name(key)}[${i}]`);
+      if (typeof element === 'string' || Array.isArray(element)) throw invalidParam(`Invalid object: ${this.name(key)}[${i}]`, `${this.name(key)}[${i}]`);
       return new Params(element, `${this.name(key)}[${i}]`);
     });
   }
@@ -251,7 +309,7 @@ class Params {
     if (value === undefined || value === '') return [];
     const list = Array.isArray(value) ? value : [value];
     return list.map((element, i) => {
-      if (typeof element !== 'string') throw invalid(`Invalid string: ${this.name(key)}[${i}]`, `${this.name(key)}[${i}]`);
+      if (typeof element !== 'string') throw invalidParam(`Invalid string: ${this.name(key)}[${i}]`, `${this.name(key)}[${i}]`);
       return element;
     });
   }
@@ -261,13 +319,13 @@ class Params {
     const value = this.raw(key);
     if (value === undefined) return undefined;
     if (value === '') return null;
-    if (typeof value === 'string' || Array.isArray(value)) throw invalid(`Invalid hash: ${this.name(key)}`, this.name(key));
+    if (typeof value === 'string' || Array.isArray(value)) throw invalidParam(`Invalid hash: ${this.name(key)}`, this.name(key));
     const entries = Object.entries(value);
-    if (entries.length > 50) throw invalid('Metadata can have at most 50 keys.', this.name(key));
+    if (entries.length > 50) throw invalidParam('Metadata can have at most 50 keys.', this.name(key));
     for (const [k, v] of entries) {
-      if (typeof v !== 'string') throw invalid(`Invalid metadata value for ${k}`, `${this.name(key)}[${k}]`);
-      if (k.length > 40) throw invalid(`Metadata keys can be at most 40 characters: ${k}`, `${this.name(key)}[${k}]`);
-      if (v.length > 500) throw invalid(`Metadata values can be at most 500 characters: ${k}`, `${this.name(key)}[${k}]`);
+      if (typeof v !== 'string') throw invalidParam(`Invalid metadata value for ${k}`, `${this.name(key)}[${k}]`);
+      if (k.length > 40) throw invalidParam(`Metadata keys can be at most 40 characters: ${k}`, `${this.name(key)}[${k}]`);
+      if (v.length > 500) throw invalidParam(`Metadata values can be at most 500 characters: ${k}`, `${this.name(key)}[${k}]`);
     }
     return Object.fromEntries(entries) as Record<string, string>;
   }
@@ -304,7 +362,7 @@ const SCALE = 10n ** BigInt(DECIMALS);
 function parseDecimal(text: string, param: string): bigint {
   const match = /^(\d+)(?:\.(\d+))?$/.exec(text);
   if (!match || (match[2]?.length ?? 0) > DECIMALS) {
-    throw invalid(`Invalid decimal: ${text} (a non-negative number with at most ${DECIMALS} decimal places)`, param);
+    throw invalidParam(`Invalid decimal: ${text} (a non-negative number with at most ${DECIMALS} decimal places)`, param);
   }
   return BigInt(match[1]) * SCALE + BigInt((match[2] ?? '').padEnd(DECIMALS, '0'));
 }
@@ -339,7 +397,12 @@ interface CustomerRecord {
   phone: string | null;
   metadata: Record<string, string>;
   deleted: boolean;
+  /** The default payment method's behaviour when charged; null = the customer has none. */
+  paymentMethod: { id: string; outcome: PaymentOutcome } | null;
 }
+
+/** What charging a customer's default payment method does. */
+export type PaymentOutcome = 'succeeds' | 'fails';
 
 interface ProductRecord {
   id: string;
@@ -392,9 +455,13 @@ interface PriceRecord {
 type Interval = 'day' | 'week' | 'month' | 'year';
 
 interface MeterEventRecord extends EmulatedMeterEvent {
-  meterId: string;
+  /** The meter it counts on, once processed; null until then (or when no active meter had its event_name). */
+  meterId: string | null;
   payload: Record<string, string>;
+  /** When Stripe received it (emulator time). */
   created: number;
+  /** When a cancellation takes effect (adjustments are processed asynchronously too); null = not cancelled. */
+  cancelEffectiveAt: number | null;
 }
 
 interface ItemRecord {
@@ -403,7 +470,14 @@ interface ItemRecord {
   price: string;
   quantity: number | null;
   metadata: Record<string, string>;
+  /** Since the 2025 APIs the billing period lives on each item (flexible mode lets items differ in interval). */
+  periodStart: number;
+  periodEnd: number;
+  /** Metered usage is billed from here (the item's creation, or its last price change) to the period's end. */
+  usageFrom: number;
 }
+
+type SubscriptionStatus = 'incomplete' | 'incomplete_expired' | 'trialing' | 'active' | 'past_due' | 'canceled' | 'unpaid' | 'paused';
 
 interface SubscriptionRecord {
   id: string;
@@ -411,13 +485,93 @@ interface SubscriptionRecord {
   created: number;
   startDate: number;
   billingCycleAnchor: number;
-  status: 'active' | 'canceled';
+  billingMode: 'classic' | 'flexible';
+  status: SubscriptionStatus;
   canceledAt: number | null;
   endedAt: number | null;
   cancelAt: number | null;
   cancelAtPeriodEnd: boolean;
+  trialStart: number | null;
+  trialEnd: number | null;
+  /** trial_settings.end_behavior.missing_payment_method */
+  trialEndWithoutPaymentMethod: 'create_invoice' | 'pause' | 'cancel';
   metadata: Record<string, string>;
   items: ItemRecord[];
+  latestInvoice: string | null;
+  /** Lines waiting for the next invoice: usage of removed metered items, prorations. */
+  pendingLines: LineRecord[];
+}
+
+interface LineRecord {
+  id: string;
+  /** metered: priced from the meter over its period when the invoice finalizes; fixed: quantity known already. */
+  kind: 'metered' | 'fixed';
+  price: string;
+  subscriptionItem: string | null;
+  periodStart: number;
+  periodEnd: number;
+  quantity: number;
+  amount: number;
+  proration: boolean;
+  description: string;
+}
+
+type InvoiceStatus = 'draft' | 'open' | 'paid' | 'void' | 'uncollectible';
+
+interface InvoiceRecord {
+  id: string;
+  number: string | null;
+  customer: string;
+  subscription: string | null;
+  created: number;
+  status: InvoiceStatus;
+  billingReason: 'subscription_create' | 'subscription_cycle' | 'subscription_update' | 'subscription_threshold' | 'manual';
+  periodStart: number;
+  periodEnd: number;
+  currency: string;
+  lines: LineRecord[];
+  autoAdvance: boolean;
+  automaticallyFinalizesAt: number | null;
+  finalizedAt: number | null;
+  paidAt: number | null;
+  voidedAt: number | null;
+  attemptCount: number;
+  nextPaymentAttempt: number | null;
+  /** Payment was attempted and failed (last_finalization_error aside). */
+  lastPaymentError: string | null;
+}
+
+interface WebhookEndpointRecord {
+  id: string;
+  url: string;
+  secret: string;
+  enabledEvents: string[];
+}
+
+interface EventDestinationRecord {
+  id: string;
+  url: string;
+  secret: string;
+}
+
+export interface Delivery {
+  /** 'webhook' (snapshot event to a webhook endpoint) or 'thin' (v2 event notification to an event destination). */
+  kind: 'webhook' | 'thin';
+  url: string;
+  eventId: string;
+  type: string;
+  attempt: number;
+  /** HTTP status of the answer; 0 when the connection failed. */
+  status: number;
+  /** Emulator time of the attempt. */
+  at: number;
+}
+
+interface Task {
+  at: number;
+  seq: number;
+  label: string;
+  run: () => void;
 }
 
 interface CheckoutRecord {
@@ -442,6 +596,7 @@ interface StoredResponse {
   params: string;
   status: number;
   body: string;
+  headers: Record<string, string>;
   requestId: string;
   created: number;
 }
@@ -451,6 +606,8 @@ interface Outcome {
   body: string;
   headers: Record<string, string>;
   replayed: boolean;
+  /** The parameters were refused before the endpoint ran (not saved for idempotent replay). */
+  validationError?: boolean;
 }
 
 interface RequestContext {
@@ -484,6 +641,23 @@ function addIntervals(anchor: number, interval: Interval, steps: number): number
   return Date.UTC(year, month, day, date.getUTCHours(), date.getUTCMinutes(), date.getUTCSeconds()) / 1000;
 }
 
+/**
+ * The first billing boundary after `after`: `anchor` itself while it is ahead (the short first period up to
+ * a billing_cycle_anchor), else anchor + k × interval. Counting every boundary from the anchor, never from the
+ * previous one, is what keeps a Jan 31 anchor on Feb 28 (29), then Mar 31: "A monthly subscription with a
+ * billing cycle anchor date of January 31 bills the last day of the month closest to the anchor date, so
+ * February 28 (or February 29 in a leap year), then March 31, April 30, and so on." (subscriptions/billing-cycle)
+ */
+function boundaryAfter(anchor: number, interval: Interval, intervalCount: number, after: number): number {
+  if (anchor > after) return anchor;
+  const span = interval === 'day' ? DAY : interval === 'week' ? 7 * DAY : interval === 'month' ? 28 * DAY : 365 * DAY;
+  // Start a little below the answer (a month is at least 28 days), then step up.
+  let k = Math.max(1, Math.floor((after - anchor) / (span * intervalCount)) - 1);
+  while (addIntervals(anchor, interval, k * intervalCount) > after && k > 1) k -= 1;
+  while (addIntervals(anchor, interval, k * intervalCount) <= after) k += 1;
+  return addIntervals(anchor, interval, k * intervalCount);
+}
+
 const list = (data: unknown[], url: string, hasMore = false) => ({ object: 'list', data, has_more: hasMore, url });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -492,12 +666,25 @@ export class StripeEmulator {
   /** Mutable: tests set it (or parts of it) at any time; it is read per request. */
   faults: FaultSettings = noFaults();
   readonly requests: LoggedRequest[] = [];
+  /** Every delivery attempt of a webhook or thin event, in order. */
+  readonly deliveries: Delivery[] = [];
+  /** The secret of the webhook endpoint `addWebhookEndpoint(url)` creates (and postWebhook signs with). */
   readonly webhookSecret: string;
 
   private readonly server: Server;
   private boundPort = 0;
   private clock: number | null = null;
+  /** While a due task runs, "now" is its due time (an invoice made at a period's end is dated then). */
+  private taskTime: number | null = null;
   private stopped = false;
+  private readonly ticker: NodeJS.Timeout;
+
+  private readonly processingDelay: number;
+  private readonly finalizationGrace: number;
+  private readonly apiKeys: Set<string> | null;
+  private readonly expiredKeys = new Set<string>();
+  private readonly retryDays: number[];
+  private readonly afterRetries: 'canceled' | 'unpaid' | 'past_due';
 
   private readonly customers = new Map<string, CustomerRecord>();
   private readonly products = new Map<string, ProductRecord>();
@@ -508,15 +695,31 @@ export class StripeEmulator {
   private readonly eventsByIdentifier = new Map<string, MeterEventRecord>();
   private readonly appliedIdentifiers = new Map<string, number>();
   private readonly subscriptions = new Map<string, SubscriptionRecord>();
+  private readonly invoiceRecords = new Map<string, InvoiceRecord>();
+  private invoiceSequence = 0;
   private readonly checkoutSessions = new Map<string, CheckoutRecord>();
   private readonly idempotency = new Map<string, StoredResponse>();
   private readonly routes: Array<{ method: string; pattern: RegExp; handler: Handler }> = [];
 
-  private constructor(
-    webhookSecret: string,
-    private readonly strictSummaryAlignment: boolean,
-  ) {
+  private readonly tasks: Task[] = [];
+  private taskSequence = 0;
+  private readonly webhookEndpoints: WebhookEndpointRecord[] = [];
+  private readonly eventDestinations: EventDestinationRecord[] = [];
+  /** Snapshot (v1) events, oldest first. */
+  private readonly eventLog: StripeObject[] = [];
+  /** Thin (v2) events by id, with their `data` (what GET /v2/core/events/:id answers). */
+  private readonly thinEventLog = new Map<string, StripeObject>();
+  /** Deliveries go out one at a time, in the order the events happened. */
+  private deliveryChain: Promise<void> = Promise.resolve();
+
+  private constructor(webhookSecret: string, private readonly strictSummaryAlignment: boolean, options: EmulatorOptions) {
     this.webhookSecret = webhookSecret;
+    this.processingDelay = options.meterEventProcessingSeconds ?? 60;
+    this.finalizationGrace = options.finalizationGraceSeconds ?? 3600;
+    if (this.finalizationGrace < 0 || this.finalizationGrace > 72 * 3600) throw new Error('finalizationGraceSeconds: 0..72 h (Stripe allows up to 72 hours)');
+    this.apiKeys = options.apiKeys ? new Set(options.apiKeys) : null;
+    this.retryDays = options.paymentRetryDays ?? [3, 5, 7];
+    this.afterRetries = options.afterRetriesExhausted ?? 'canceled';
     this.server = createServer((req, res) => {
       // A bug in the emulator must fail the request, not the test process (unhandled rejection).
       this.handle(req, res).catch(() => res.destroy());
@@ -525,10 +728,15 @@ export class StripeEmulator {
     // (which the SDK retries), so keep them longer than any test. stop() closes them all.
     this.server.keepAliveTimeout = 60_000;
     this.defineRoutes();
+    // On real time, what falls due (meter event processing, renewals, …) happens without a request to trigger it.
+    this.ticker = setInterval(() => {
+      if (this.clock === null && !this.stopped) this.runDue();
+    }, 200);
+    this.ticker.unref();
   }
 
   static async start(options: EmulatorOptions = {}): Promise<StripeEmulator> {
-    const emulator = new StripeEmulator(options.webhookSecret ?? `whsec_${randomToken(32)}`, options.strictSummaryAlignment ?? false);
+    const emulator = new StripeEmulator(options.webhookSecret ?? `whsec_${randomToken(32)}`, options.strictSummaryAlignment ?? false, options);
     await new Promise<void>((resolve, reject) => {
       emulator.server.once('error', reject);
       emulator.server.listen(0, '127.0.0.1', () => resolve());
@@ -549,18 +757,92 @@ export class StripeEmulator {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearInterval(this.ticker);
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
   }
 
-  /** Overrides "now" (unix seconds) for timestamp windows, periods, idempotency expiry; null = real time. */
+  // -------------------------------------------------------------------------------------------------------
+  // Clock (Stripe's test clocks: "advance the clock … and the subscriptions and invoices on it react")
+
+  /**
+   * Overrides "now" (unix seconds); null = real time. A raw jump: what falls due in between happens at the
+   * next request, dated at its due time. Prefer advanceTo/advanceBy, which also wait for the deliveries.
+   */
   setClock(nowSeconds: number | null): void {
     this.clock = nowSeconds;
   }
 
   now(): number {
-    return this.clock ?? Math.floor(Date.now() / 1000);
+    return this.taskTime ?? this.clock ?? Math.floor(Date.now() / 1000);
+  }
+
+  /**
+   * Moves the (then frozen) clock forward to `targetSeconds`, running everything that falls due in order —
+   * meter event processing, period ends (renewal, invoice.created), finalizations after the grace period,
+   * payment attempts and retries, incomplete expiries, webhook retries — and waits for each step's webhook
+   * and thin-event deliveries before the next, like a test clock reaching `ready`.
+   */
+  async advanceTo(targetSeconds: number): Promise<void> {
+    if (targetSeconds < this.now()) throw new Error(`advanceTo: ${targetSeconds} is before now (${this.now()}); a test clock only moves forward`);
+    this.clock = this.now();
+    for (;;) {
+      const next = this.nextTask();
+      if (!next || next.at > targetSeconds) break;
+      this.runTask(next);
+      this.clock = Math.max(this.clock, next.at);
+      await this.deliveriesSettled();
+    }
+    this.clock = targetSeconds;
+    await this.deliveriesSettled();
+  }
+
+  advanceBy(seconds: number): Promise<void> {
+    return this.advanceTo(this.now() + seconds);
+  }
+
+  /** Runs what is due now and waits until every webhook / thin event delivery so far has been attempted. */
+  async flush(): Promise<void> {
+    this.runDue();
+    await this.deliveriesSettled();
+  }
+
+  private schedule(at: number, label: string, run: () => void): void {
+    this.tasks.push({ at, seq: ++this.taskSequence, label, run });
+  }
+
+  private nextTask(): Task | null {
+    let best: Task | null = null;
+    for (const task of this.tasks) if (!best || task.at < best.at || (task.at === best.at && task.seq < best.seq)) best = task;
+    return best;
+  }
+
+  private runTask(task: Task): void {
+    this.tasks.splice(this.tasks.indexOf(task), 1);
+    const previous = this.taskTime;
+    // Never dated before the clock already is (a task overdue after a raw jump happens at its due time, though).
+    this.taskTime = task.at;
+    try {
+      task.run();
+    } finally {
+      this.taskTime = previous;
+    }
+  }
+
+  /** Runs every task due by now, earliest first (a task may schedule others that are due too). */
+  private runDue(): void {
+    if (this.taskTime !== null) return; // not re-entrant
+    const now = this.now();
+    for (let next = this.nextTask(); next && next.at <= now; next = this.nextTask()) this.runTask(next);
+  }
+
+  private async deliveriesSettled(): Promise<void> {
+    for (;;) {
+      const chain = this.deliveryChain;
+      await chain;
+      if (chain === this.deliveryChain) return;
+    }
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -569,48 +851,120 @@ export class StripeEmulator {
   meterEvents(filter: { eventName?: string; customer?: string } = {}): EmulatedMeterEvent[] {
     return this.events
       .filter((event) => (filter.eventName === undefined || event.eventName === filter.eventName) && (filter.customer === undefined || event.customer === filter.customer))
-      .map(({ identifier, eventName, customer, value, timestamp, cancelled }) => ({ identifier, eventName, customer, value, timestamp, cancelled }));
+      .map(({ identifier, eventName, customer, value, timestamp, cancelled, status, errorCode }) => ({ identifier, eventName, customer, value, timestamp, cancelled, status, errorCode }));
   }
 
-  /** How many times each identifier was applied (a replay is not an application): Tollgate must keep it ≤ 1. */
+  /** How many times each identifier was accepted (a replay is not an acceptance): Tollgate must keep it ≤ 1. */
   appliedIdentifierCounts(): Map<string, number> {
     return new Map(this.appliedIdentifiers);
   }
 
-  /** The meter's aggregate (its formula; `sum` for Tollgate's meters) of non-cancelled events in [start, end). */
+  /**
+   * What the meter will eventually hold (its formula over [start, end)) for the customer: every accepted event
+   * that is or will be valid, minus cancellations — regardless of the processing lag that summaries show.
+   */
   meterTotal(meterId: string, customer: string, startSeconds: number, endSeconds: number): number {
     const meter = this.meters.get(meterId);
     if (!meter) throw new Error(`No such meter: ${meterId}`);
-    return this.aggregate(meter, customer, startSeconds, endSeconds);
+    this.runDue();
+    const events = this.events.filter(
+      (event) =>
+        event.customer === customer &&
+        event.cancelEffectiveAt === null &&
+        event.timestamp >= startSeconds &&
+        event.timestamp < endSeconds &&
+        (event.status === 'valid' ? event.meterId === meter.id : event.status === 'pending' && this.meterEventError(event, meter) === null && event.eventName === meter.eventName),
+    );
+    return aggregateValues(meter.formula, events);
+  }
+
+  /** Invoices as the API renders them (with lines), newest first; filters like GET /v1/invoices. */
+  invoices(filter: { customer?: string; subscription?: string; status?: InvoiceStatus } = {}): StripeObject[] {
+    this.runDue();
+    return [...this.invoiceRecords.values()]
+      .filter((invoice) => (filter.customer === undefined || invoice.customer === filter.customer) && (filter.subscription === undefined || invoice.subscription === filter.subscription) && (filter.status === undefined || invoice.status === filter.status))
+      .reverse()
+      .map((invoice) => this.renderInvoice(invoice));
+  }
+
+  /** Snapshot events generated so far (oldest first), whether or not an endpoint received them. */
+  eventsOf(type?: string): StripeObject[] {
+    return this.eventLog.filter((event) => type === undefined || event.type === type);
+  }
+
+  /** Thin events generated so far, full (with `data`), oldest first. */
+  thinEvents(type?: string): StripeObject[] {
+    return [...this.thinEventLog.values()].filter((event) => type === undefined || event.type === type);
   }
 
   // -------------------------------------------------------------------------------------------------------
-  // Webhooks
+  // Test-side controls (what a customer or the account owner would do outside the API)
+
+  /** Gives the customer a default payment method that succeeds or fails when charged (null: none). */
+  setPaymentOutcome(customerId: string, outcome: PaymentOutcome | null): void {
+    const customer = this.customers.get(customerId);
+    if (!customer) throw new Error(`No such customer: ${customerId}`);
+    customer.paymentMethod = outcome === null ? null : { id: newId('pm'), outcome };
+  }
+
+  /** The customer pays an open invoice (e.g. confirms the payment of an `incomplete` subscription's first invoice). */
+  async payInvoice(invoiceId: string): Promise<StripeObject> {
+    const invoice = this.invoiceRecords.get(invoiceId);
+    if (!invoice) throw new Error(`No such invoice: ${invoiceId}`);
+    if (invoice.status !== 'open') throw new Error(`Invoice ${invoiceId} is ${invoice.status}`);
+    this.markPaid(invoice);
+    await this.deliveriesSettled();
+    return this.renderInvoice(invoice);
+  }
+
+  /** A key that stops working (401 "Expired API Key provided"), as a rolled key does once its grace ends. */
+  expireKey(apiKey: string): void {
+    this.expiredKeys.add(apiKey);
+  }
+
+  /** Opens a 401 window: every request answers authentication_error for `ms` wall-clock milliseconds. */
+  unauthorizedFor(ms: number): void {
+    this.faults.unauthorizedUntilMs = Date.now() + ms;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Webhooks and event destinations
+
+  /**
+   * Registers a webhook endpoint receiving snapshot events (all types unless `enabledEvents` says otherwise),
+   * signed with `secret` (the emulator's webhookSecret by default). Returns the signing secret.
+   */
+  addWebhookEndpoint(url: string, options: { secret?: string; enabledEvents?: string[] } = {}): string {
+    const secret = options.secret ?? this.webhookSecret;
+    this.webhookEndpoints.push({ id: newId('we'), url, secret, enabledEvents: options.enabledEvents ?? ['*'] });
+    return secret;
+  }
+
+  /**
+   * Registers an event destination receiving thin events (v2 event notifications), signed like webhooks with
+   * its own secret: "Stripe signs each event it sends to your endpoint by including a signature in each
+   * event's Stripe-Signature header" (event-destinations). Returns the signing secret.
+   */
+  addEventDestination(url: string, options: { secret?: string } = {}): string {
+    const secret = options.secret ?? `whsec_${randomToken(32)}`;
+    this.eventDestinations.push({ id: newId('ed'), url, secret });
+    return secret;
+  }
 
   /** A `Stripe-Signature` header: `t=<seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<payload>")>`. Real time by default,
    * since the receiver checks the timestamp against its own clock. */
-  signWebhook(payload: string, timestampSeconds: number = Math.floor(Date.now() / 1000)): string {
-    const signature = createHmac('sha256', this.webhookSecret).update(`${timestampSeconds}.${payload}`, 'utf8').digest('hex');
+  signWebhook(payload: string, timestampSeconds: number = Math.floor(Date.now() / 1000), secret: string = this.webhookSecret): string {
+    const signature = createHmac('sha256', secret).update(`${timestampSeconds}.${payload}`, 'utf8').digest('hex');
     return `t=${timestampSeconds},v1=${signature}`;
   }
 
-  /** Wraps `event` in a Stripe event envelope, signs it and POSTs it to `url`. */
+  /** Wraps `event` in a Stripe event envelope, signs it and POSTs it to `url` (a hand-made delivery). */
   async postWebhook(
     url: string,
     /** `created` (Unix seconds) backdates the event, as a late, out-of-order delivery looks. */
     event: { type: string; data: { object: unknown; previous_attributes?: unknown }; created?: number },
   ): Promise<{ status: number; body: string; event: StripeObject }> {
-    const envelope = {
-      id: newId('evt'),
-      object: 'event',
-      api_version: EMULATED_API_VERSION,
-      created: event.created ?? this.now(),
-      data: event.data,
-      livemode: false,
-      pending_webhooks: 1,
-      request: { id: null, idempotency_key: null },
-      type: event.type,
-    };
+    const envelope = this.envelope(event.type, event.data.object, event.data.previous_attributes, event.created);
     const payload = JSON.stringify(envelope, null, 2);
     const response = await postRaw(url, payload, {
       'Content-Type': 'application/json; charset=utf-8',
@@ -620,22 +974,99 @@ export class StripeEmulator {
     return { ...response, event: envelope };
   }
 
+  private envelope(type: string, object: unknown, previousAttributes?: unknown, created?: number): StripeObject {
+    return {
+      id: newId('evt'),
+      object: 'event',
+      api_version: EMULATED_API_VERSION,
+      created: created ?? this.now(),
+      data: { object, ...(previousAttributes !== undefined && { previous_attributes: previousAttributes }) },
+      livemode: false,
+      pending_webhooks: this.webhookEndpoints.length,
+      request: { id: null, idempotency_key: null },
+      type,
+    };
+  }
+
+  /** A snapshot event: logged, and delivered to every endpoint that enabled its type. */
+  private emit(type: string, object: StripeObject, previousAttributes?: StripeObject): void {
+    const event = this.envelope(type, object, previousAttributes);
+    this.eventLog.push(event);
+    const payload = JSON.stringify(event, null, 2);
+    for (const endpoint of this.webhookEndpoints) {
+      if (!endpoint.enabledEvents.includes('*') && !endpoint.enabledEvents.includes(type)) continue;
+      this.deliver({ kind: 'webhook', url: endpoint.url, secret: endpoint.secret, eventId: event.id, type, payload }, 1);
+    }
+  }
+
+  /**
+   * A thin event: "The payload of thin events is unversioned. During processing, you must fetch the versioned
+   * event from the API or fetch the resource's current state." (v2 event types). The notification carries
+   * id, object 'v2.core.event', type, created, livemode and related_object; `data` only comes with the fetch
+   * (stripe-node's `fetchEvent()` = GET /v2/core/events/:id).
+   */
+  private emitThin(type: string, relatedObject: { id: string; type: string; url: string } | null, data: StripeObject): void {
+    const notification: StripeObject = {
+      id: `evt_test_${randomToken(40)}`,
+      object: 'v2.core.event',
+      type,
+      created: new Date(this.now() * 1000).toISOString(),
+      livemode: false,
+      ...(relatedObject && { related_object: relatedObject }),
+      reason: null,
+    };
+    this.thinEventLog.set(notification.id, { ...notification, data });
+    const payload = JSON.stringify(notification);
+    for (const destination of this.eventDestinations) {
+      this.deliver({ kind: 'thin', url: destination.url, secret: destination.secret, eventId: notification.id, type, payload }, 1);
+    }
+  }
+
+  /**
+   * POSTs one event, in order after the ones before it. A failed delivery (no 2xx) is retried:
+   * "In test mode, Stripe retries three times over a few hours." (webhooks#retries) — here 1, 2 and 3 hours later.
+   */
+  private deliver(delivery: { kind: Delivery['kind']; url: string; secret: string; eventId: string; type: string; payload: string }, attempt: number): void {
+    const at = this.now();
+    this.deliveryChain = this.deliveryChain.then(async () => {
+      if (this.stopped) return;
+      const status = await postRaw(delivery.url, delivery.payload, {
+        'Content-Type': 'application/json; charset=utf-8',
+        'Stripe-Signature': this.signWebhook(delivery.payload, Math.floor(Date.now() / 1000), delivery.secret),
+        'User-Agent': 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+      }).then(
+        (response) => response.status,
+        () => 0,
+      );
+      this.deliveries.push({ kind: delivery.kind, url: delivery.url, eventId: delivery.eventId, type: delivery.type, attempt, status, at });
+      if ((status < 200 || status >= 300) && attempt <= 3) {
+        this.schedule(at + attempt * 3600, `retry ${delivery.eventId}`, () => this.deliver(delivery, attempt + 1));
+      }
+    });
+  }
+
   // -------------------------------------------------------------------------------------------------------
   // Checkout completion (what the customer paying on the hosted page would cause)
 
   async completeCheckout(sessionId: string): Promise<StripeObject> {
     const session = this.checkoutSessions.get(sessionId);
-    if (!session) throw new Error(`No such checkout session: ${sessionId}`);
+    if (!session) throw new Error(`No session: ${sessionId}`);
     if (session.status !== 'open') throw new Error(`Checkout session ${sessionId} is ${session.status}`);
-    const customerId = session.customer ?? this.insertCustomer({ email: session.customerEmail }).id;
-    const subscription = this.buildSubscription({
-      customer: customerId,
+    const customer = session.customer ? this.customers.get(session.customer)! : this.insertCustomer({ email: session.customerEmail });
+    // The customer entered a card on the hosted page: it becomes their default payment method, and it works.
+    customer.paymentMethod ??= { id: newId('pm'), outcome: 'succeeds' };
+    const subscription = this.startSubscription({
+      customer: customer.id,
       items: session.lineItems,
       metadata: session.subscriptionMetadata,
       anchor: null,
+      billingMode: 'flexible',
+      paymentBehavior: 'allow_incomplete',
+      trialEnd: null,
+      trialEndWithoutPaymentMethod: 'create_invoice',
     });
-    this.subscriptions.set(subscription.id, subscription);
-    Object.assign(session, { status: 'complete', customer: customerId, subscription: subscription.id });
+    Object.assign(session, { status: 'complete', customer: customer.id, subscription: subscription.id });
+    await this.deliveriesSettled();
     return this.renderSubscription(subscription, []);
   }
 
@@ -680,7 +1111,10 @@ export class StripeEmulator {
       res.end(outcome.body);
     };
 
-    // Faults that refuse the request come before anything is applied: a 429 burst, then a 500.
+    // Faults that refuse the request come before anything is applied: a 401 window, a 429 burst, then a 500.
+    if (faulty && faults.unauthorizedUntilMs > Date.now()) {
+      return answer(errorOutcome(new ApiError(401, 'authentication_error', 'Expired API Key provided: sk_test_****. (emulated 401 window)', 'api_key_expired')));
+    }
     if (faulty && faults.rateLimitBurst.remaining > 0) {
       faults.rateLimitBurst.remaining -= 1;
       const error = new ApiError(429, 'invalid_request_error', 'Request rate limit exceeded. (emulated)', 'rate_limit');
@@ -704,14 +1138,17 @@ export class StripeEmulator {
   /** Everything after the faults: auth, routing, idempotency, the handler. Synchronous, so requests never interleave. */
   private apply(method: string, target: URL, body: string, req: IncomingMessage, requestId: string): Outcome {
     if (method === 'GET' && /^\/checkout\/[^/]+$/.test(target.pathname)) return this.checkoutPage(target.pathname.slice('/checkout/'.length));
-    const authError = checkAuthorization(header(req, 'authorization'));
+    const authError = checkAuthorization(header(req, 'authorization'), this.apiKeys, this.expiredKeys);
     if (authError) return errorOutcome(authError);
+    // What fell due since the last request happens before this one is served.
+    this.runDue();
     const route = this.routes.find((candidate) => candidate.method === method && candidate.pattern.test(target.pathname));
     if (!route) {
       return errorOutcome(new ApiError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${target.pathname}).`));
     }
     let params: Params;
     try {
+      // v2 endpoints take JSON bodies; the only v2 endpoint here is a GET.
       params = new Params(parseFormEncoded(method === 'POST' ? body : target.search.slice(1)));
     } catch (error) {
       return errorOutcome(error);
@@ -743,12 +1180,14 @@ export class StripeEmulator {
           ),
         );
       }
-      return { status: stored.status, body: stored.body, headers: { 'Idempotent-Replayed': 'true', 'Original-Request': stored.requestId }, replayed: true };
+      return { status: stored.status, body: stored.body, headers: { ...stored.headers, 'Idempotent-Replayed': 'true', 'Original-Request': stored.requestId }, replayed: true };
     }
     const outcome = run();
-    // Only requests that did something are remembered; a refused request (validation) may be retried as is.
-    if (outcome.status < 300) {
-      this.idempotency.set(key, { method, path: target.pathname, params: fingerprint, status: outcome.status, body: outcome.body, requestId, created: now });
+    // "Stripe saves the status code and body of the first request made with a given idempotency key after
+    // endpoint execution begins. Retries with the same key return the saved response, including 500 errors."
+    // (idempotent_requests). Only a refusal of the parameters themselves is not saved.
+    if (!outcome.validationError) {
+      this.idempotency.set(key, { method, path: target.pathname, params: fingerprint, status: outcome.status, body: outcome.body, headers: outcome.headers, requestId, created: now });
     }
     return outcome;
   }
@@ -802,6 +1241,41 @@ export class StripeEmulator {
     this.route('DELETE', '/v1/subscriptions/:id', (context) => this.cancelSubscription(this.subscription(id(context)), context.params));
 
     this.route('POST', '/v1/invoices/create_preview', ({ params }) => this.previewInvoice(params));
+    this.route('GET', '/v1/invoices', (context) => this.listInvoices(context));
+    this.route('GET', '/v1/invoices/:id', (context) => this.renderInvoice(this.invoice(id(context))));
+    this.route('GET', '/v1/invoices/:id/lines', (context) => {
+      const invoice = this.invoice(id(context));
+      return paginate(invoice.lines, context.params, context.path, (line) => line.id, (line) => this.renderLine(invoice, line));
+    });
+    this.route('POST', '/v1/invoices/:id/finalize', (context) => this.renderInvoice(this.finalizeInvoice(this.invoice(id(context)), { byRequest: true })));
+    this.route('POST', '/v1/invoices/:id/pay', (context) => this.payInvoiceByRequest(this.invoice(id(context))));
+
+    this.route('GET', '/v1/events', ({ params, path }) => {
+      const type = params.string('type');
+      const found = this.eventLog.filter((event) => type === undefined || event.type === type);
+      return paginate([...found].reverse(), params, path, (event) => event.id, (event) => event);
+    });
+    this.route('GET', '/v1/events/:id', (context) => {
+      const event = this.eventLog.find((candidate) => candidate.id === id(context));
+      if (!event) throw noSuch('event', id(context));
+      return event;
+    });
+    // "Retrieves the details of an event if it was created in the last 30 days." (v2 Events, stripe-node 23)
+    this.route('GET', '/v2/core/events/:id', (context) => {
+      const event = this.thinEventLog.get(id(context));
+      if (!event) throw new ApiError(404, 'invalid_request_error', `No such event: '${id(context)}'`, 'resource_missing');
+      return event;
+    });
+    this.route('POST', '/v1/webhook_endpoints', ({ params }) => {
+      const url = params.string('url', { required: true })!;
+      const enabledEvents = params.strings('enabled_events');
+      if (enabledEvents.length === 0) throw invalidParam('Missing required param: enabled_events.', 'enabled_events', 'parameter_missing');
+      const secret = `whsec_${randomToken(32)}`;
+      const endpoint: WebhookEndpointRecord = { id: newId('we'), url, secret, enabledEvents };
+      this.webhookEndpoints.push(endpoint);
+      // The secret is only in the answer to the creation, as with Stripe.
+      return { id: endpoint.id, object: 'webhook_endpoint', api_version: null, created: this.now(), enabled_events: enabledEvents, livemode: false, metadata: {}, secret, status: 'enabled', url };
+    });
 
     this.route('POST', '/v1/checkout/sessions', ({ params }) => this.renderCheckout(this.createCheckout(params)));
     this.route('GET', '/v1/checkout/sessions/:id', (context) => this.renderCheckout(this.checkout(id(context))));
@@ -843,7 +1317,6 @@ export class StripeEmulator {
   private subscription(id: string): SubscriptionRecord {
     const subscription = this.subscriptions.get(id);
     if (!subscription) throw noSuch('subscription', id);
-    this.settle(subscription);
     return subscription;
   }
 
@@ -866,6 +1339,7 @@ export class StripeEmulator {
       phone: null,
       metadata: {},
       deleted: false,
+      paymentMethod: null,
       ...fields,
     };
     this.customers.set(customer.id, customer);
@@ -879,6 +1353,7 @@ export class StripeEmulator {
       description: params.string('description') ?? null,
       phone: params.string('phone') ?? null,
       metadata: mergeMetadata({}, params.metadata()),
+      paymentMethod: testPaymentMethod(params.string('payment_method') ?? params.object('invoice_settings')?.string('default_payment_method'), 'payment_method'),
     };
     return this.insertCustomer(fields);
   }
@@ -889,6 +1364,8 @@ export class StripeEmulator {
     for (const key of ['email', 'name', 'description', 'phone'] as const) {
       if (params.raw(key) !== undefined) customer[key] = params.string(key) ?? null; // '' unsets
     }
+    const paymentMethod = params.string('payment_method') ?? params.object('invoice_settings')?.string('default_payment_method');
+    if (paymentMethod !== undefined) customer.paymentMethod = testPaymentMethod(paymentMethod, 'invoice_settings[default_payment_method]');
     customer.metadata = metadata;
     return customer;
   }
@@ -912,7 +1389,7 @@ export class StripeEmulator {
       description: customer.description,
       email: customer.email,
       invoice_prefix: customer.id.slice(4, 12).toUpperCase(),
-      invoice_settings: { custom_fields: null, default_payment_method: null, footer: null, rendering_options: null },
+      invoice_settings: { custom_fields: null, default_payment_method: customer.paymentMethod?.id ?? null, footer: null, rendering_options: null },
       livemode: false,
       metadata: customer.metadata,
       name: customer.name,
@@ -1104,7 +1581,8 @@ export class StripeEmulator {
         usage_type: price.recurring.usageType,
       },
       tax_behavior: 'unspecified',
-      // Like Stripe, `tiers` is only in the answer when expanded (expand[]=tiers).
+      // "The tiers property on Plan is no longer included by default" (changelog 2020-08-27): on a Price too,
+      // `tiers` is only in the answer when expanded (expand[]=tiers, or data.tiers on a list).
       ...(withTiers && price.tiers && { tiers: price.tiers.map(renderTier) }),
       tiers_mode: price.tiersMode,
       transform_quantity: null,
@@ -1115,15 +1593,19 @@ export class StripeEmulator {
   }
 
   private listPrices({ params, path }: RequestContext): StripeObject {
-    // Stripe lists active prices unless `active` says otherwise.
-    const active = params.bool('active') ?? true;
+    // "active: Only return prices that are active or inactive (e.g., pass false to list all inactive prices)":
+    // without it, both are listed (archived prices too).
+    const active = params.bool('active');
+    // "lookup_keys: Only return the price with these lookup_keys, if any exist. You can specify up to 10
+    // lookup_keys." (PriceListParams, stripe-node 23)
     const lookupKeys = params.strings('lookup_keys');
+    if (lookupKeys.length > 10) throw invalidParam(`You can specify up to 10 lookup_keys; ${lookupKeys.length} were given.`, 'lookup_keys');
     const product = params.string('product');
     const currency = params.string('currency');
     const type = params.string('type');
     const found = [...this.prices.values()].filter(
       (price) =>
-        price.active === active &&
+        (active === undefined || price.active === active) &&
         (lookupKeys.length === 0 || (price.lookupKey !== null && lookupKeys.includes(price.lookupKey))) &&
         (product === undefined || price.product === product) &&
         (currency === undefined || price.currency === currency) &&
@@ -1211,48 +1693,159 @@ export class StripeEmulator {
   // -------------------------------------------------------------------------------------------------------
   // Meter events, adjustments, summaries
 
+  /**
+   * POST /v1/billing/meter_events. Only the form of the call is checked here (required fields, the timestamp
+   * window, the identifier); the meter, the customer and the value are checked when Stripe processes the event,
+   * later: "Stripe processes meter events asynchronously" (recording-usage-api), and what fails then is reported
+   * as a thin event — "v1.billing.meter.error_report_triggered: Occurs when a Meter has invalid async usage
+   * events", "v1.billing.meter.no_meter_found: Occurs when a Meter's id is missing or invalid in async usage
+   * events" (v2 event types). The timestamp window stays synchronous (the sources do not say it is deferred:
+   * the strict reading refuses at the door).
+   */
   private createMeterEvent(params: Params): StripeObject {
     const eventName = params.string('event_name', { required: true })!;
-    const meter = [...this.meters.values()].find((candidate) => candidate.status === 'active' && candidate.eventName === eventName);
-    if (!meter) throw invalid(`No active meter was found with event_name '${eventName}'.`, 'event_name', 'resource_missing');
     const payloadParams = params.object('payload', { required: true })!;
     const payload: Record<string, string> = {};
     for (const [key, value] of Object.entries(payloadParams.data)) {
-      if (typeof value !== 'string') throw invalid(`Invalid payload value: payload[${key}] must be a string.`, `payload[${key}]`);
+      if (typeof value !== 'string') throw invalidParam(`Invalid payload value: payload[${key}] must be a string.`, `payload[${key}]`);
       payload[key] = value;
     }
-    const customerId = payloadParams.string(meter.customerKey, { required: true })!;
-    this.liveCustomer(customerId, `payload[${meter.customerKey}]`);
-    let value = 1;
-    if (meter.formula !== 'count' || payloadParams.has(meter.valueKey)) {
-      const text = payloadParams.string(meter.valueKey, { required: true })!;
-      value = Number(text);
-      // Meter values are whole numbers; negative ones correct earlier over-reporting.
-      if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(value)) {
-        throw invalid(`Invalid value for payload[${meter.valueKey}]: '${text}' is not a whole number.`, `payload[${meter.valueKey}]`);
-      }
-    }
-
     const now = this.now();
     const timestamp = params.int('timestamp') ?? now;
+    // "Make sure the timestamp is within the past 35 calendar days and isn't more than 5 minutes in the future." (recording-usage-api)
     if (timestamp < now - MAX_EVENT_AGE) {
-      throw invalid('The timestamp is too far in the past: meter events must be within the past 35 calendar days.', 'timestamp', 'timestamp_too_far_in_past');
+      throw invalidParam('The timestamp is too far in the past: meter events must be within the past 35 calendar days.', 'timestamp', 'timestamp_too_far_in_past');
     }
     if (timestamp > now + MAX_EVENT_LEAD) {
-      throw invalid('The timestamp is in the future: meter events can be at most 5 minutes in the future.', 'timestamp', 'timestamp_in_future');
+      throw invalidParam('The timestamp is in the future: meter events can be at most 5 minutes in the future.', 'timestamp', 'timestamp_in_future');
     }
     const identifier = params.string('identifier') ?? randomToken(32);
-    if (identifier.length > 100) throw invalid('identifier can be at most 100 characters.', 'identifier');
+    if (identifier.length > 100) throw invalidParam('identifier can be at most 100 characters.', 'identifier');
+    // "Stripe enforces uniqueness within a rolling period of at least 24 hours." (MeterEventCreateParams.identifier)
+    // Stripe answers a duplicate with a plain invalid_request_error (no code) that must not be retried.
     const previous = this.eventsByIdentifier.get(identifier);
     if (previous && now - previous.created < IDENTIFIER_DEDUPE_WINDOW) {
-      throw invalid(`An event with identifier '${identifier}' already exists. Identifiers must be unique over a rolling 24-hour period.`, 'identifier', 'resource_already_exists');
+      const duplicate = invalid(`An event already exists with identifier ${identifier}.`);
+      duplicate.headers['Stripe-Should-Retry'] = 'false';
+      throw duplicate;
     }
 
-    const event: MeterEventRecord = { identifier, eventName, customer: customerId, value, timestamp, cancelled: false, meterId: meter.id, payload, created: now };
+    // The payload keys of the meter that will process it (the defaults when there is none yet).
+    const meter = this.activeMeter(eventName);
+    const event: MeterEventRecord = {
+      identifier,
+      eventName,
+      customer: payload[meter?.customerKey ?? 'stripe_customer_id'] ?? '',
+      value: 0,
+      timestamp,
+      cancelled: false,
+      status: 'pending',
+      errorCode: null,
+      meterId: null,
+      payload,
+      created: now,
+      cancelEffectiveAt: null,
+    };
     this.events.push(event);
     this.eventsByIdentifier.set(identifier, event);
     this.appliedIdentifiers.set(identifier, (this.appliedIdentifiers.get(identifier) ?? 0) + 1);
+    this.schedule(now + this.processingDelay, `process meter event ${identifier}`, () => this.processMeterEvent(event));
     return { object: 'billing.meter_event', created: now, event_name: eventName, identifier, livemode: false, payload, timestamp };
+  }
+
+  private activeMeter(eventName: string): MeterRecord | undefined {
+    return [...this.meters.values()].find((candidate) => candidate.status === 'active' && candidate.eventName === eventName);
+  }
+
+  /** What processing the event would find, with the account as it is now: its meter, value, or the error. */
+  private resolveMeterEvent(event: MeterEventRecord): { meter: MeterRecord | null; customer: string; value: number; error: { code: string; message: string } | null } {
+    const meter = this.activeMeter(event.eventName) ?? null;
+    if (!meter) {
+      const archived = [...this.meters.values()].find((candidate) => candidate.eventName === event.eventName) ?? null;
+      return archived
+        ? { meter: archived, customer: event.customer, value: 0, error: { code: 'archived_meter', message: `The meter for event_name '${event.eventName}' is inactive.` } }
+        : { meter: null, customer: event.customer, value: 0, error: { code: 'no_meter', message: `No active meter was found with event_name '${event.eventName}'.` } };
+    }
+    const customerId = event.payload[meter.customerKey] ?? '';
+    if (customerId === '') {
+      return { meter, customer: '', value: 0, error: { code: 'meter_event_no_customer_defined', message: `The payload has no ${meter.customerKey}.` } };
+    }
+    const customer = this.customers.get(customerId);
+    if (!customer || customer.deleted) {
+      return { meter, customer: customerId, value: 0, error: { code: 'meter_event_customer_not_found', message: `No such customer: '${customerId}'` } };
+    }
+    let value = 1;
+    const text = event.payload[meter.valueKey];
+    if (meter.formula !== 'count' || text !== undefined) {
+      // "The numerical usage value in the payload only accepts whole number values." (recording-usage-api)
+      value = Number(text);
+      if (text === undefined || !/^-?\d+$/.test(text) || !Number.isSafeInteger(value)) {
+        return { meter, customer: customerId, value: 0, error: { code: 'meter_event_invalid_value', message: `Invalid value for payload[${meter.valueKey}]: '${text ?? ''}' is not a whole number.` } };
+      }
+    }
+    return { meter, customer: customerId, value, error: null };
+  }
+
+  /** Used by meterTotal: the error processing would find (null = it will count on `meter`). */
+  private meterEventError(event: MeterEventRecord, meter: MeterRecord): string | null {
+    const resolved = this.resolveMeterEvent(event);
+    if (resolved.error) return resolved.error.code;
+    return resolved.meter?.id === meter.id ? null : 'other_meter';
+  }
+
+  private processMeterEvent(event: MeterEventRecord): void {
+    if (event.status !== 'pending') return;
+    const resolved = this.resolveMeterEvent(event);
+    if (resolved.error) {
+      event.status = 'invalid';
+      event.errorCode = resolved.error.code;
+      this.reportMeterError(resolved.meter, event, resolved.error);
+      return;
+    }
+    Object.assign(event, { status: 'valid', meterId: resolved.meter!.id, customer: resolved.customer, value: resolved.value });
+  }
+
+  private readonly errorBatches = new Map<string, { meter: MeterRecord | null; start: number; errors: Array<{ code: string; message: string; identifier: string }> }>();
+
+  /** Errors found at the same moment are reported together, one thin event per meter (or per missing meter). */
+  private reportMeterError(meter: MeterRecord | null, event: MeterEventRecord, error: { code: string; message: string }): void {
+    const key = meter && error.code !== 'no_meter' ? meter.id : '';
+    let batch = this.errorBatches.get(key);
+    if (!batch) {
+      batch = { meter: key ? meter : null, start: event.created, errors: [] };
+      this.errorBatches.set(key, batch);
+      this.schedule(this.now(), 'meter error report', () => {
+        this.errorBatches.delete(key);
+        this.sendMeterErrorReport(batch!);
+      });
+    }
+    batch.start = Math.min(batch.start, event.created);
+    batch.errors.push({ ...error, identifier: event.identifier });
+  }
+
+  private sendMeterErrorReport(batch: { meter: MeterRecord | null; start: number; errors: Array<{ code: string; message: string; identifier: string }> }): void {
+    const codes = [...new Set(batch.errors.map((error) => error.code))];
+    const data = {
+      developer_message_summary: `${batch.errors.length} invalid meter event(s)${batch.meter ? ` for meter ${batch.meter.id}` : ''}: ${codes.join(', ')}`,
+      reason: {
+        error_count: batch.errors.length,
+        error_types: codes.map((code) => {
+          const ofType = batch.errors.filter((error) => error.code === code);
+          return {
+            code,
+            error_count: ofType.length,
+            sample_errors: ofType.slice(0, 5).map((error) => ({ error_message: error.message, request: { identifier: error.identifier } })),
+          };
+        }),
+      },
+      validation_start: new Date(batch.start * 1000).toISOString(),
+      validation_end: new Date(this.now() * 1000).toISOString(),
+    };
+    if (batch.meter) {
+      this.emitThin('v1.billing.meter.error_report_triggered', { id: batch.meter.id, type: 'billing.meter', url: `/v1/billing/meters/${batch.meter.id}` }, data);
+    } else {
+      this.emitThin('v1.billing.meter.no_meter_found', null, data);
+    }
   }
 
   private createAdjustment(params: Params): StripeObject {
@@ -1267,28 +1860,31 @@ export class StripeEmulator {
       throw invalid('Meter events can only be cancelled within 24 hours of being received.', 'cancel[identifier]');
     }
     event.cancelled = true;
-    // Stripe answers `pending` and processes the cancellation asynchronously; here it is already done.
+    // Stripe answers `pending` and processes the cancellation asynchronously, like the events themselves.
+    event.cancelEffectiveAt ??= this.now() + this.processingDelay;
     return { object: 'billing.meter_event_adjustment', cancel: { identifier }, event_name: eventName, livemode: false, status: 'pending', type: 'cancel' };
   }
 
+  /** The meter's aggregate over [start, end) as Stripe shows it now: processed, valid events, minus processed cancellations. */
   private aggregate(meter: MeterRecord, customer: string, start: number, end: number): number {
+    const now = this.now();
     const events = this.events.filter(
-      (event) => event.meterId === meter.id && event.customer === customer && !event.cancelled && event.timestamp >= start && event.timestamp < end,
+      (event) =>
+        event.status === 'valid' &&
+        event.meterId === meter.id &&
+        event.customer === customer &&
+        !(event.cancelEffectiveAt !== null && event.cancelEffectiveAt <= now) &&
+        event.timestamp >= start &&
+        event.timestamp < end,
     );
-    if (meter.formula === 'count') return events.length;
-    if (meter.formula === 'last') {
-      // `events` is in arrival order: the last one with the greatest timestamp wins.
-      const last = events.reduce<MeterEventRecord | null>((best, event) => (best === null || event.timestamp >= best.timestamp ? event : best), null);
-      return last?.value ?? 0;
-    }
-    return events.reduce((sum, event) => sum + event.value, 0);
+    return aggregateValues(meter.formula, events);
   }
 
   private eventSummaries(meter: MeterRecord, { params, path }: RequestContext): StripeObject {
     const customer = params.string('customer', { required: true })!;
     const start = params.int('start_time', { required: true })!;
     const end = params.int('end_time', { required: true })!;
-    if (start >= end) throw invalid('start_time must be before end_time.', 'start_time');
+    if (start >= end) throw invalidParam('start_time must be before end_time.', 'start_time');
     const grouping = params.string('value_grouping_window', { oneOf: ['day', 'hour'] });
     const step = grouping === 'day' ? DAY : grouping === 'hour' ? 3600 : null;
     // Windows are half-open [start, end). Stripe requires minute-aligned bounds (hour/day-aligned with a
@@ -1296,15 +1892,17 @@ export class StripeEmulator {
     if (this.strictSummaryAlignment) {
       const unit = step ?? 60;
       const what = grouping === 'day' ? 'UTC day' : grouping === 'hour' ? 'hour' : 'minute';
-      if (start % unit !== 0) throw invalid(`start_time must be aligned with ${what} boundaries.`, 'start_time');
-      if (end % unit !== 0) throw invalid(`end_time must be aligned with ${what} boundaries.`, 'end_time');
+      if (start % unit !== 0) throw invalidParam(`start_time must be aligned with ${what} boundaries.`, 'start_time');
+      if (end % unit !== 0) throw invalidParam(`end_time must be aligned with ${what} boundaries.`, 'end_time');
     }
     const windows: Array<[number, number]> = [];
     if (step === null) windows.push([start, end]);
     else {
-      if ((end - start) / step > 10_000) throw invalid('Too many windows: narrow start_time..end_time or use a larger value_grouping_window.', 'value_grouping_window');
+      if ((end - start) / step > 10_000) throw invalidParam('Too many windows: narrow start_time..end_time or use a larger value_grouping_window.', 'value_grouping_window');
       for (let from = start; from < end; from += step) windows.push([from, Math.min(from + step, end)]);
     }
+    // "Meters events are aggregated asynchronously so the meter event summaries provide an eventually
+    // consistent view of the reported usage." (Meter Event Summary object)
     const summaries = windows.map(([from, to]) => ({
       id: `mtrusg_test_${createHash('sha256').update(`${meter.id}|${customer}|${from}|${to}`).digest('hex').slice(0, 40)}`,
       object: 'billing.meter_event_summary',
@@ -1320,36 +1918,35 @@ export class StripeEmulator {
 
   // -------------------------------------------------------------------------------------------------------
   // Subscriptions
+  //
+  // Statuses, from the Subscription type (stripe-node 23): "Possible values are `incomplete`,
+  // `incomplete_expired`, `trialing`, `active`, `past_due`, `canceled`, `unpaid`, or `paused`."
 
-  /** The billing period containing `at`: [start, anchor) first when the anchor is ahead of the start, then
-   * anchor + k intervals. A canceled subscription keeps the period it ended in. */
-  private periodOf(subscription: SubscriptionRecord, at = this.now()): { start: number; end: number } {
-    const { interval, intervalCount } = this.cadence(subscription);
-    const t = subscription.endedAt ?? at;
-    const anchor = subscription.billingCycleAnchor;
-    if (t < anchor) return { start: subscription.startDate, end: anchor };
-    let k = 0;
-    while (addIntervals(anchor, interval, (k + 1) * intervalCount) <= t) k += 1;
-    return { start: addIntervals(anchor, interval, k * intervalCount), end: addIntervals(anchor, interval, (k + 1) * intervalCount) };
+  private invoice(id: string): InvoiceRecord {
+    const invoice = this.invoiceRecords.get(id);
+    if (!invoice) throw noSuch('invoice', id);
+    return invoice;
   }
 
-  private cadence(subscription: SubscriptionRecord): { interval: Interval; intervalCount: number } {
-    const recurring = this.prices.get(subscription.items[0].price)!.recurring!;
-    return { interval: recurring.interval, intervalCount: recurring.intervalCount };
+  /** The subscription's current period as a whole: its first item's (all items share it unless intervals differ). */
+  private periodOf(subscription: SubscriptionRecord): { start: number; end: number } {
+    const [item] = subscription.items;
+    return { start: item.periodStart, end: item.periodEnd };
   }
 
-  /** Applies what time did: a subscription set to cancel at period end is canceled once that moment passed. */
-  private settle(subscription: SubscriptionRecord): void {
-    if (subscription.status === 'active' && subscription.cancelAt !== null && this.now() >= subscription.cancelAt) {
-      subscription.status = 'canceled';
-      subscription.canceledAt ??= subscription.cancelAt;
-      subscription.endedAt = subscription.cancelAt;
-    }
+  private recurring(priceId: string): NonNullable<PriceRecord['recurring']> {
+    return this.prices.get(priceId)!.recurring!;
   }
 
-  /** Validates the items of a subscription: existing recurring prices, one currency and cadence, no price twice. */
-  private checkItems(items: Array<{ price: string; quantity: number | null }>, param: string): void {
+  /**
+   * Validates the items of a subscription: existing recurring prices, one currency, no price twice, and — in
+   * classic mode only — one interval: "Mixed-interval subscriptions are supported in API version 2025-07-30.basil
+   * or later and require the Subscription to be configured in flexible billing mode." (changelog 2025-07-30)
+   */
+  private checkItems(items: Array<{ price: string; quantity: number | null }>, param: string, billingMode: SubscriptionRecord['billingMode']): void {
     if (items.length === 0) throw invalid('A subscription needs at least one item.', param, 'parameter_missing');
+    // "items: A list of up to 20 subscription items, each with an attached price." (SubscriptionCreateParams)
+    if (items.length > 20) throw invalid('A subscription can have at most 20 items.', param);
     const prices = items.map((item, i) => {
       const price = this.price(item.price, `${param}[${i}][price]`);
       if (!price.active) throw invalid(`The price ${price.id} is not active.`, `${param}[${i}][price]`);
@@ -1362,8 +1959,8 @@ export class StripeEmulator {
     const first = prices[0];
     for (const price of prices) {
       if (price.currency !== first.currency) throw invalid('All prices of a subscription must have the same currency.', param);
-      if (price.recurring!.interval !== first.recurring!.interval || price.recurring!.intervalCount !== first.recurring!.intervalCount) {
-        throw invalid('All prices of a subscription must have the same recurring interval and interval_count.', param);
+      if (billingMode === 'classic' && (price.recurring!.interval !== first.recurring!.interval || price.recurring!.intervalCount !== first.recurring!.intervalCount)) {
+        throw invalid('All prices of a classic billing mode subscription must have the same recurring interval and interval_count (mixed intervals need billing_mode[type]=flexible).', param);
       }
     }
     if (new Set(prices.map((price) => price.id)).size !== prices.length) {
@@ -1371,33 +1968,66 @@ export class StripeEmulator {
     }
   }
 
-  private newItem(price: string, quantity: number | null): ItemRecord {
-    const usage = this.prices.get(price)!.recurring!.usageType;
-    return { id: newId('si'), created: this.now(), price, quantity: usage === 'metered' ? null : (quantity ?? 1), metadata: {} };
+  /** An item starting now: its period runs to the next billing boundary of its own interval. */
+  private newItem(subscription: Pick<SubscriptionRecord, 'billingCycleAnchor'>, price: string, quantity: number | null, now: number): ItemRecord {
+    const { interval, intervalCount, usageType } = this.recurring(price);
+    return {
+      id: newId('si'),
+      created: now,
+      price,
+      quantity: usageType === 'metered' ? null : (quantity ?? 1),
+      metadata: {},
+      periodStart: now,
+      periodEnd: boundaryAfter(subscription.billingCycleAnchor, interval, intervalCount, now),
+      usageFrom: now,
+    };
   }
 
-  private buildSubscription(input: {
-    customer: string;
-    items: Array<{ price: string; quantity: number | null }>;
-    metadata: Record<string, string>;
-    anchor: number | null;
-  }): SubscriptionRecord {
-    this.checkItems(input.items, 'items');
-    const now = this.now();
-    return {
-      id: newId('sub'),
-      customer: input.customer,
-      created: now,
-      startDate: now,
-      billingCycleAnchor: input.anchor ?? now,
-      status: 'active',
-      canceledAt: null,
-      endedAt: null,
-      cancelAt: null,
-      cancelAtPeriodEnd: false,
-      metadata: input.metadata,
-      items: input.items.map((item) => this.newItem(item.price, item.quantity)),
-    };
+  /** Whole-period amount of a licensed item, in minor units (rounded once per line). */
+  private licensedAmount(item: ItemRecord): number {
+    return roundToMinorUnits(priceAmount(this.prices.get(item.price)!, BigInt(item.quantity ?? 1)));
+  }
+
+  /** The billing boundary before `end` for the item's interval (the start of the full period ending at `end`). */
+  private fullPeriodStart(item: ItemRecord, end: number): number {
+    const { interval, intervalCount } = this.recurring(item.price);
+    // Stepping back one interval from a boundary: month ends clamp the same way forward and back.
+    return addIntervals(end, interval, -intervalCount);
+  }
+
+  private fixedLine(item: ItemRecord, start: number, end: number, amount: number, description: string, proration = false): LineRecord {
+    return { id: newId('il'), kind: 'fixed', price: item.price, subscriptionItem: item.id, periodStart: start, periodEnd: end, quantity: item.quantity ?? 0, amount, proration, description };
+  }
+
+  /** A metered line: priced from the meter's usage over [start, end) when its invoice finalizes. */
+  private meteredLine(subscription: SubscriptionRecord, item: ItemRecord, start: number, end: number): LineRecord {
+    const line: LineRecord = { id: newId('il'), kind: 'metered', price: item.price, subscriptionItem: item.id, periodStart: start, periodEnd: end, quantity: 0, amount: 0, proration: false, description: '' };
+    this.priceMeteredLine(subscription.customer, line);
+    return line;
+  }
+
+  /**
+   * "If the overall cycle usage is negative, Stripe reports the invoice line item usage quantity as 0."
+   * (recording-usage-api). Uses the meter as Stripe sees it now (processed events only).
+   */
+  private priceMeteredLine(customer: string, line: LineRecord): void {
+    const price = this.prices.get(line.price)!;
+    const meter = this.meters.get(price.recurring!.meter!)!;
+    line.quantity = Math.max(0, this.aggregate(meter, customer, line.periodStart, line.periodEnd));
+    line.amount = roundToMinorUnits(priceAmount(price, BigInt(line.quantity)));
+    line.description = `${line.quantity} × ${this.products.get(price.product)?.name ?? price.product} (usage)`;
+  }
+
+  private paymentBehaviorParam(params: Params): 'allow_incomplete' | 'default_incomplete' | 'error_if_incomplete' | 'pending_if_incomplete' {
+    // "Use allow_incomplete to create Subscriptions with status=incomplete if the first invoice can't be paid.
+    // … This is the default behavior." (SubscriptionCreateParams.payment_behavior)
+    return (params.string('payment_behavior', { oneOf: ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'] }) ?? 'allow_incomplete') as never;
+  }
+
+  private billingModeParam(params: Params): SubscriptionRecord['billingMode'] {
+    // "Subscriptions you create through the API now default to flexible billing mode. To use classic, set the
+    // billing_mode.type parameter to classic." (changelog 2025-09-30.clover; the emulated version is later)
+    return (params.object('billing_mode')?.string('type', { required: true, oneOf: ['classic', 'flexible'] }) ?? 'flexible') as SubscriptionRecord['billingMode'];
   }
 
   private createSubscription(params: Params): StripeObject {
@@ -1406,27 +2036,359 @@ export class StripeEmulator {
       price: item.string('price', { required: true })!,
       quantity: item.int('quantity', { min: 0 }) ?? null,
     }));
-    params.string('payment_behavior', { oneOf: ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'] });
-    params.string('proration_behavior', { oneOf: ['always_invoice', 'create_prorations', 'none'] });
-    const anchor = params.int('billing_cycle_anchor') ?? null;
-    if (anchor !== null && anchor <= this.now()) throw invalid('billing_cycle_anchor cannot be in the past.', 'billing_cycle_anchor');
-    const subscription = this.buildSubscription({ customer: customer.id, items, metadata: mergeMetadata({}, params.metadata()), anchor });
-    if (anchor !== null) {
-      const { interval, intervalCount } = this.cadence(subscription);
-      if (anchor > addIntervals(subscription.startDate, interval, intervalCount)) {
-        throw invalid('billing_cycle_anchor cannot be later than the next natural billing date.', 'billing_cycle_anchor');
-      }
+    const paymentBehavior = this.paymentBehaviorParam(params);
+    if (paymentBehavior === 'pending_if_incomplete') {
+      // Pending updates are an update feature; the strict reading refuses it on creation.
+      throw invalidParam('payment_behavior=pending_if_incomplete is only supported when updating a subscription.', 'payment_behavior');
     }
-    this.subscriptions.set(subscription.id, subscription);
+    const prorationBehavior = params.string('proration_behavior', { oneOf: ['always_invoice', 'create_prorations', 'none'] }) ?? 'create_prorations';
+    const billingMode = this.billingModeParam(params);
+    const anchor = params.int('billing_cycle_anchor') ?? null;
+    const now = this.now();
+    if (anchor !== null && anchor <= now) throw invalid('billing_cycle_anchor cannot be in the past.', 'billing_cycle_anchor');
+    let trialEnd: number | null = null;
+    const trialEndParam = params.string('trial_end');
+    const trialDays = params.int('trial_period_days', { min: 1 });
+    if (trialEndParam !== undefined) trialEnd = trialEndParam === 'now' ? null : params.int('trial_end')!;
+    else if (trialDays !== undefined) trialEnd = now + trialDays * DAY;
+    if (trialEnd !== null && trialEnd <= now) throw invalid('trial_end must be in the future.', 'trial_end');
+    const missing = params.object('trial_settings')?.object('end_behavior')?.string('missing_payment_method', { oneOf: ['cancel', 'create_invoice', 'pause'] }) ?? 'create_invoice';
+    const subscription = this.startSubscription({
+      customer: customer.id,
+      items,
+      metadata: mergeMetadata({}, params.metadata()),
+      anchor,
+      billingMode,
+      paymentBehavior,
+      prorationBehavior,
+      trialEnd,
+      trialEndWithoutPaymentMethod: missing as SubscriptionRecord['trialEndWithoutPaymentMethod'],
+    });
     return this.renderSubscription(subscription, params.strings('expand'));
   }
 
+  /**
+   * Creates a subscription and its first invoice. "When you create a subscription for a customer, Stripe:
+   * Creates an invoice. Finalizes the invoice immediately when collection_method is set to charge_automatically"
+   * (subscriptions/invoices); then the payment behaviour decides the status.
+   */
+  private startSubscription(input: {
+    customer: string;
+    items: Array<{ price: string; quantity: number | null }>;
+    metadata: Record<string, string>;
+    anchor: number | null;
+    billingMode: SubscriptionRecord['billingMode'];
+    paymentBehavior: 'allow_incomplete' | 'default_incomplete' | 'error_if_incomplete' | 'pending_if_incomplete';
+    prorationBehavior?: string;
+    trialEnd: number | null;
+    trialEndWithoutPaymentMethod: SubscriptionRecord['trialEndWithoutPaymentMethod'];
+  }): SubscriptionRecord {
+    this.checkItems(input.items, 'items', input.billingMode);
+    const now = this.now();
+    const trialing = input.trialEnd !== null;
+    // "The default value is either the subscription creation date or the trial end date (if you're using a trial
+    // period)." (subscriptions/billing-cycle)
+    const anchor = trialing ? input.trialEnd! : (input.anchor ?? now);
+    if (input.anchor !== null && !trialing) {
+      const { interval, intervalCount } = this.recurring(input.items[0].price);
+      if (input.anchor > addIntervals(now, interval, intervalCount)) {
+        throw invalid('billing_cycle_anchor cannot be later than the next natural billing date.', 'billing_cycle_anchor');
+      }
+    }
+    const subscription: SubscriptionRecord = {
+      id: newId('sub'),
+      customer: input.customer,
+      created: now,
+      startDate: now,
+      billingCycleAnchor: anchor,
+      billingMode: input.billingMode,
+      status: trialing ? 'trialing' : 'active',
+      canceledAt: null,
+      endedAt: null,
+      cancelAt: null,
+      cancelAtPeriodEnd: false,
+      trialStart: trialing ? now : null,
+      trialEnd: input.trialEnd,
+      trialEndWithoutPaymentMethod: input.trialEndWithoutPaymentMethod,
+      metadata: input.metadata,
+      items: [],
+      latestInvoice: null,
+      pendingLines: [],
+    };
+    subscription.items = input.items.map((item) => this.newItem(subscription, item.price, item.quantity, now));
+
+    // The first invoice: licensed items in advance for the first period (prorated up to a billing_cycle_anchor
+    // unless proration_behavior=none, free during a trial); metered items bill in arrears, so nothing yet —
+    // classic mode still shows a 0 line: "Flexible billing mode doesn't create zero-amount line items when you add
+    // usage-based items to a subscription." (billing-mode/compare)
+    const lines: LineRecord[] = [];
+    for (const item of subscription.items) {
+      const metered = this.recurring(item.price).usageType === 'metered';
+      if (metered) {
+        if (input.billingMode === 'classic') lines.push(this.fixedLine(item, item.periodStart, item.periodEnd, 0, '0 × usage'));
+        continue;
+      }
+      const full = this.licensedAmount(item);
+      let amount = full;
+      let proration = false;
+      if (trialing) amount = 0;
+      else if (input.anchor !== null) {
+        proration = true;
+        amount = input.prorationBehavior === 'none' ? 0 : prorate(full, item.periodEnd - now, item.periodEnd - this.fullPeriodStart(item, item.periodEnd));
+      }
+      lines.push(this.fixedLine(item, item.periodStart, item.periodEnd, amount, trialing ? `Trial period for ${this.describe(item)}` : this.describe(item), proration));
+    }
+    const total = lines.reduce((sum, line) => sum + line.amount, 0);
+    const customer = this.customers.get(input.customer)!;
+    const paymentWorks = customer.paymentMethod?.outcome === 'succeeds';
+    // "Use error_if_incomplete if you want Stripe to return an HTTP 402 status code if a subscription's first
+    // invoice can't be paid." (payment_behavior) — nothing is created then.
+    if (input.paymentBehavior === 'error_if_incomplete' && total > 0 && !paymentWorks) {
+      throw new ApiError(402, 'card_error', customer.paymentMethod ? 'Your card was declined.' : 'This customer has no attached payment source or default payment method.', customer.paymentMethod ? 'card_declined' : 'resource_missing');
+    }
+
+    this.subscriptions.set(subscription.id, subscription);
+    const invoice = this.createInvoice(subscription, 'subscription_create', lines, now, subscription.items[0].periodEnd);
+    if (total > 0 && input.paymentBehavior === 'default_incomplete') {
+      // "Use default_incomplete to create Subscriptions with status=incomplete when the first invoice requires
+      // payment, otherwise start as active." — no payment is attempted.
+      subscription.status = 'incomplete';
+    } else if (total > 0 && !paymentWorks) {
+      // allow_incomplete: the attempt fails; "For collection_method=charge_automatically a subscription moves into
+      // incomplete if the initial payment attempt fails." (Subscription.status)
+      subscription.status = 'incomplete';
+    }
+    this.emit('customer.subscription.created', this.renderSubscription(subscription, []));
+    this.emit('invoice.created', this.renderInvoice(invoice));
+    this.finalizeInvoice(invoice, { byRequest: false, collect: input.paymentBehavior !== 'default_incomplete' || total === 0 });
+    if (subscription.status === 'incomplete') {
+      // "If the first invoice is not paid within 23 hours, the subscription transitions to incomplete_expired."
+      this.schedule(now + 23 * 3600, `expire ${subscription.id}`, () => this.expireIncomplete(subscription));
+    }
+    this.scheduleCycle(subscription);
+    return subscription;
+  }
+
+  private describe(item: ItemRecord): string {
+    const price = this.prices.get(item.price)!;
+    return `${item.quantity ?? 1} × ${this.products.get(price.product)?.name ?? price.product}`;
+  }
+
+  private expireIncomplete(subscription: SubscriptionRecord): void {
+    if (subscription.status !== 'incomplete') return;
+    // "This is a terminal status, the open invoice will be voided and no further invoices will be generated."
+    subscription.status = 'incomplete_expired';
+    subscription.endedAt = this.now();
+    const invoice = subscription.latestInvoice ? this.invoiceRecords.get(subscription.latestInvoice) : undefined;
+    if (invoice && invoice.status === 'open') {
+      Object.assign(invoice, { status: 'void', voidedAt: this.now(), nextPaymentAttempt: null });
+      this.emit('invoice.voided', this.renderInvoice(invoice));
+    }
+    this.emit('customer.subscription.updated', this.renderSubscription(subscription, []), { status: 'incomplete' });
+  }
+
+  /** The next moment the subscription changes by itself: the earliest period end (or trial end / cancel_at). */
+  private nextCycleAt(subscription: SubscriptionRecord): number {
+    return Math.min(...subscription.items.map((item) => item.periodEnd), subscription.cancelAt ?? Infinity);
+  }
+
+  private scheduleCycle(subscription: SubscriptionRecord): void {
+    const at = this.nextCycleAt(subscription);
+    this.schedule(at, `cycle ${subscription.id}`, () => {
+      // Superseded when the items or cancel_at changed since (a newer task was scheduled then).
+      if (this.nextCycleAt(subscription) === at) this.cycle(subscription, at);
+    });
+  }
+
+  /**
+   * A period end. "Stripe generates an invoice for every subscription billing period" (subscriptions/invoices):
+   * the subscription moves to its next period (customer.subscription.updated) and a draft invoice is created
+   * (invoice.created) with the ended period's usage (metered items, in arrears) and the new period's licensed
+   * items (in advance); it finalizes after the grace period.
+   */
+  private cycle(subscription: SubscriptionRecord, at: number): void {
+    if (['canceled', 'incomplete_expired', 'paused'].includes(subscription.status)) return;
+    const previous = { status: subscription.status, current_period_start: this.periodOf(subscription).start, current_period_end: this.periodOf(subscription).end };
+    const ending = subscription.items.filter((item) => item.periodEnd <= at);
+
+    if (subscription.cancelAt !== null && subscription.cancelAt <= at) {
+      // Ends now: a last invoice for the usage of the period that ends, nothing in advance.
+      const lines = ending.filter((item) => this.recurring(item.price).usageType === 'metered').map((item) => this.meteredLine(subscription, item, item.usageFrom, at));
+      Object.assign(subscription, { status: 'canceled', canceledAt: subscription.canceledAt ?? at, endedAt: at });
+      this.emit('customer.subscription.deleted', this.renderSubscription(subscription, []), previous);
+      this.invoiceLines(subscription, [...lines, ...subscription.pendingLines.splice(0)], 'subscription_cycle', previous.current_period_start, at);
+      return;
+    }
+
+    if (subscription.status === 'trialing' && subscription.trialEnd !== null && subscription.trialEnd <= at) {
+      const customer = this.customers.get(subscription.customer)!;
+      if (!customer.paymentMethod && subscription.trialEndWithoutPaymentMethod !== 'create_invoice') {
+        // "A subscription can enter a paused status in several ways, including when a trial ends without a payment method"
+        const status = subscription.trialEndWithoutPaymentMethod === 'pause' ? 'paused' : 'canceled';
+        Object.assign(subscription, { status, ...(status === 'canceled' && { canceledAt: at, endedAt: at }) });
+        this.emit(status === 'canceled' ? 'customer.subscription.deleted' : 'customer.subscription.paused', this.renderSubscription(subscription, []), previous);
+        return;
+      }
+      // "The subscription transitions automatically to active when the first payment is made." — the invoice decides.
+      subscription.status = 'active';
+    }
+
+    const lines: LineRecord[] = [];
+    for (const item of ending) {
+      const { interval, intervalCount, usageType } = this.recurring(item.price);
+      const next = boundaryAfter(subscription.billingCycleAnchor, interval, intervalCount, at);
+      if (usageType === 'metered') lines.push(this.meteredLine(subscription, item, item.usageFrom, item.periodEnd));
+      Object.assign(item, { periodStart: at, periodEnd: next, usageFrom: at });
+      if (usageType === 'licensed') lines.push(this.fixedLine(item, at, next, this.licensedAmount(item), this.describe(item)));
+    }
+    this.emit('customer.subscription.updated', this.renderSubscription(subscription, []), previous);
+    this.invoiceLines(subscription, [...lines, ...subscription.pendingLines.splice(0)], 'subscription_cycle', previous.current_period_start, at);
+    this.scheduleCycle(subscription);
+  }
+
+  /** Creates a draft invoice from lines (if any), sends invoice.created and schedules its finalization. */
+  private invoiceLines(subscription: SubscriptionRecord, lines: LineRecord[], reason: InvoiceRecord['billingReason'], periodStart: number, periodEnd: number): InvoiceRecord | null {
+    if (lines.length === 0) return null;
+    const invoice = this.createInvoice(subscription, reason, lines, periodStart, periodEnd);
+    // "Stripe waits until one hour after the last webhook was successfully sent … If you … have no webhooks
+    // configured, Stripe waits one hour after creation to finalize the invoice." (Invoice object) — the account's
+    // finalization grace period, 1 h by default.
+    invoice.automaticallyFinalizesAt = this.now() + this.finalizationGrace;
+    this.emit('invoice.created', this.renderInvoice(invoice));
+    this.schedule(invoice.automaticallyFinalizesAt, `finalize ${invoice.id}`, () => this.finalizeInvoice(invoice, { byRequest: false }));
+    return invoice;
+  }
+
+  private createInvoice(subscription: SubscriptionRecord, reason: InvoiceRecord['billingReason'], lines: LineRecord[], periodStart: number, periodEnd: number): InvoiceRecord {
+    const invoice: InvoiceRecord = {
+      id: newId('in'),
+      number: null,
+      customer: subscription.customer,
+      subscription: subscription.id,
+      created: this.now(),
+      status: 'draft',
+      billingReason: reason,
+      periodStart,
+      periodEnd,
+      currency: this.prices.get(subscription.items[0].price)!.currency,
+      lines,
+      autoAdvance: true,
+      automaticallyFinalizesAt: null,
+      finalizedAt: null,
+      paidAt: null,
+      voidedAt: null,
+      attemptCount: 0,
+      nextPaymentAttempt: null,
+      lastPaymentError: null,
+    };
+    this.invoiceRecords.set(invoice.id, invoice);
+    subscription.latestInvoice = invoice.id;
+    return invoice;
+  }
+
+  /**
+   * Draft → open. "During the configured finalization grace period, you can continue to report usage for the
+   * previous billing period. When the invoice finalizes, Stripe updates it to reflect the latest quantity for its
+   * billing period." (configure-grace-period) — so metered lines are priced again now; usage arriving after this
+   * lands on no invoice.
+   */
+  private finalizeInvoice(invoice: InvoiceRecord, options: { byRequest: boolean; collect?: boolean }): InvoiceRecord {
+    if (invoice.status !== 'draft') {
+      if (options.byRequest) throw invalid(`This invoice is already finalized (status: ${invoice.status}).`, null, 'invoice_not_editable');
+      return invoice;
+    }
+    for (const line of invoice.lines) if (line.kind === 'metered') this.priceMeteredLine(invoice.customer, line);
+    Object.assign(invoice, {
+      status: 'open',
+      finalizedAt: this.now(),
+      automaticallyFinalizesAt: null,
+      number: `${invoice.customer.slice(4, 12).toUpperCase()}-${String(++this.invoiceSequence).padStart(4, '0')}`,
+    });
+    this.emit('invoice.finalized', this.renderInvoice(invoice));
+    if (options.collect ?? invoice.autoAdvance) this.collect(invoice);
+    return invoice;
+  }
+
+  private amountDue(invoice: InvoiceRecord): number {
+    return Math.max(0, invoice.lines.reduce((sum, line) => sum + line.amount, 0));
+  }
+
+  /** Charges the customer's default payment method for an open invoice (automatic collection). */
+  private collect(invoice: InvoiceRecord): void {
+    if (invoice.status !== 'open') return;
+    if (this.amountDue(invoice) === 0) {
+      this.markPaid(invoice);
+      return;
+    }
+    const customer = this.customers.get(invoice.customer)!;
+    invoice.attemptCount += 1;
+    if (customer.paymentMethod?.outcome === 'succeeds') {
+      this.markPaid(invoice);
+      return;
+    }
+    invoice.lastPaymentError = customer.paymentMethod ? 'Your card was declined.' : 'The customer has no default payment method.';
+    const retryIn = this.retryDays[invoice.attemptCount - 1];
+    invoice.nextPaymentAttempt = invoice.billingReason !== 'subscription_create' && retryIn !== undefined ? this.now() + retryIn * DAY : null;
+    this.emit('invoice.payment_failed', this.renderInvoice(invoice));
+    const subscription = invoice.subscription ? this.subscriptions.get(invoice.subscription)! : null;
+    if (!subscription || invoice.billingReason === 'subscription_create') return; // incomplete is decided by the creator
+    if (invoice.nextPaymentAttempt !== null) {
+      this.schedule(invoice.nextPaymentAttempt, `retry ${invoice.id}`, () => this.collect(invoice));
+      // "it becomes past_due when payment is required but cannot be paid (due to failed payment …)"
+      if (subscription.status === 'active') this.setStatus(subscription, 'past_due');
+      return;
+    }
+    // "Once Stripe has exhausted all payment retry attempts, the subscription will become canceled or unpaid
+    // (depending on your subscriptions settings)."
+    if (this.afterRetries === 'canceled') {
+      const previous = { status: subscription.status };
+      Object.assign(subscription, { status: 'canceled', canceledAt: this.now(), endedAt: this.now(), cancelAt: null });
+      this.emit('customer.subscription.deleted', this.renderSubscription(subscription, []), previous);
+    } else this.setStatus(subscription, this.afterRetries);
+  }
+
+  private setStatus(subscription: SubscriptionRecord, status: SubscriptionStatus): void {
+    if (subscription.status === status) return;
+    const previous = { status: subscription.status };
+    subscription.status = status;
+    this.emit('customer.subscription.updated', this.renderSubscription(subscription, []), previous);
+  }
+
+  private markPaid(invoice: InvoiceRecord): void {
+    Object.assign(invoice, { status: 'paid', paidAt: this.now(), nextPaymentAttempt: null, lastPaymentError: null });
+    this.emit('invoice.paid', this.renderInvoice(invoice));
+    this.emit('invoice.payment_succeeded', this.renderInvoice(invoice));
+    const subscription = invoice.subscription ? this.subscriptions.get(invoice.subscription) : undefined;
+    if (!subscription || !['incomplete', 'past_due', 'unpaid'].includes(subscription.status)) return;
+    const stillOpen = [...this.invoiceRecords.values()].some((other) => other.subscription === subscription.id && other.status === 'open');
+    // "Once the first invoice is paid, the subscription moves into an active status."
+    if (!stillOpen) this.setStatus(subscription, 'active');
+  }
+
+  /** POST /v1/invoices/:id/pay: a draft is finalized first; a failed charge answers 402. */
+  private payInvoiceByRequest(invoice: InvoiceRecord): StripeObject {
+    if (invoice.status === 'draft') this.finalizeInvoice(invoice, { byRequest: true, collect: false });
+    if (invoice.status !== 'open') throw invalid(`Invoice is already ${invoice.status}.`, null, 'invoice_unexpected_state');
+    const customer = this.customers.get(invoice.customer)!;
+    if (this.amountDue(invoice) > 0 && !customer.paymentMethod) {
+      throw invalid('This customer has no attached payment source or default payment method.', null, 'invoice_no_customer_line_items');
+    }
+    this.collect(invoice);
+    if ((invoice.status as InvoiceStatus) !== 'paid') throw new ApiError(402, 'card_error', 'Your card was declined.', 'card_declined');
+    return this.renderInvoice(invoice);
+  }
+
   private updateSubscription(subscription: SubscriptionRecord, params: Params): StripeObject {
-    if (subscription.status === 'canceled') {
+    const changesItems = params.has('items') || params.has('cancel_at_period_end') || params.has('cancel_at') || params.has('trial_end');
+    if (['canceled', 'incomplete_expired'].includes(subscription.status) && changesItems) {
       throw invalid('A canceled subscription can only update its cancellation_details and metadata.');
     }
-    params.string('proration_behavior', { oneOf: ['always_invoice', 'create_prorations', 'none'] });
-    params.string('payment_behavior', { oneOf: ['allow_incomplete', 'default_incomplete', 'error_if_incomplete', 'pending_if_incomplete'] });
+    if (subscription.status === 'incomplete' && changesItems) {
+      // "A subscription in this status can only have metadata and default_source updated." (Subscription.status)
+      throw invalid('A subscription in incomplete status can only have metadata and default_source updated.');
+    }
+    const prorationBehavior = params.string('proration_behavior', { oneOf: ['always_invoice', 'create_prorations', 'none'] }) ?? 'create_prorations';
+    this.paymentBehaviorParam(params);
     // Work on copies: nothing changes unless the whole update is valid. `given` is a quantity passed in
     // this request (refused on metered prices); `quantity` the one the item had.
     type Draft = { item: ItemRecord | null; price: string; quantity: number | null; given: number | null };
@@ -1436,7 +2398,7 @@ export class StripeEmulator {
       const price = change.string('price');
       const quantity = change.int('quantity', { min: 0 }) ?? null;
       if (itemId === undefined) {
-        if (price === undefined) throw invalid('Missing required param: price.', change.name('price'), 'parameter_missing');
+        if (price === undefined) throw invalidParam('Missing required param: price.', change.name('price'), 'parameter_missing');
         drafts.push({ item: null, price, quantity, given: quantity });
         continue;
       }
@@ -1452,39 +2414,114 @@ export class StripeEmulator {
     this.checkItems(
       drafts.map((draft) => ({ price: draft.price, quantity: draft.given })),
       'items',
+      subscription.billingMode,
     );
     const metadata = mergeMetadata(subscription.metadata, params.metadata());
     const cancelAtPeriodEnd = params.bool('cancel_at_period_end');
 
-    subscription.items = drafts.map((draft) => {
-      if (!draft.item) return this.newItem(draft.price, draft.quantity);
-      const metered = this.prices.get(draft.price)!.recurring!.usageType === 'metered';
-      // Changing an item's price keeps the item (and its id), as Stripe does.
-      return { ...draft.item, price: draft.price, quantity: metered ? null : (draft.quantity ?? 1) };
-    });
+    // Everything validated: apply.
+    const now = this.now();
+    const previous: StripeObject = {};
+    if (params.has('items')) {
+      previous.items = { object: 'list', data: this.renderSubscription(subscription, []).items.data };
+      const lines: LineRecord[] = [];
+      const kept = new Set(drafts.filter((draft) => draft.item).map((draft) => draft.item!.id));
+      // What leaves: the items removed, and the old price of an item whose price changes.
+      const leaving = subscription.items.filter((item) => !kept.has(item.id) || drafts.find((draft) => draft.item === item)!.price !== item.price);
+      for (const item of leaving) lines.push(...this.closeItem(subscription, item, now, prorationBehavior));
+      subscription.items = drafts.map((draft) => {
+        if (!draft.item) {
+          const item = this.newItem(subscription, draft.price, draft.quantity, now);
+          // A new item lines up with the subscription's current period when it has the same interval.
+          const { interval, intervalCount } = this.recurring(item.price);
+          const peer = subscription.items.find((other) => this.recurring(other.price).interval === interval && this.recurring(other.price).intervalCount === intervalCount);
+          if (peer) item.periodStart = peer.periodStart;
+          lines.push(...this.openItem(item, now, prorationBehavior));
+          return item;
+        }
+        const metered = this.recurring(draft.price).usageType === 'metered';
+        // Changing an item's price keeps the item (and its id), as Stripe does.
+        const changed = draft.price !== draft.item.price;
+        const item: ItemRecord = { ...draft.item, price: draft.price, quantity: metered ? null : (draft.quantity ?? 1), ...(changed && { usageFrom: now }) };
+        if (changed) lines.push(...this.openItem(item, now, prorationBehavior));
+        return item;
+      });
+      if (prorationBehavior === 'always_invoice') {
+        this.invoiceLines(subscription, [...subscription.pendingLines.splice(0), ...lines], 'subscription_update', now, now);
+      } else subscription.pendingLines.push(...lines);
+    }
+    if (params.raw('metadata') !== undefined) previous.metadata = subscription.metadata;
     subscription.metadata = metadata;
     if (cancelAtPeriodEnd !== undefined) {
+      previous.cancel_at_period_end = subscription.cancelAtPeriodEnd;
       subscription.cancelAtPeriodEnd = cancelAtPeriodEnd;
       subscription.cancelAt = cancelAtPeriodEnd ? this.periodOf(subscription).end : null;
     }
+    this.scheduleCycle(subscription);
+    this.emit('customer.subscription.updated', this.renderSubscription(subscription, []), previous);
     return this.renderSubscription(subscription, params.strings('expand'));
   }
 
+  /**
+   * Lines for an item (or an item's old price) leaving mid-period. Metered: "With billing_mode=flexible
+   * subscriptions, we create an invoice item that bills for previously reported metered usage when you remove a
+   * metered price from a subscription." (usage-based/manage-billing-setup) — priced from the usage Stripe has
+   * processed by now; with proration_behavior=none, or in classic mode (the docs are silent: the strict reading),
+   * that usage is not billed. Licensed: a credit for the unused time (prorations).
+   */
+  private closeItem(subscription: SubscriptionRecord, item: ItemRecord, now: number, prorationBehavior: string): LineRecord[] {
+    const { usageType } = this.recurring(item.price);
+    if (usageType === 'metered') {
+      if (subscription.billingMode !== 'flexible' || prorationBehavior === 'none') return [];
+      const line = this.meteredLine(subscription, item, item.usageFrom, now);
+      line.kind = 'fixed'; // an invoice item: its quantity is what was reported when it was made
+      return line.quantity === 0 ? [] : [line];
+    }
+    if (prorationBehavior === 'none' || subscription.status === 'trialing') return [];
+    const credit = -prorate(this.licensedAmount(item), item.periodEnd - now, item.periodEnd - this.fullPeriodStart(item, item.periodEnd));
+    return credit === 0 ? [] : [this.fixedLine(item, now, item.periodEnd, credit, `Unused time on ${this.describe(item)}`, true)];
+  }
+
+  /** A licensed item (or new price) arriving mid-period: the remaining time, prorated. */
+  private openItem(item: ItemRecord, now: number, prorationBehavior: string): LineRecord[] {
+    if (this.recurring(item.price).usageType === 'metered' || prorationBehavior === 'none') return [];
+    const debit = prorate(this.licensedAmount(item), item.periodEnd - now, item.periodEnd - this.fullPeriodStart(item, item.periodEnd));
+    return debit === 0 ? [] : [this.fixedLine(item, now, item.periodEnd, debit, `Remaining time on ${this.describe(item)}`, true)];
+  }
+
+  /**
+   * DELETE /v1/subscriptions/:id. "invoice_now: Will generate a final invoice that invoices for any un-invoiced
+   * metered usage and new/pending proration invoice items. Defaults to false." (SubscriptionCancelParams) —
+   * without it, the period's usage so far is not billed.
+   */
   private cancelSubscription(subscription: SubscriptionRecord, params: Params): StripeObject {
-    if (subscription.status === 'canceled') throw invalid(`The subscription ${subscription.id} is already canceled.`);
+    if (['canceled', 'incomplete_expired'].includes(subscription.status)) throw invalid(`The subscription ${subscription.id} is already canceled.`);
+    const invoiceNow = params.bool('invoice_now') ?? false;
+    const prorateUnused = params.bool('prorate') ?? false;
     const now = this.now();
+    const previous = { status: subscription.status };
+    const lines: LineRecord[] = [];
+    for (const item of subscription.items) {
+      if (this.recurring(item.price).usageType === 'metered') {
+        if (invoiceNow) lines.push(this.meteredLine(subscription, item, item.usageFrom, now));
+      } else if (prorateUnused) lines.push(...this.closeItem(subscription, item, now, 'create_prorations'));
+    }
     Object.assign(subscription, { status: 'canceled', canceledAt: now, endedAt: now, cancelAt: null, cancelAtPeriodEnd: false });
+    if (invoiceNow) this.invoiceLines(subscription, [...subscription.pendingLines.splice(0), ...lines], 'subscription_cycle', this.periodOf(subscription).start, now);
+    this.emit('customer.subscription.deleted', this.renderSubscription(subscription, []), previous);
     return this.renderSubscription(subscription, params.strings('expand'));
   }
 
   private listSubscriptions({ params, path }: RequestContext): StripeObject {
     const customer = params.string('customer');
     const price = params.string('price');
-    // Like Stripe, canceled subscriptions are listed only when asked for (status=canceled or all).
+    // "If no value is supplied, all subscriptions that have not been canceled are returned." "Pass ended to find
+    // subscriptions that are canceled and subscriptions that are expired due to incomplete payment." (SubscriptionListParams)
     const status = params.string('status', { oneOf: ['active', 'canceled', 'all', 'ended', 'incomplete', 'incomplete_expired', 'past_due', 'paused', 'trialing', 'unpaid'] });
     const found = [...this.subscriptions.values()].filter((subscription) => {
-      this.settle(subscription);
-      const statusMatches = status === 'all' || (status === undefined ? subscription.status !== 'canceled' : status === 'ended' ? subscription.status === 'canceled' : subscription.status === status);
+      const ended = subscription.status === 'canceled' || subscription.status === 'incomplete_expired';
+      const statusMatches =
+        status === 'all' || (status === undefined ? subscription.status !== 'canceled' : status === 'ended' ? ended : subscription.status === status);
       return statusMatches && (customer === undefined || subscription.customer === customer) && (price === undefined || subscription.items.some((item) => item.price === price));
     });
     const expand = params.strings('expand').map((path) => path.replace(/^data\./, ''));
@@ -1502,8 +2539,8 @@ export class StripeEmulator {
         billing_thresholds: null,
         created: item.created,
         // Since the 2025 APIs the period lives on the items.
-        current_period_end: period.end,
-        current_period_start: period.start,
+        current_period_end: item.periodEnd,
+        current_period_start: item.periodStart,
         discounts: [],
         metadata: item.metadata,
         plan: renderPlan(price),
@@ -1513,12 +2550,14 @@ export class StripeEmulator {
         tax_rates: [],
       };
     });
+    const latest = subscription.latestInvoice ? this.invoiceRecords.get(subscription.latestInvoice)! : null;
     return {
       id: subscription.id,
       object: 'subscription',
       application: null,
       billing_cycle_anchor: subscription.billingCycleAnchor,
       billing_cycle_anchor_config: null,
+      billing_mode: { type: subscription.billingMode, flexible: subscription.billingMode === 'flexible' ? { proration_discounts: 'included' } : null, updated_at: subscription.created },
       cancel_at: subscription.cancelAt,
       cancel_at_period_end: subscription.cancelAtPeriodEnd,
       canceled_at: subscription.canceledAt,
@@ -1536,7 +2575,7 @@ export class StripeEmulator {
       discounts: [],
       ended_at: subscription.endedAt,
       items: { ...list(items, `/v1/subscription_items?subscription=${subscription.id}`), total_count: items.length },
-      latest_invoice: null,
+      latest_invoice: latest && (expand.includes('latest_invoice') ? this.renderInvoice(latest) : latest.id),
       livemode: false,
       metadata: subscription.metadata,
       pending_update: null,
@@ -1544,129 +2583,109 @@ export class StripeEmulator {
       start_date: subscription.startDate,
       status: subscription.status,
       test_clock: null,
-      trial_end: null,
-      trial_start: null,
+      trial_end: subscription.trialEnd,
+      trial_settings: { end_behavior: { missing_payment_method: subscription.trialEndWithoutPaymentMethod } },
+      trial_start: subscription.trialStart,
     };
   }
 
   // -------------------------------------------------------------------------------------------------------
-  // Invoice preview
+  // Invoices
 
-  /**
-   * The upcoming invoice of a subscription, as Stripe bills it at the end of the current period: metered
-   * items in arrears (the meter's aggregate over the current period), licensed items in advance (for the
-   * next period, unless the subscription ends at this period's end).
-   */
-  private previewInvoice(params: Params): StripeObject {
-    const customerId = params.string('customer');
-    const subscriptionId = params.string('subscription');
-    if (!customerId && !subscriptionId) throw invalid('Missing required param: customer (or subscription).', 'customer', 'parameter_missing');
-    if (customerId) this.customer(customerId, 'customer');
-    let subscription: SubscriptionRecord | undefined;
-    if (subscriptionId) {
-      subscription = this.subscriptions.get(subscriptionId);
-      if (!subscription) throw noSuch('subscription', subscriptionId, 'subscription');
-      this.settle(subscription);
-      if (customerId && subscription.customer !== customerId) throw invalid(`The subscription ${subscriptionId} does not belong to ${customerId}.`, 'subscription');
-    } else {
-      const open = [...this.subscriptions.values()].filter((candidate) => {
-        this.settle(candidate);
-        return candidate.customer === customerId && candidate.status !== 'canceled';
-      });
-      subscription = open.sort((a, b) => this.periodOf(a).end - this.periodOf(b).end)[0];
-    }
-    if (!subscription || subscription.status === 'canceled') {
-      throw invalid(`No upcoming invoices for customer: ${customerId ?? subscription?.customer}`, null, 'invoice_upcoming_none');
-    }
-    const current = subscription;
-    const period = this.periodOf(current);
-    const next = this.periodOf(current, period.end);
-    const endsNow = current.cancelAt !== null && current.cancelAt <= period.end;
-    const lines = current.items.flatMap((item) => {
-      const price = this.prices.get(item.price)!;
-      const product = this.products.get(price.product);
-      const metered = price.recurring!.usageType === 'metered';
-      if (!metered && endsNow) return [];
-      let quantity: number;
-      if (metered) {
-        // A meter whose corrections outweigh its usage bills nothing (never a negative line).
-        quantity = Math.max(0, this.aggregate(this.meters.get(price.recurring!.meter!)!, current.customer, period.start, period.end));
-      } else quantity = item.quantity ?? 1;
-      const amount = roundToMinorUnits(priceAmount(price, BigInt(quantity)));
-      const linePeriod = metered ? period : next;
-      return [
-        {
-          id: newId('il_tmp'),
-          object: 'line_item',
-          amount,
-          currency: price.currency,
-          description: `${quantity} × ${product?.name ?? price.product}${metered ? ' (usage)' : ''}`,
-          discount_amounts: [],
-          discountable: true,
-          discounts: [],
-          invoice: null,
-          livemode: false,
-          metadata: {},
-          parent: {
-            type: 'subscription_item_details',
-            invoice_item_details: null,
-            subscription_item_details: {
-              invoice_item: null,
-              proration: false,
-              proration_details: { credited_items: null },
-              subscription: current.id,
-              subscription_item: item.id,
-            },
-          },
-          period: { start: linePeriod.start, end: linePeriod.end },
-          pretax_credit_amounts: [],
-          // Not part of the 2026 line item (it moved to `pricing.price_details`): expanded for convenience.
-          price: this.renderPrice(price, true),
-          pricing: {
-            type: 'price_details',
-            price_details: { price: price.id, product: price.product },
-            unit_amount_decimal: price.unitAmount === null ? null : formatDecimal(price.unitAmount),
-          },
-          quantity,
-          quantity_decimal: String(quantity),
-          subtotal: amount,
-          taxes: [],
-        },
-      ];
-    });
-    const subtotal = lines.reduce((sum, line) => sum + line.amount, 0);
-    const customer = this.customers.get(current.customer)!;
+  private listInvoices({ params, path }: RequestContext): StripeObject {
+    const customer = params.string('customer');
+    const subscription = params.string('subscription');
+    const status = params.string('status', { oneOf: ['draft', 'open', 'paid', 'uncollectible', 'void'] });
+    const found = [...this.invoiceRecords.values()].filter(
+      (invoice) => (customer === undefined || invoice.customer === customer) && (subscription === undefined || invoice.subscription === subscription) && (status === undefined || invoice.status === status),
+    );
+    return paginate(found.reverse(), params, path, (invoice) => invoice.id, (invoice) => this.renderInvoice(invoice));
+  }
+
+  private renderLine(invoice: Pick<InvoiceRecord, 'id' | 'currency' | 'subscription'>, line: LineRecord): StripeObject {
+    const price = this.prices.get(line.price)!;
     return {
-      id: `upcoming_in_${randomToken()}`,
+      id: line.id,
+      object: 'line_item',
+      amount: line.amount,
+      currency: invoice.currency,
+      description: line.description,
+      discount_amounts: [],
+      discountable: true,
+      discounts: [],
+      invoice: invoice.id.startsWith('upcoming_') ? null : invoice.id,
+      livemode: false,
+      metadata: {},
+      parent: {
+        type: 'subscription_item_details',
+        invoice_item_details: null,
+        subscription_item_details: {
+          invoice_item: null,
+          proration: line.proration,
+          proration_details: { credited_items: null },
+          subscription: invoice.subscription,
+          subscription_item: line.subscriptionItem,
+        },
+      },
+      period: { start: line.periodStart, end: line.periodEnd },
+      pretax_credit_amounts: [],
+      // Not part of the 2026 line item (it moved to `pricing.price_details`): expanded for convenience.
+      price: this.renderPrice(price, true),
+      pricing: {
+        type: 'price_details',
+        price_details: { price: price.id, product: price.product },
+        unit_amount_decimal: price.unitAmount === null ? null : formatDecimal(price.unitAmount),
+      },
+      quantity: line.quantity,
+      quantity_decimal: String(line.quantity),
+      subtotal: line.amount,
+      taxes: [],
+    };
+  }
+
+  private renderInvoice(invoice: InvoiceRecord): StripeObject {
+    const lines = invoice.lines.map((line) => this.renderLine(invoice, line));
+    const subtotal = invoice.lines.reduce((sum, line) => sum + line.amount, 0);
+    const due = Math.max(0, subtotal);
+    const paid = invoice.status === 'paid' ? due : 0;
+    const customer = this.customers.get(invoice.customer)!;
+    const subscription = invoice.subscription ? this.subscriptions.get(invoice.subscription) : undefined;
+    return {
+      id: invoice.id,
       object: 'invoice',
       account_country: 'US',
-      amount_due: Math.max(0, subtotal),
+      amount_due: due,
       amount_overpaid: 0,
-      amount_paid: 0,
-      amount_remaining: Math.max(0, subtotal),
-      attempt_count: 0,
-      attempted: false,
-      billing_reason: 'upcoming',
+      amount_paid: paid,
+      amount_remaining: due - paid,
+      attempt_count: invoice.attemptCount,
+      attempted: invoice.attemptCount > 0 || invoice.status === 'paid',
+      auto_advance: invoice.autoAdvance && invoice.status !== 'paid' && invoice.status !== 'void',
+      automatically_finalizes_at: invoice.automaticallyFinalizesAt,
+      billing_reason: invoice.billingReason,
       collection_method: 'charge_automatically',
-      created: this.now(),
-      currency: this.prices.get(current.items[0].price)!.currency,
-      customer: current.customer,
+      created: invoice.created,
+      currency: invoice.currency,
+      customer: invoice.customer,
       customer_email: customer.email,
       customer_name: customer.name,
       description: null,
       discounts: [],
       due_date: null,
-      lines: { ...list(lines, '/v1/invoices/upcoming/lines'), total_count: lines.length },
+      effective_at: invoice.finalizedAt,
+      last_finalization_error: null,
+      lines: { ...list(lines, `/v1/invoices/${invoice.id}/lines`), total_count: lines.length },
       livemode: false,
       metadata: {},
-      next_payment_attempt: period.end,
-      number: null,
-      parent: { type: 'subscription_details', quote_details: null, subscription_details: { metadata: current.metadata, subscription: current.id } },
-      period_end: period.end,
-      period_start: period.start,
-      status: 'draft',
+      next_payment_attempt: invoice.nextPaymentAttempt,
+      number: invoice.number,
+      parent: subscription ? { type: 'subscription_details', quote_details: null, subscription_details: { metadata: subscription.metadata, subscription: subscription.id } } : null,
+      period_end: invoice.periodEnd,
+      period_start: invoice.periodStart,
+      status: invoice.status,
+      status_transitions: { finalized_at: invoice.finalizedAt, marked_uncollectible_at: null, paid_at: invoice.paidAt, voided_at: invoice.voidedAt },
       // Moved under `parent.subscription_details` by the 2025 APIs; kept at the top for convenience.
-      subscription: current.id,
+      subscription: invoice.subscription,
       subtotal,
       subtotal_excluding_tax: subtotal,
       total: subtotal,
@@ -1674,6 +2693,66 @@ export class StripeEmulator {
       total_excluding_tax: subtotal,
       total_taxes: [],
     };
+  }
+
+  /**
+   * The invoice a subscription will get at its next period end: the usage of the current period so far
+   * (processed events only — "aggregated usage in meter event summaries and on upcoming invoices might not
+   * immediately reflect recently received meter events"), the next period's licensed items unless it ends
+   * then, and pending invoice items.
+   */
+  private previewInvoice(params: Params): StripeObject {
+    const customerId = params.string('customer');
+    const subscriptionId = params.string('subscription');
+    if (!customerId && !subscriptionId) throw invalidParam('Missing required param: customer (or subscription).', 'customer', 'parameter_missing');
+    if (customerId) this.customer(customerId, 'customer');
+    const invoicing = (candidate: SubscriptionRecord) => !['canceled', 'incomplete_expired', 'paused'].includes(candidate.status);
+    let subscription: SubscriptionRecord | undefined;
+    if (subscriptionId) {
+      subscription = this.subscriptions.get(subscriptionId);
+      if (!subscription) throw noSuch('subscription', subscriptionId, 'subscription');
+      if (customerId && subscription.customer !== customerId) throw invalid(`The subscription ${subscriptionId} does not belong to ${customerId}.`, 'subscription');
+    } else {
+      const open = [...this.subscriptions.values()].filter((candidate) => candidate.customer === customerId && invoicing(candidate));
+      subscription = open.sort((a, b) => this.nextCycleAt(a) - this.nextCycleAt(b))[0];
+    }
+    if (!subscription || !invoicing(subscription)) {
+      throw invalid(`No upcoming invoices for customer: ${customerId ?? subscription?.customer}`, null, 'invoice_upcoming_none');
+    }
+    const current = subscription;
+    const at = this.nextCycleAt(current);
+    const endsThen = current.cancelAt !== null && current.cancelAt <= at;
+    const lines: LineRecord[] = [...current.pendingLines.map((line) => ({ ...line }))];
+    for (const item of current.items.filter((candidate) => candidate.periodEnd <= at || endsThen)) {
+      const { interval, intervalCount, usageType } = this.recurring(item.price);
+      if (usageType === 'metered') lines.push(this.meteredLine(current, item, item.usageFrom, Math.min(item.periodEnd, at)));
+      else if (!endsThen) {
+        const next = boundaryAfter(current.billingCycleAnchor, interval, intervalCount, at);
+        lines.push(this.fixedLine(item, at, next, this.licensedAmount(item), this.describe(item)));
+      }
+    }
+    const preview: InvoiceRecord = {
+      id: `upcoming_in_${randomToken()}`,
+      number: null,
+      customer: current.customer,
+      subscription: current.id,
+      created: this.now(),
+      status: 'draft',
+      billingReason: 'subscription_cycle',
+      periodStart: this.periodOf(current).start,
+      periodEnd: at,
+      currency: this.prices.get(current.items[0].price)!.currency,
+      lines,
+      autoAdvance: true,
+      automaticallyFinalizesAt: null,
+      finalizedAt: null,
+      paidAt: null,
+      voidedAt: null,
+      attemptCount: 0,
+      nextPaymentAttempt: at,
+      lastPaymentError: null,
+    };
+    return { ...this.renderInvoice(preview), billing_reason: 'upcoming' };
   }
 
   // -------------------------------------------------------------------------------------------------------
@@ -1687,7 +2766,7 @@ export class StripeEmulator {
       price: item.string('price', { required: true })!,
       quantity: item.int('quantity', { min: 1 }) ?? null,
     }));
-    if (mode === 'subscription') this.checkItems(lineItems, 'line_items');
+    if (mode === 'subscription') this.checkItems(lineItems, 'line_items', 'flexible');
     const session: CheckoutRecord = {
       id: `cs_test_${randomToken(58)}`,
       created: this.now(),
@@ -1737,31 +2816,43 @@ export class StripeEmulator {
 function amountParam(params: Params, key: 'unit_amount' | 'flat_amount'): bigint | null {
   const whole = params.int(key, { min: 0 });
   const decimal = params.string(`${key}_decimal`);
-  if (whole !== undefined && decimal !== undefined) throw invalid(`Only one of ${key} and ${key}_decimal can be set.`, params.name(key));
+  if (whole !== undefined && decimal !== undefined) throw invalidParam(`Only one of ${key} and ${key}_decimal can be set.`, params.name(key));
   if (whole !== undefined) return BigInt(whole) * SCALE;
   return decimal === undefined ? null : parseDecimal(decimal, params.name(`${key}_decimal`));
 }
 
 function tiersParam(list: Params[]): TierRecord[] {
-  if (list.length === 0) throw invalid('Missing required param: tiers.', 'tiers', 'parameter_missing');
+  if (list.length === 0) throw invalidParam('Missing required param: tiers.', 'tiers', 'parameter_missing');
   let previous = 0;
   return list.map((tier, i) => {
     const last = i === list.length - 1;
     const upToText = tier.string('up_to', { required: true })!;
     let upTo: number | null = null;
     if (upToText === 'inf') {
-      if (!last) throw invalid('Only the last tier can have up_to=inf.', tier.name('up_to'));
+      if (!last) throw invalidParam('Only the last tier can have up_to=inf.', tier.name('up_to'));
     } else {
       upTo = tier.int('up_to', { min: 1 })!;
-      if (last) throw invalid('The last tier must have up_to=inf.', tier.name('up_to'));
-      if (upTo <= previous) throw invalid('Tiers must be in ascending order of up_to.', tier.name('up_to'));
+      if (last) throw invalidParam('The last tier must have up_to=inf.', tier.name('up_to'));
+      if (upTo <= previous) throw invalidParam('Tiers must be in ascending order of up_to.', tier.name('up_to'));
       previous = upTo;
     }
     const unit = amountParam(tier, 'unit_amount');
     const flat = amountParam(tier, 'flat_amount');
-    if (unit === null && flat === null) throw invalid('Each tier needs unit_amount(_decimal) or flat_amount(_decimal).', tier.name('unit_amount'));
+    if (unit === null && flat === null) throw invalidParam('Each tier needs unit_amount(_decimal) or flat_amount(_decimal).', tier.name('unit_amount'));
     return { upTo, unit, flat };
   });
+}
+
+/**
+ * Stripe's test payment methods, attached as the customer's default: `pm_card_visa` charges succeed;
+ * `pm_card_chargeCustomerFail`: "Attaching this card to a Customer object succeeds, but attempts to charge the
+ * customer fail." (testing#declined-payments). Other ids are refused, as an unknown PaymentMethod is.
+ */
+function testPaymentMethod(id: string | undefined, param: string): CustomerRecord['paymentMethod'] {
+  if (id === undefined) return null;
+  if (id === 'pm_card_visa' || id === 'pm_card_mastercard') return { id: newId('pm'), outcome: 'succeeds' };
+  if (id === 'pm_card_chargeCustomerFail') return { id: newId('pm'), outcome: 'fails' };
+  throw invalid(`No such PaymentMethod: '${id}'`, param, 'resource_missing');
 }
 
 function renderTier(tier: TierRecord): StripeObject {
@@ -1799,10 +2890,23 @@ function renderPlan(price: PriceRecord): StripeObject {
 }
 
 /**
- * What `quantity` units cost, in minor units scaled by 10^12 (unrounded). Graduated: each tier prices the
- * units that fall in it, and a tier's flat amount is due once usage reaches it (the first tier's always, so
- * a flat first tier works as a base fee). Volume: the tier the whole quantity falls in prices every unit.
+ * What `quantity` units cost, in minor units scaled by 10^12 (unrounded; the line is rounded once). From
+ * subscriptions/pricing-models/tiered-pricing:
+ *  - volume: "the subscription item bills at the tier corresponding to the amount of usage at the end of the
+ *    period. The entire quantity (or usage) is multiplied by the unit cost of the tier." (plus that tier's flat
+ *    amount, "The flat billing amount for an entire tier, regardless of the number of units in the tier.");
+ *  - graduated: "Graduated pricing charges for the usage in each tier instead of applying a single price for
+ *    overall usage. The quantity is multiplied by the amount for each tier and the totals for each tier are
+ *    summed together." A tier's flat amount is due once usage reaches it; the first tier's always (the
+ *    documented "flat fee and overage" model bills its flat first tier even without usage).
+ * `up_to` is inclusive: "Up to and including to this quantity will be contained in the tier." (Price.Tier)
  */
+/** `amount × part / whole` in minor units, rounded once: the prorated share of a period. */
+function prorate(amount: number, part: number, whole: number): number {
+  if (whole <= 0 || part <= 0) return 0;
+  return roundToMinorUnits((BigInt(amount) * SCALE * BigInt(Math.min(part, whole))) / BigInt(whole));
+}
+
 function priceAmount(price: PriceRecord, quantity: bigint): bigint {
   if (price.billingScheme === 'per_unit') return quantity * price.unitAmount!;
   const tiers = price.tiers!;
@@ -1824,6 +2928,16 @@ function priceAmount(price: PriceRecord, quantity: bigint): bigint {
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
+
+/** A meter formula over events: `sum`, `count`, or `last` (the latest timestamp; among equals, the latest received). */
+function aggregateValues(formula: Formula, events: Array<{ value: number; timestamp: number }>): number {
+  if (formula === 'count') return events.length;
+  if (formula === 'last') {
+    const last = events.reduce<{ value: number; timestamp: number } | null>((best, event) => (best === null || event.timestamp >= best.timestamp ? event : best), null);
+    return last?.value ?? 0;
+  }
+  return events.reduce((sum, event) => sum + event.value, 0);
+}
 
 function expandsTiers(params: Params, prefix: string): boolean {
   return params.strings('expand').includes(`${prefix}tiers`);
@@ -1854,21 +2968,30 @@ function paginate<T>(items: T[], params: Params, url: string, idOf: (item: T) =>
   return list(page.map(render), url, hasMore);
 }
 
-function checkAuthorization(value: string | null): ApiError | null {
+/**
+ * 401 authentication_error for a missing, malformed, unknown or expired key. Stripe's error types: "authentication_error:
+ * Failure to properly authenticate yourself in the request." (stripe-node's RawErrorType lists it; the SDK raises
+ * StripeAuthenticationError on any 401).
+ */
+function checkAuthorization(value: string | null, accepted: Set<string> | null, expired: Set<string>): ApiError | null {
   let key: string | null = null;
   if (value?.startsWith('Bearer ')) key = value.slice('Bearer '.length).trim();
   else if (value?.startsWith('Basic ')) key = Buffer.from(value.slice('Basic '.length), 'base64').toString('utf8').split(':')[0];
   if (!key) {
-    return new ApiError(401, 'invalid_request_error', 'You did not provide an API key. Provide it in the Authorization header, using Bearer auth.');
+    return new ApiError(401, 'authentication_error', 'You did not provide an API key. Provide it in the Authorization header, using Bearer auth.');
   }
-  // The emulator is a test-mode account: test secret or restricted keys only.
-  if (!/^(sk|rk)_test_\w+$/.test(key)) return new ApiError(401, 'invalid_request_error', `Invalid API Key provided: ${key.slice(0, 8)}****`, 'api_key_invalid');
+  const shown = `${key.slice(0, 8)}****${key.slice(-4)}`;
+  if (expired.has(key)) return new ApiError(401, 'authentication_error', `Expired API Key provided: ${shown}`, 'api_key_expired');
+  // The emulator is a test-mode account: test secret or restricted keys only (and only the configured ones, if any).
+  if (!/^(sk|rk)_test_\w+$/.test(key) || (accepted && !accepted.has(key))) {
+    return new ApiError(401, 'authentication_error', `Invalid API Key provided: ${shown}`, 'api_key_invalid');
+  }
   return null;
 }
 
 function errorOutcome(error: unknown): Outcome {
   const apiError = error instanceof ApiError ? error : new ApiError(500, 'api_error', `Emulator failure: ${(error as Error)?.message ?? String(error)}`);
-  return { status: apiError.status, body: JSON.stringify(apiError.toJSON(), null, 2), headers: {}, replayed: false };
+  return { status: apiError.status, body: JSON.stringify(apiError.toJSON(), null, 2), headers: { ...apiError.headers }, replayed: false, validationError: apiError.validation };
 }
 
 function header(req: IncomingMessage, name: string): string | null {
@@ -1899,16 +3022,18 @@ function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
+/** POSTs a delivery; a receiver that does not answer within 10 s counts as failed (the delivery queue moves on). */
 function postRaw(url: string, body: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
   const target = new URL(url);
   const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(target, { method: 'POST', agent: false, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
+    const req = send(target, { method: 'POST', agent: false, timeout: 10_000, headers: { ...headers, 'Content-Length': String(Buffer.byteLength(body)) } }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
     });
+    req.on('timeout', () => req.destroy(new Error('delivery timed out')));
     req.on('error', reject);
     req.end(body);
   });
