@@ -1,7 +1,29 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { noFaults, StripeEmulator } from './stripe-emulator.js';
+
+/** An HTTP receiver that records what it is sent (webhooks, thin events) and answers `status()`. */
+async function startReceiver(status: () => number = () => 200) {
+  const received: Array<{ body: string; headers: IncomingHttpHeaders }> = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({ body: Buffer.concat(chunks).toString('utf8'), headers: req.headers });
+      res.writeHead(status()).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    received,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Meter events count after Stripe processed them: this many emulator seconds (the emulator's default). */
+const LAG = 60;
 
 /**
  * The emulator driven only through the real `stripe` SDK (plus its inspection API): if these pass, the SDK
@@ -56,11 +78,45 @@ describe('Stripe emulator, through the real SDK', () => {
     return { customer, meter, send };
   }
 
+  /** Lets Stripe process what was sent: moves the (frozen) clock past the processing lag. */
+  async function processed() {
+    await emulator.advanceBy(LAG);
+  }
+
   describe('authentication and errors', () => {
-    it('refuses requests without a test secret key, in Stripe error shape', async () => {
+    it('refuses requests without a test secret key: 401 authentication_error', async () => {
       const error = await errorOf(client({}, 'sk_live_not_accepted').customers.create({}));
       expect(error).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
-      expect(error.statusCode).toBe(401);
+      expect([error.statusCode, error.rawType, error.code]).toEqual([401, 'authentication_error', 'api_key_invalid']);
+    });
+
+    it('accepts only the configured keys, and refuses an expired one', async () => {
+      const strict = await StripeEmulator.start({ apiKeys: ['sk_test_good', 'sk_test_rolled'] });
+      try {
+        const at = (key: string) => new Stripe(key, { host: '127.0.0.1', port: strict.port, protocol: 'http', maxNetworkRetries: 0 });
+        await expect(at('sk_test_good').customers.create({})).resolves.toMatchObject({ object: 'customer' });
+        expect((await errorOf(at('sk_test_unknown').customers.create({}))).statusCode).toBe(401);
+        strict.expireKey('sk_test_rolled');
+        const expired = await errorOf(at('sk_test_rolled').customers.create({}));
+        expect(expired).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
+        expect([expired.code, expired.message]).toEqual(['api_key_expired', expect.stringMatching(/^Expired API Key provided/)]);
+      } finally {
+        await strict.stop();
+      }
+    });
+
+    it('a 401 window: every request answers authentication_error until it closes, and nothing is applied', async () => {
+      const retrying = client({ maxNetworkRetries: 2 });
+      const before = emulator.requests.length;
+      emulator.unauthorizedFor(60_000);
+      const refused = await errorOf(retrying.customers.create({ email: 'window@example.com' }));
+      expect(refused).toBeInstanceOf(Stripe.errors.StripeAuthenticationError);
+      expect(refused.rawType).toBe('authentication_error');
+      // The SDK does not retry a 401; nothing was created.
+      expect(emulator.requests.slice(before).map((request) => request.status)).toEqual([401]);
+      expect((await errorOf(stripe.customers.list({ email: 'window@example.com' }))).statusCode).toBe(401);
+      emulator.faults.unauthorizedUntilMs = 0; // the window closes
+      expect((await stripe.customers.list({ email: 'window@example.com' })).data).toHaveLength(0);
     });
 
     it('answers 404 resource_missing for an unknown object', async () => {
@@ -141,6 +197,39 @@ describe('Stripe emulator, through the real SDK', () => {
       expect((await stripe.prices.retrieve(base.id)).lookup_key).toBeNull();
     });
 
+    it('prices.list: at most 10 lookup_keys, tiers only with expand data.tiers, integers as numbers, archived prices unless active is given', async () => {
+      const { meter } = await meteredSetup();
+      const product = await stripe.products.create({ name: 'Listed' });
+      const keys = Array.from({ length: 11 }, (_, i) => unique(`key${i}`));
+      const tiered = await stripe.prices.create({
+        product: product.id,
+        currency: 'usd',
+        recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
+        billing_scheme: 'tiered',
+        tiers_mode: 'volume',
+        tiers: [
+          { up_to: 100, unit_amount: 3 },
+          { up_to: 'inf', unit_amount: 2, flat_amount: 50 },
+        ],
+        lookup_key: keys[0],
+      });
+      const tooMany = await errorOf(stripe.prices.list({ lookup_keys: keys }));
+      expect(tooMany).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect([tooMany.statusCode, tooMany.param]).toEqual([400, 'lookup_keys']);
+      const plain = await stripe.prices.list({ lookup_keys: keys.slice(0, 10) });
+      expect(plain.data.map((price) => price.id)).toEqual([tiered.id]);
+      expect(plain.data[0].tiers).toBeUndefined();
+      const expanded = (await stripe.prices.list({ lookup_keys: [keys[0]], expand: ['data.tiers'] })).data[0];
+      expect(expanded.tiers?.map((tier) => [tier.up_to, tier.unit_amount, tier.flat_amount])).toEqual([
+        [100, 3, null],
+        [null, 2, 50],
+      ]);
+      expect([typeof expanded.created, typeof expanded.tiers?.[0].up_to, typeof expanded.tiers?.[1].flat_amount]).toEqual(['number', 'number', 'number']);
+      await stripe.prices.update(tiered.id, { active: false });
+      expect((await stripe.prices.list({ lookup_keys: [keys[0]] })).data.map((price) => price.active)).toEqual([false]);
+      expect((await stripe.prices.list({ lookup_keys: [keys[0]], active: true })).data).toHaveLength(0);
+    });
+
     it('links metered prices to an existing meter and keeps graduated tiers exact (tiers shown when expanded)', async () => {
       const { meter } = await meteredSetup();
       const product = await stripe.products.create({ name: 'Usage' });
@@ -190,13 +279,16 @@ describe('Stripe emulator, through the real SDK', () => {
       const identifier = unique('push');
       const first = await send('12', { identifier });
       expect(first).toMatchObject({ object: 'billing.meter_event', identifier, event_name: meter.event_name, timestamp: T0, payload: { value: '12' } });
-      const again = await errorOf(send('12', { identifier }));
-      expect(again.statusCode).toBe(400);
-      expect(again.code).toBe('resource_already_exists');
-      expect(again.message).toContain(identifier);
+      // Stripe's answer to a duplicate: a plain invalid_request_error, no code, not to be retried.
+      const before = emulator.requests.length;
+      const again = await errorOf(client({ maxNetworkRetries: 2 }).billing.meterEvents.create({ event_name: meter.event_name, payload: { stripe_customer_id: customer.id, value: '12' }, identifier }));
+      expect(again).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect([again.statusCode, again.code, again.message]).toEqual([400, undefined, `An event already exists with identifier ${identifier}.`]);
+      expect(again.headers['stripe-should-retry']).toBe('false');
+      expect(emulator.requests.length - before).toBe(1); // the SDK did not retry it
       expect(emulator.appliedIdentifierCounts().get(identifier)).toBe(1);
       expect(emulator.meterTotal(meter.id, customer.id, T0 - 60, T0 + 60)).toBe(12);
-      emulator.setClock(T0 + 86_400); // a day later the identifier may be used again
+      await emulator.advanceTo(T0 + 86_400); // a day later the identifier may be used again
       await send('1', { identifier, timestamp: T0 + 86_400 });
       expect(emulator.appliedIdentifierCounts().get(identifier)).toBe(2);
     });
@@ -219,21 +311,19 @@ describe('Stripe emulator, through the real SDK', () => {
       expect([future.statusCode, future.code]).toEqual([400, 'timestamp_in_future']);
     });
 
-    it('reads form-encoded string values: integers (negative too), refuses fractions, unknown customers and event names', async () => {
+    it('reads form-encoded string values as whole numbers (negative too), refusing only malformed calls at the door', async () => {
       const { customer, meter, send } = await meteredSetup();
       emulator.setClock(T0);
       await send('100');
       await send('-30'); // a correction
-      expect(emulator.meterEvents({ customer: customer.id }).map((event) => event.value)).toEqual([100, -30]);
+      await processed();
+      expect(emulator.meterEvents({ customer: customer.id }).map((event) => [event.value, event.status])).toEqual([
+        [100, 'valid'],
+        [-30, 'valid'],
+      ]);
       expect(emulator.meterTotal(meter.id, customer.id, T0, T0 + 1)).toBe(70);
-      expect((await errorOf(send('1.5'))).param).toBe('payload[value]');
-      expect((await errorOf(send('ten'))).param).toBe('payload[value]');
-      const unknownCustomer = await errorOf(stripe.billing.meterEvents.create({ event_name: meter.event_name, payload: { stripe_customer_id: 'cus_nope', value: '1' } }));
-      expect([unknownCustomer.statusCode, unknownCustomer.param]).toEqual([400, 'payload[stripe_customer_id]']);
-      const noCustomer = await errorOf(stripe.billing.meterEvents.create({ event_name: meter.event_name, payload: { stripe_customer_id: '', value: '1' } }));
-      expect(noCustomer.statusCode).toBe(400);
-      const unknownEvent = await errorOf(stripe.billing.meterEvents.create({ event_name: 'no_such_event', payload: { stripe_customer_id: customer.id, value: '1' } }));
-      expect(unknownEvent.param).toBe('event_name');
+      const noPayload = await errorOf(stripe.billing.meterEvents.create({ event_name: meter.event_name } as Stripe.Billing.MeterEventCreateParams));
+      expect([noPayload.statusCode, noPayload.param]).toEqual([400, 'payload']);
     });
 
     it('summarizes half-open [start, end) windows, hourly newest first, for sum and count meters', async () => {
@@ -247,6 +337,7 @@ describe('Stripe emulator, through the real SDK', () => {
       ] as const) {
         await send(value, { timestamp: at });
       }
+      await processed();
       const sum = async (start: number, end: number) =>
         (await stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: start, end_time: end })).data.map((s) => s.aggregated_value);
       expect(await sum(T0, T0 + 3600)).toEqual([12]);
@@ -263,6 +354,7 @@ describe('Stripe emulator, through the real SDK', () => {
       emulator.setClock(T0);
       await counted.send('40');
       await counted.send('2');
+      await processed();
       const count = await stripe.billing.meters.listEventSummaries(counted.meter.id, { customer: counted.customer.id, start_time: T0, end_time: T0 + 60 });
       expect(count.data[0].aggregated_value).toBe(2);
     });
@@ -289,12 +381,16 @@ describe('Stripe emulator, through the real SDK', () => {
       emulator.setClock(T0);
       await send('10', { identifier: 'keep-1' });
       const mistaken = await send('99');
+      await processed();
       const adjustment = await stripe.billing.meterEventAdjustments.create({ event_name: meter.event_name, type: 'cancel', cancel: { identifier: mistaken.identifier } });
-      expect(adjustment).toMatchObject({ object: 'billing.meter_event_adjustment', type: 'cancel', cancel: { identifier: mistaken.identifier } });
+      expect(adjustment).toMatchObject({ object: 'billing.meter_event_adjustment', type: 'cancel', status: 'pending', cancel: { identifier: mistaken.identifier } });
       expect(emulator.meterTotal(meter.id, customer.id, T0, T0 + 1)).toBe(10);
+      // The cancellation is processed asynchronously too: summaries still count the event for a while.
+      const summed = async () => (await stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: T0, end_time: T0 + 60 })).data[0].aggregated_value;
+      expect(await summed()).toBe(109);
+      await processed();
       expect(emulator.meterEvents({ customer: customer.id }).find((event) => event.identifier === mistaken.identifier)?.cancelled).toBe(true);
-      const summary = await stripe.billing.meters.listEventSummaries(meter.id, { customer: customer.id, start_time: T0, end_time: T0 + 60 });
-      expect(summary.data[0].aggregated_value).toBe(10);
+      expect(await summed()).toBe(10);
       const unknown = await errorOf(stripe.billing.meterEventAdjustments.create({ event_name: meter.event_name, type: 'cancel', cancel: { identifier: 'nope' } }));
       expect(unknown.statusCode).toBe(400);
     });
@@ -324,6 +420,26 @@ describe('Stripe emulator, through the real SDK', () => {
       expect(error.statusCode).toBe(400);
     });
 
+    it('replays a request whose execution began even when it failed; a request refused for its parameters is not saved', async () => {
+      const product = await stripe.products.create({ name: 'Idem' });
+      const lookupKey = unique('idem_lookup');
+      const holder = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 100, lookup_key: lookupKey });
+      const key = unique('idem');
+      const create = () => stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 200, lookup_key: lookupKey }, { idempotencyKey: key });
+      const first = await errorOf(create());
+      expect([first.statusCode, first.param]).toEqual([400, 'lookup_key']);
+      await stripe.prices.update(holder.id, { lookup_key: '' }); // the conflict is gone…
+      const replay = await errorOf(create()); // …but the key replays the saved failure
+      expect([replay.statusCode, replay.message, replay.headers['idempotent-replayed']]).toEqual([400, first.message, 'true']);
+      await expect(stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 200, lookup_key: lookupKey })).resolves.toMatchObject({ lookup_key: lookupKey });
+
+      const malformedKey = unique('idem');
+      const malformed = await errorOf(stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: -5 } as Stripe.PriceCreateParams, { idempotencyKey: malformedKey }));
+      expect([malformed.statusCode, malformed.param]).toEqual([400, 'unit_amount']);
+      // Nothing was saved under that key: the corrected request runs (no idempotency_error).
+      await expect(stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 5 }, { idempotencyKey: malformedKey })).resolves.toMatchObject({ unit_amount: 5 });
+    });
+
     it('applies a meter event once for a replayed key, and forgets keys after 24 h', async () => {
       const { send } = await meteredSetup();
       emulator.setClock(T0);
@@ -334,7 +450,7 @@ describe('Stripe emulator, through the real SDK', () => {
       expect(emulator.appliedIdentifierCounts().get(identifier)).toBe(1);
       const key = unique('idem');
       const customer = await stripe.customers.create({ name: 'x' }, { idempotencyKey: key });
-      emulator.setClock(T0 + 86_400);
+      await emulator.advanceTo(T0 + 86_400);
       expect((await stripe.customers.create({ name: 'x' }, { idempotencyKey: key })).id).not.toBe(customer.id);
     });
   });
@@ -342,6 +458,7 @@ describe('Stripe emulator, through the real SDK', () => {
   describe('subscriptions', () => {
     async function catalog() {
       const { customer, meter, send } = await meteredSetup();
+      await stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: 'pm_card_visa' } });
       const product = await stripe.products.create({ name: 'Pro plan' });
       const base = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 4900, recurring: { interval: 'month' } });
       const usage = await stripe.prices.create({
@@ -383,6 +500,22 @@ describe('Stripe emulator, through the real SDK', () => {
       expect([subscription.items.data[0].current_period_start, subscription.items.data[0].current_period_end, subscription.items.data[0].quantity]).toEqual([T0, anchor, 3]);
     });
 
+    it('classic billing mode refuses mixed intervals; flexible (the default) keeps a period per item', async () => {
+      emulator.setClock(T0);
+      const { customer, product, base, usage } = await catalog();
+      const yearly = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 100, recurring: { interval: 'year' } });
+      const classic = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: base.id }], billing_mode: { type: 'classic' } });
+      expect(classic.billing_mode.type).toBe('classic');
+      const mixed = await errorOf(stripe.subscriptions.update(classic.id, { items: [{ price: yearly.id }] }));
+      expect([mixed.statusCode, mixed.param]).toEqual([400, 'items']);
+      const flexible = await stripe.subscriptions.create({ customer: customer.id, items: [{ price: yearly.id }, { price: usage.id }] });
+      expect(flexible.billing_mode.type).toBe('flexible');
+      expect(flexible.items.data.map((item) => [item.current_period_start, item.current_period_end])).toEqual([
+        [T0, Date.UTC(2027, 0, 31, 12) / 1000],
+        [T0, Date.UTC(2026, 1, 28, 12) / 1000],
+      ]);
+    });
+
     it('refuses a quantity on a metered item', async () => {
       const { customer, usage } = await catalog();
       const error = await errorOf(stripe.subscriptions.create({ customer: customer.id, items: [{ price: usage.id, quantity: 2 }] }));
@@ -403,8 +536,6 @@ describe('Stripe emulator, through the real SDK', () => {
       });
       expect(replaced.items.data.map((i) => i.price.id)).toEqual([base.id, usage.id]);
       expect(replaced.items.data.some((i) => i.id === item.id)).toBe(false);
-      const yearly = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 1, recurring: { interval: 'year' } });
-      expect((await errorOf(stripe.subscriptions.update(subscription.id, { items: [{ price: yearly.id }] }))).statusCode).toBe(400);
 
       expect((await stripe.subscriptions.list({ customer: customer.id })).data.map((s) => s.id)).toEqual([subscription.id]);
       const canceled = await stripe.subscriptions.cancel(subscription.id);
@@ -432,8 +563,13 @@ describe('Stripe emulator, through the real SDK', () => {
         const base = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 4900, recurring: { interval: 'month' } });
         items.unshift({ price: base.id });
       }
+      await stripe.customers.update(customer.id, { invoice_settings: { default_payment_method: 'pm_card_visa' } });
       const subscription = await stripe.subscriptions.create({ customer: customer.id, items });
-      const preview = () => stripe.invoices.createPreview({ customer: customer.id, subscription: subscription.id });
+      // Usage shows on an upcoming invoice once Stripe processed it.
+      const preview = async () => {
+        await processed();
+        return stripe.invoices.createPreview({ customer: customer.id, subscription: subscription.id });
+      };
       return { customer, meter, send, subscription, usage, preview };
     }
 
@@ -609,7 +745,7 @@ describe('Stripe emulator, through the real SDK', () => {
       const replay = await send('8', { identifier }, { idempotencyKey: identifier });
       expect(replay.lastResponse.headers['idempotent-replayed']).toBe('true');
       const otherKey = await errorOf(send('8', { identifier }));
-      expect(otherKey.code).toBe('resource_already_exists');
+      expect(otherKey.message).toBe(`An event already exists with identifier ${identifier}.`);
       expect(emulator.appliedIdentifierCounts().get(identifier)).toBe(1);
       expect(emulator.meterEvents({ customer: customer.id })).toHaveLength(1);
     });
@@ -646,6 +782,389 @@ describe('Stripe emulator, through the real SDK', () => {
       const unaffected = Date.now();
       await stripe.customers.create({});
       expect(Date.now() - unaffected).toBeLessThan(250);
+    });
+  });
+});
+
+/**
+ * What Stripe does by itself, over time, on a test clock: meter events processed (and refused) later,
+ * renewals, draft invoices finalized after the grace period, payments, retries, expiries, deliveries.
+ * A fresh emulator per test, so each test's clock and deliveries are its own.
+ */
+describe('Stripe emulator, a subscription’s life on a test clock', () => {
+  let emulator: StripeEmulator;
+  let stripe: Stripe;
+  let webhooks: Awaited<ReturnType<typeof startReceiver>>;
+  let destination: Awaited<ReturnType<typeof startReceiver>>;
+  let webhookSecret: string;
+  let destinationSecret: string;
+  /** 2026-01-31 12:00:00 UTC, and the period ends that follow from it. */
+  const T0 = Date.UTC(2026, 0, 31, 12) / 1000;
+  const FEB28 = Date.UTC(2026, 1, 28, 12) / 1000;
+  const MAR31 = Date.UTC(2026, 2, 31, 12) / 1000;
+  const APR30 = Date.UTC(2026, 3, 30, 12) / 1000;
+  const HOUR = 3600;
+  const DAY = 86_400;
+  const errorOf = async (promise: Promise<unknown>): Promise<any> => {
+    try {
+      await promise;
+    } catch (error) {
+      return error;
+    }
+    throw new Error('expected the call to fail');
+  };
+
+  beforeAll(async () => {
+    webhooks = await startReceiver();
+    destination = await startReceiver();
+  });
+
+  afterAll(async () => {
+    await webhooks.close();
+    await destination.close();
+  });
+
+  beforeEach(async () => {
+    emulator = await StripeEmulator.start();
+    emulator.setClock(T0);
+    stripe = new Stripe('sk_test_clock', { host: '127.0.0.1', port: emulator.port, protocol: 'http', maxNetworkRetries: 0 });
+    webhookSecret = emulator.addWebhookEndpoint(webhooks.url);
+    destinationSecret = emulator.addEventDestination(destination.url);
+    webhooks.received.length = 0;
+    destination.received.length = 0;
+  });
+
+  afterEach(async () => {
+    await emulator.stop();
+  });
+
+  /** The snapshot events delivered so far, verified with the endpoint's secret. */
+  const delivered = () => webhooks.received.map(({ body, headers }) => stripe.webhooks.constructEvent(body, String(headers['stripe-signature']), webhookSecret));
+  const deliveredTypes = (filter: (event: Stripe.Event) => boolean = () => true) => delivered().filter(filter).map((event) => event.type);
+  /** The thin events delivered so far, verified and parsed the way stripe-node 23 does. */
+  const notifications = () => destination.received.map(({ body, headers }) => stripe.parseEventNotification(body, String(headers['stripe-signature']), destinationSecret));
+
+  /** A meter, a product, a $49 monthly base price and a metered price (tiered or per unit). */
+  async function catalog(usagePrice: Partial<Stripe.PriceCreateParams> = { billing_scheme: 'tiered', tiers_mode: 'graduated', tiers: [{ up_to: 1000, unit_amount: 5 }, { up_to: 5000, unit_amount: 3, flat_amount: 200 }, { up_to: 'inf', unit_amount: 1, flat_amount: 500 }] }) {
+    const meter = await stripe.billing.meters.create({ display_name: 'API calls', event_name: 'api_calls', default_aggregation: { formula: 'sum' } });
+    const product = await stripe.products.create({ name: 'Pro' });
+    const base = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 4900, recurring: { interval: 'month' } });
+    const usage = await stripe.prices.create({ product: product.id, currency: 'usd', recurring: { interval: 'month', usage_type: 'metered', meter: meter.id }, ...usagePrice } as Stripe.PriceCreateParams);
+    return { meter, product, base, usage };
+  }
+
+  async function customer(paymentMethod: string | null = 'pm_card_visa') {
+    return stripe.customers.create({ email: 'payer@example.com', ...(paymentMethod && { payment_method: paymentMethod }) });
+  }
+
+  const usageEvent = (customerId: string, value: number | string, extra: { identifier?: string; timestamp?: number } = {}) =>
+    stripe.billing.meterEvents.create({ event_name: 'api_calls', payload: { stripe_customer_id: customerId, value: String(value) }, ...extra });
+
+  describe('meter events', () => {
+    it('accepts events for an unknown customer, a bad value or no meter (200), then reports them as thin events', async () => {
+      const { meter } = await catalog();
+      const ada = await customer();
+      await expect(usageEvent('cus_does_not_exist', 1, { identifier: 'bad-customer-1' })).resolves.toMatchObject({ object: 'billing.meter_event', identifier: 'bad-customer-1' });
+      await expect(usageEvent(ada.id, '1.5', { identifier: 'bad-value-1' })).resolves.toMatchObject({ identifier: 'bad-value-1' });
+      await expect(stripe.billing.meterEvents.create({ event_name: 'no_such_meter', payload: { stripe_customer_id: ada.id, value: '1' }, identifier: 'no-meter-1' })).resolves.toMatchObject({
+        identifier: 'no-meter-1',
+      });
+      await usageEvent(ada.id, 7, { identifier: 'good-1' });
+      await emulator.flush();
+      expect(destination.received).toHaveLength(0); // nothing is known yet: processing is asynchronous
+
+      await emulator.advanceBy(LAG);
+      const [report, noMeter] = [...notifications()].sort((a, b) => a.type.localeCompare(b.type));
+      expect(report).toMatchObject({ object: 'v2.core.event', type: 'v1.billing.meter.error_report_triggered', livemode: false });
+      expect((report as Stripe.Events.V1BillingMeterErrorReportTriggeredEventNotification).related_object).toEqual({ id: meter.id, type: 'billing.meter', url: `/v1/billing/meters/${meter.id}` });
+      // The notification is thin: the details come from GET /v2/core/events/:id.
+      expect((report as unknown as { data?: unknown }).data).toBeUndefined();
+      const full = (await report.fetchEvent()) as Stripe.Events.V1BillingMeterErrorReportTriggeredEvent;
+      expect(full.data.reason.error_count).toBe(2);
+      expect(full.data.reason.error_types.map((type) => [type.code, type.error_count, type.sample_errors[0].request.identifier]).sort()).toEqual([
+        ['meter_event_customer_not_found', 1, 'bad-customer-1'],
+        ['meter_event_invalid_value', 1, 'bad-value-1'],
+      ]);
+      expect(((await (report as Stripe.Events.V1BillingMeterErrorReportTriggeredEventNotification).fetchRelatedObject()) as Stripe.Billing.Meter).id).toBe(meter.id);
+      expect(noMeter.type).toBe('v1.billing.meter.no_meter_found');
+      const missing = (await noMeter.fetchEvent()) as Stripe.Events.V1BillingMeterNoMeterFoundEvent;
+      expect(missing.data.reason.error_types.map((type) => [type.code, type.sample_errors[0].request.identifier])).toEqual([['no_meter', 'no-meter-1']]);
+      // Only the good event counts.
+      expect(emulator.meterTotal(meter.id, ada.id, T0 - 60, T0 + 60)).toBe(7);
+      expect(emulator.meterEvents().map((event) => [event.identifier, event.status, event.errorCode])).toEqual([
+        ['bad-customer-1', 'invalid', 'meter_event_customer_not_found'],
+        ['bad-value-1', 'invalid', 'meter_event_invalid_value'],
+        ['no-meter-1', 'invalid', 'no_meter'],
+        ['good-1', 'valid', null],
+      ]);
+    });
+
+    it('an event for an archived meter is accepted, then reported (archived_meter) and not counted', async () => {
+      const { meter } = await catalog();
+      const ada = await customer();
+      await stripe.billing.meters.deactivate(meter.id);
+      await usageEvent(ada.id, 5, { identifier: 'archived-1' });
+      await emulator.advanceBy(LAG);
+      const [report] = notifications();
+      expect(report.type).toBe('v1.billing.meter.error_report_triggered');
+      const full = (await report.fetchEvent()) as Stripe.Events.V1BillingMeterErrorReportTriggeredEvent;
+      expect(full.data.reason.error_types.map((type) => type.code)).toEqual(['archived_meter']);
+      expect(emulator.meterTotal(meter.id, ada.id, T0 - 60, T0 + 60)).toBe(0);
+    });
+
+    it('summaries and upcoming invoices lag behind the events by the processing delay', async () => {
+      const { meter, usage } = await catalog({ unit_amount: 2 });
+      const ada = await customer();
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: usage.id }] });
+      await usageEvent(ada.id, 40, { timestamp: T0 });
+      const summary = async () => (await stripe.billing.meters.listEventSummaries(meter.id, { customer: ada.id, start_time: T0, end_time: T0 + 60 })).data[0].aggregated_value;
+      const upcoming = async () => (await stripe.invoices.createPreview({ subscription: subscription.id })).total;
+      expect([await summary(), await upcoming()]).toEqual([0, 0]);
+      await emulator.advanceBy(LAG - 1);
+      expect([await summary(), await upcoming()]).toEqual([0, 0]);
+      await emulator.advanceBy(1);
+      expect([await summary(), await upcoming()]).toEqual([40, 80]);
+      expect(emulator.meterTotal(meter.id, ada.id, T0, T0 + 60)).toBe(40);
+    });
+  });
+
+  describe('renewals and invoices', () => {
+    it('steps monthly periods from a Jan 31 anchor: Feb 28, Mar 31, Apr 30, one invoice per period', async () => {
+      const { base } = await catalog();
+      const ada = await customer();
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }] });
+      const periods = async () => (await stripe.subscriptions.retrieve(subscription.id)).items.data.map((item) => [item.current_period_start, item.current_period_end])[0];
+      expect(await periods()).toEqual([T0, FEB28]);
+      await emulator.advanceTo(FEB28);
+      expect(await periods()).toEqual([FEB28, MAR31]);
+      await emulator.advanceTo(MAR31);
+      expect(await periods()).toEqual([MAR31, APR30]);
+      const invoices = (await stripe.invoices.list({ subscription: subscription.id })).data;
+      expect(invoices.map((invoice) => [invoice.billing_reason, invoice.lines.data[0].period.start, invoice.lines.data[0].period.end])).toEqual([
+        ['subscription_cycle', MAR31, APR30],
+        ['subscription_cycle', FEB28, MAR31],
+        ['subscription_create', T0, FEB28],
+      ]);
+    });
+
+    it('a month: renewal → draft invoice from the meter and prices → finalized after the 1 h grace → paid, with late usage only while a draft', async () => {
+      const { usage, base } = await catalog();
+      const ada = await customer();
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }, { price: usage.id }] });
+      expect(subscription.status).toBe('active');
+      const [first] = (await stripe.invoices.list({ subscription: subscription.id })).data;
+      expect([first.billing_reason, first.status, first.amount_paid]).toEqual(['subscription_create', 'paid', 4900]);
+
+      await emulator.advanceTo(T0 + DAY);
+      await usageEvent(ada.id, 2500);
+      await emulator.advanceTo(T0 + 10 * DAY);
+      await usageEvent(ada.id, 3700);
+      webhooks.received.length = 0;
+
+      await emulator.advanceTo(FEB28);
+      const [draft] = (await stripe.invoices.list({ subscription: subscription.id, status: 'draft' })).data;
+      // Graduated, 6 200 units: 1 000 × 5 + (4 000 × 3 + 200) + (1 200 × 1 + 500) = 5 000 + 12 200 + 1 700 = 18 900.
+      expect(draft).toMatchObject({ billing_reason: 'subscription_cycle', automatically_finalizes_at: FEB28 + HOUR, period_start: T0, period_end: FEB28 });
+      expect(draft.lines.data.map((line) => [line.quantity, line.amount, line.period.start, line.period.end])).toEqual([
+        [1, 4900, FEB28, MAR31],
+        [6200, 18_900, T0, FEB28],
+      ]);
+      expect(deliveredTypes()).toEqual(['customer.subscription.updated', 'invoice.created']);
+      expect(delivered()[0]).toMatchObject({ data: { previous_attributes: { current_period_start: T0, current_period_end: FEB28 } } });
+
+      // Late usage for the ended period, within the grace: the invoice picks it up when it finalizes.
+      await emulator.advanceTo(FEB28 + 10 * 60);
+      await usageEvent(ada.id, 800, { timestamp: FEB28 - 120 });
+      await emulator.advanceTo(FEB28 + HOUR - 1);
+      expect((await stripe.invoices.retrieve(draft.id)).status).toBe('draft');
+      await emulator.advanceTo(FEB28 + HOUR);
+      const paid = await stripe.invoices.retrieve(draft.id);
+      // 7 000 units: 5 000 + 12 200 + (2 000 × 1 + 500) = 19 700.
+      expect(paid).toMatchObject({ status: 'paid', amount_due: 19_700 + 4900, amount_paid: 19_700 + 4900, status_transitions: { finalized_at: FEB28 + HOUR } });
+      expect(paid.lines.data[1].quantity).toBe(7000);
+      expect(deliveredTypes((event) => event.type.startsWith('invoice.'))).toEqual(['invoice.created', 'invoice.finalized', 'invoice.paid', 'invoice.payment_succeeded']);
+
+      // Usage for the ended period reported after finalization lands on no invoice.
+      await usageEvent(ada.id, 400, { timestamp: FEB28 - 60 });
+      await emulator.advanceTo(MAR31 + HOUR);
+      expect((await stripe.invoices.retrieve(draft.id)).amount_due).toBe(19_700 + 4900);
+      const [march] = (await stripe.invoices.list({ subscription: subscription.id, limit: 1 })).data;
+      expect(march.lines.data.map((line) => [line.quantity, line.amount, line.period.start])).toEqual([
+        [1, 4900, MAR31],
+        [0, 0, FEB28],
+      ]);
+      expect(emulator.meterTotal(usage.recurring!.meter!, ada.id, T0, FEB28)).toBe(7400);
+    });
+
+    it('prices volume tiers on the whole quantity: 5 000 units in the second tier = 5 000 × 3 + 200', async () => {
+      const { usage } = await catalog({ billing_scheme: 'tiered', tiers_mode: 'volume', tiers: [{ up_to: 1000, unit_amount: 5 }, { up_to: 5000, unit_amount: 3, flat_amount: 200 }, { up_to: 'inf', unit_amount: 1, flat_amount: 500 }] });
+      const ada = await customer();
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: usage.id }] });
+      await usageEvent(ada.id, 5000);
+      await emulator.advanceTo(FEB28 + HOUR);
+      const [invoice] = (await stripe.invoices.list({ subscription: subscription.id, limit: 1 })).data;
+      expect([invoice.status, invoice.total, invoice.lines.data[0].quantity]).toEqual(['paid', 15_200, 5000]);
+      await usageEvent(ada.id, 5001);
+      await emulator.advanceTo(MAR31 + HOUR);
+      // 5 001 units: all in the last tier, 5 001 × 1 + 500 (cheaper than 5 000: volume pricing can decrease).
+      expect((await stripe.invoices.list({ subscription: subscription.id, limit: 1 })).data[0].total).toBe(5501);
+    });
+
+    it('a failed renewal payment: past_due, retried on schedule, active again once paid; exhausted retries cancel', async () => {
+      const { base } = await catalog();
+      const ada = await customer();
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }] });
+      emulator.setPaymentOutcome(ada.id, 'fails');
+      await emulator.advanceTo(FEB28 + HOUR);
+      const [invoice] = (await stripe.invoices.list({ subscription: subscription.id, limit: 1 })).data;
+      expect([invoice.status, invoice.attempt_count, invoice.next_payment_attempt]).toEqual(['open', 1, FEB28 + HOUR + 3 * DAY]);
+      expect((await stripe.subscriptions.retrieve(subscription.id)).status).toBe('past_due');
+      const failed = delivered().filter((event) => event.type === 'invoice.payment_failed' || event.type === 'customer.subscription.updated').slice(-2);
+      expect(failed.map((event) => [event.type, (event.data.previous_attributes as { status?: string } | undefined)?.status])).toEqual([
+        ['invoice.payment_failed', undefined],
+        ['customer.subscription.updated', 'active'],
+      ]);
+      emulator.setPaymentOutcome(ada.id, 'succeeds');
+      await emulator.advanceTo(FEB28 + HOUR + 3 * DAY);
+      expect((await stripe.invoices.retrieve(invoice.id)).status).toBe('paid');
+      expect((await stripe.subscriptions.retrieve(subscription.id)).status).toBe('active');
+
+      emulator.setPaymentOutcome(ada.id, 'fails');
+      await emulator.advanceTo(MAR31 + HOUR + 15 * DAY); // first attempt + 3, 5 and 7 days
+      const [march] = (await stripe.invoices.list({ subscription: subscription.id, limit: 1 })).data;
+      expect([march.status, march.attempt_count]).toEqual(['open', 4]);
+      expect((await stripe.subscriptions.retrieve(subscription.id)).status).toBe('canceled');
+      expect(deliveredTypes()).toContain('customer.subscription.deleted');
+    });
+  });
+
+  it('with the account set to mark subscriptions unpaid, exhausted retries leave it unpaid (and the invoice open)', async () => {
+    const unpaid = await StripeEmulator.start({ afterRetriesExhausted: 'unpaid', paymentRetryDays: [1] });
+    try {
+      unpaid.setClock(T0);
+      const sdk = new Stripe('sk_test_unpaid', { host: '127.0.0.1', port: unpaid.port, protocol: 'http', maxNetworkRetries: 0 });
+      const product = await sdk.products.create({ name: 'Pro' });
+      const base = await sdk.prices.create({ product: product.id, currency: 'usd', unit_amount: 4900, recurring: { interval: 'month' } });
+      const payer = await sdk.customers.create({ payment_method: 'pm_card_visa' });
+      const subscription = await sdk.subscriptions.create({ customer: payer.id, items: [{ price: base.id }] });
+      unpaid.setPaymentOutcome(payer.id, 'fails');
+      await unpaid.advanceTo(FEB28 + HOUR);
+      expect((await sdk.subscriptions.retrieve(subscription.id)).status).toBe('past_due');
+      await unpaid.advanceTo(FEB28 + HOUR + DAY);
+      expect((await sdk.subscriptions.retrieve(subscription.id)).status).toBe('unpaid');
+      expect((await sdk.invoices.list({ subscription: subscription.id, status: 'open' })).data.map((invoice) => invoice.attempt_count)).toEqual([2]);
+    } finally {
+      await unpaid.stop();
+    }
+  });
+
+  describe('creation and payment behaviour', () => {
+    it('the default payment_behavior leaves a subscription incomplete when the first invoice cannot be paid; 23 h later it expires', async () => {
+      const { base } = await catalog();
+      const ada = await customer(null);
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }] });
+      expect(subscription.status).toBe('incomplete');
+      const invoice = await stripe.invoices.retrieve(subscription.latest_invoice as string);
+      expect([invoice.status, invoice.amount_due, invoice.attempt_count]).toEqual(['open', 4900, 1]);
+      // Only metadata may change meanwhile.
+      expect((await errorOf(stripe.subscriptions.update(subscription.id, { items: [{ id: subscription.items.data[0].id, quantity: 2 }] }))).statusCode).toBe(400);
+      await expect(stripe.subscriptions.update(subscription.id, { metadata: { note: 'waiting' } })).resolves.toMatchObject({ status: 'incomplete' });
+      await emulator.advanceBy(23 * HOUR);
+      expect((await stripe.subscriptions.retrieve(subscription.id)).status).toBe('incomplete_expired');
+      expect((await stripe.invoices.retrieve(invoice.id)).status).toBe('void');
+      expect((await stripe.subscriptions.list({ customer: ada.id, status: 'ended' })).data.map((s) => s.id)).toEqual([subscription.id]);
+    });
+
+    it('default_incomplete: incomplete until the first invoice is paid (invoices.pay), then active', async () => {
+      const { base } = await catalog();
+      const ada = await customer('pm_card_visa');
+      const subscription = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }], payment_behavior: 'default_incomplete', expand: ['latest_invoice'] });
+      expect(subscription.status).toBe('incomplete');
+      const invoice = subscription.latest_invoice as Stripe.Invoice;
+      expect([invoice.status, invoice.attempt_count]).toEqual(['open', 0]); // no payment was attempted
+      await expect(stripe.invoices.pay(invoice.id)).resolves.toMatchObject({ status: 'paid', amount_paid: 4900 });
+      await emulator.flush();
+      expect((await stripe.subscriptions.retrieve(subscription.id)).status).toBe('active');
+      expect(delivered().find((event) => event.type === 'customer.subscription.updated')).toMatchObject({ data: { object: { status: 'active' }, previous_attributes: { status: 'incomplete' } } });
+    });
+
+    it('error_if_incomplete: a card that fails answers 402 and creates nothing; a metered-only subscription owes nothing and starts active', async () => {
+      const { base, usage } = await catalog();
+      const ada = await customer('pm_card_chargeCustomerFail');
+      const declined = await errorOf(stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }], payment_behavior: 'error_if_incomplete' }));
+      expect(declined).toBeInstanceOf(Stripe.errors.StripeCardError);
+      expect([declined.statusCode, declined.code]).toEqual([402, 'card_declined']);
+      expect((await stripe.subscriptions.list({ customer: ada.id, status: 'all' })).data).toHaveLength(0);
+      await expect(stripe.subscriptions.create({ customer: ada.id, items: [{ price: usage.id }] })).resolves.toMatchObject({ status: 'active' });
+    });
+
+    it('trialing until the trial ends, then active and invoiced; without a payment method and end_behavior pause, paused', async () => {
+      const { base } = await catalog();
+      const ada = await customer();
+      const trial = await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }], trial_period_days: 7 });
+      expect([trial.status, trial.trial_end, trial.items.data[0].current_period_end]).toEqual(['trialing', T0 + 7 * DAY, T0 + 7 * DAY]);
+      expect((await stripe.invoices.retrieve(trial.latest_invoice as string)).total).toBe(0);
+      await emulator.advanceTo(T0 + 7 * DAY + HOUR);
+      expect((await stripe.subscriptions.retrieve(trial.id)).status).toBe('active');
+      const [invoice] = (await stripe.invoices.list({ subscription: trial.id, limit: 1 })).data;
+      expect([invoice.status, invoice.total]).toEqual(['paid', 4900]);
+
+      const bob = await customer(null);
+      const paused = await stripe.subscriptions.create({ customer: bob.id, items: [{ price: base.id }], trial_period_days: 3, trial_settings: { end_behavior: { missing_payment_method: 'pause' } } });
+      await emulator.advanceBy(3 * DAY);
+      expect((await stripe.subscriptions.retrieve(paused.id)).status).toBe('paused');
+    });
+
+    it('flexible mode: removing a metered item mid-period invoices its usage so far; classic mode loses it', async () => {
+      const { base, usage } = await catalog({ unit_amount: 2 });
+      const run = async (mode: 'flexible' | 'classic') => {
+        const payer = await customer();
+        const subscription = await stripe.subscriptions.create({ customer: payer.id, items: [{ price: base.id }, { price: usage.id }], billing_mode: { type: mode } });
+        await usageEvent(payer.id, 3000);
+        return { payer, subscription };
+      };
+      const flexible = await run('flexible');
+      const classic = await run('classic');
+      await emulator.advanceTo(T0 + 10 * DAY);
+      for (const { subscription } of [flexible, classic]) {
+        const item = subscription.items.data.find((candidate) => candidate.price.id === usage.id)!;
+        await stripe.subscriptions.update(subscription.id, { items: [{ id: item.id, deleted: true }], proration_behavior: 'create_prorations' });
+      }
+      await emulator.advanceTo(FEB28 + HOUR);
+      const lines = async (id: string) => (await stripe.invoices.list({ subscription: id, limit: 1 })).data[0].lines.data.map((line) => [line.quantity, line.amount]);
+      expect(await lines(flexible.subscription.id)).toEqual([
+        [1, 4900],
+        [3000, 6000],
+      ]);
+      expect(await lines(classic.subscription.id)).toEqual([[1, 4900]]);
+    });
+  });
+
+  describe('deliveries', () => {
+    it('signs each webhook with its endpoint’s secret, retries a refused delivery an hour later', async () => {
+      let answer = 500;
+      const flaky = await startReceiver(() => answer);
+      try {
+        const endpoint = await stripe.webhookEndpoints.create({ url: flaky.url, enabled_events: ['invoice.paid'] });
+        expect(endpoint.secret).toMatch(/^whsec_/);
+        const { base } = await catalog();
+        const ada = await customer();
+        await stripe.subscriptions.create({ customer: ada.id, items: [{ price: base.id }] });
+        await emulator.flush();
+        const toFlaky = () => emulator.deliveries.filter((delivery) => delivery.url === flaky.url).map((delivery) => [delivery.type, delivery.attempt, delivery.status, delivery.at]);
+        expect(toFlaky()).toEqual([['invoice.paid', 1, 500, T0]]);
+        answer = 200;
+        await emulator.advanceBy(HOUR);
+        expect(toFlaky()).toEqual([
+          ['invoice.paid', 1, 500, T0],
+          ['invoice.paid', 2, 200, T0 + HOUR],
+        ]);
+        const [, retried] = flaky.received;
+        expect(stripe.webhooks.constructEvent(retried.body, String(retried.headers['stripe-signature']), endpoint.secret!).type).toBe('invoice.paid');
+        expect(() => stripe.webhooks.constructEvent(retried.body, String(retried.headers['stripe-signature']), webhookSecret)).toThrow(Stripe.errors.StripeSignatureVerificationError);
+      } finally {
+        await flaky.close();
+      }
     });
   });
 });

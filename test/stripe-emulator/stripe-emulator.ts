@@ -154,7 +154,8 @@ class ApiError extends Error {
   }
 
   toJSON() {
-    return { error: { type: this.type, code: this.code, message: this.message, param: this.param } };
+    // Stripe leaves out `code` and `param` when they do not apply.
+    return { error: { type: this.type, message: this.message, ...(this.code !== null && { code: this.code }), ...(this.param !== null && { param: this.param }) } };
   }
 }
 
@@ -867,14 +868,15 @@ export class StripeEmulator {
     const meter = this.meters.get(meterId);
     if (!meter) throw new Error(`No such meter: ${meterId}`);
     this.runDue();
-    const events = this.events.filter(
-      (event) =>
-        event.customer === customer &&
-        event.cancelEffectiveAt === null &&
-        event.timestamp >= startSeconds &&
-        event.timestamp < endSeconds &&
-        (event.status === 'valid' ? event.meterId === meter.id : event.status === 'pending' && this.meterEventError(event, meter) === null && event.eventName === meter.eventName),
-    );
+    const events = this.events
+      .filter((event) => event.cancelEffectiveAt === null && event.timestamp >= startSeconds && event.timestamp < endSeconds)
+      .flatMap((event) => {
+        if (event.status === 'valid') return event.meterId === meter.id && event.customer === customer ? [event] : [];
+        if (event.status === 'invalid') return [];
+        // Pending: what processing will make of it, with the account as it is now.
+        const resolved = this.resolveMeterEvent(event);
+        return resolved.error === null && resolved.meter?.id === meter.id && resolved.customer === customer ? [{ value: resolved.value, timestamp: event.timestamp }] : [];
+      });
     return aggregateValues(meter.formula, events);
   }
 
@@ -1784,13 +1786,6 @@ export class StripeEmulator {
       }
     }
     return { meter, customer: customerId, value, error: null };
-  }
-
-  /** Used by meterTotal: the error processing would find (null = it will count on `meter`). */
-  private meterEventError(event: MeterEventRecord, meter: MeterRecord): string | null {
-    const resolved = this.resolveMeterEvent(event);
-    if (resolved.error) return resolved.error.code;
-    return resolved.meter?.id === meter.id ? null : 'other_meter';
   }
 
   private processMeterEvent(event: MeterEventRecord): void {
