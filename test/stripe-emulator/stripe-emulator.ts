@@ -1734,11 +1734,13 @@ export class StripeEmulator {
 
     // The payload keys of the meter that will process it (the defaults when there is none yet).
     const meter = this.activeMeter(eventName);
+    // The value as sent, for inspection (0 when it is not a whole number); processing decides whether it counts.
+    const sent = Number(payload[meter?.valueKey ?? 'value']);
     const event: MeterEventRecord = {
       identifier,
       eventName,
       customer: payload[meter?.customerKey ?? 'stripe_customer_id'] ?? '',
-      value: 0,
+      value: Number.isSafeInteger(sent) ? sent : 0,
       timestamp,
       cancelled: false,
       status: 'pending',
