@@ -1053,6 +1053,11 @@ describe('Stripe emulator, a subscription’s life on a test clock', () => {
       await unpaid.advanceTo(FEB28 + HOUR + DAY);
       expect((await sdk.subscriptions.retrieve(subscription.id)).status).toBe('unpaid');
       expect((await sdk.invoices.list({ subscription: subscription.id, status: 'open' })).data.map((invoice) => invoice.attempt_count)).toEqual([2]);
+      // Unpaid: the next invoices are still created, but no payment is attempted.
+      unpaid.setPaymentOutcome(payer.id, 'succeeds');
+      await unpaid.advanceTo(MAR31 + HOUR);
+      const [march] = (await sdk.invoices.list({ subscription: subscription.id, limit: 1 })).data;
+      expect([march.status, march.attempt_count, march.auto_advance]).toEqual(['open', 0, false]);
     } finally {
       await unpaid.stop();
     }

@@ -2301,6 +2301,12 @@ export class StripeEmulator {
       automaticallyFinalizesAt: null,
       number: `${invoice.customer.slice(4, 12).toUpperCase()}-${String(++this.invoiceSequence).padStart(4, '0')}`,
     });
+    const subscription = invoice.subscription ? this.subscriptions.get(invoice.subscription) : undefined;
+    if (subscription?.status === 'unpaid') {
+      // "when a subscription has a status of unpaid, no subsequent invoices will be attempted (invoices will be
+      // created, but then immediately automatically closed)" (Subscription.status)
+      invoice.autoAdvance = false;
+    }
     this.emit('invoice.finalized', this.renderInvoice(invoice));
     if (options.collect ?? invoice.autoAdvance) this.collect(invoice);
     return invoice;
