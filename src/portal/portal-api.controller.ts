@@ -11,11 +11,11 @@ import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { UsageService } from '../metering/usage.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
+import { webhookUrlProblem } from '../notifications/webhook-destination.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { CurrentPortalSession, PortalSessionGuard } from './portal-session.guard.js';
 import type { PortalSession } from './portal-sessions.service.js';
 import { summarizePlan, summarizeTiers } from './portal-view.js';
-import { webhookUrlProblem } from './portal-webhook-url.js';
 import { PortalCreateKeyDto, PortalRotateKeyDto, UpgradeDto, WebhookUrlDto } from './portal.dto.js';
 
 /** What the portal offers next to each tier of the comparison table. */
@@ -118,7 +118,8 @@ export class PortalApiController {
     if (problem) {
       throw new BadRequestException({ error: 'validation_failed', message: `The webhook URL ${problem}.`, details: [{ field: 'url', problems: [problem] }] });
     }
-    const customer = await this.customers.update(session.customerId, { webhookUrl: url });
+    // Recorded as the customer's: the delivery worker lets it reach public addresses only.
+    const customer = await this.customers.update(session.customerId, { webhookUrl: url, webhookUrlSetBy: 'customer' });
     return { webhookUrl: customer.webhookUrl };
   }
 
