@@ -137,11 +137,20 @@ export class ApiKeysService {
     return toApiKeyView(await this.findOwned(customerId, keyId));
   }
 
-  /** What a portal session can grant: the scopes and expiry of the key it was opened with, if any, while that key works. */
+  /**
+   * What a portal session can grant: the scopes and expiry of the key it was opened with, while that key works
+   * (a session outlives an expired key: it then grants nothing); a session without a key (email link) grants no scopes.
+   */
   async grantorFor(customerId: string, keyId: string | null): Promise<KeyGrantor> {
-    const key = keyId ? await this.keys.findOneBy({ id: keyId, customerId }) : null;
-    const usable = key && !key.revokedAt && (!key.expiresAt || key.expiresAt.getTime() > Date.now());
-    return holderGrantor(usable ? key : null);
+    if (keyId === null) return holderGrantor(null);
+    const key = await this.keys.findOneBy({ id: keyId, customerId });
+    if (!key || key.revokedAt || (key.expiresAt && key.expiresAt.getTime() <= Date.now())) {
+      throw new ForbiddenException({
+        error: 'session_key_inactive',
+        message: 'The key you signed in with no longer works: sign in again to create or rotate keys.',
+      });
+    }
+    return holderGrantor(key);
   }
 
   /**

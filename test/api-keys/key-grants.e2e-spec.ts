@@ -128,6 +128,15 @@ describe('API keys: grants, rotation, caps and pages', () => {
       const portal = await PortalClient.withKey(service.url, holder.secret);
       expect((await portal.request('POST', '/keys', { name: 'portal-child' })).body.key.expiresAt).toBe(expiresAt);
     });
+
+    it('lets a portal session whose key has expired grant nothing more', async () => {
+      const holder = await customerWithScopedKey({ expiresAt: new Date(Date.now() + 700).toISOString() });
+      const portal = await PortalClient.withKey(service.url, holder.secret);
+      await sleep(800);
+      const late = await portal.request('POST', '/keys', { name: 'after-expiry' });
+      expect(late.status).toBe(403);
+      expect(late.body.error).toBe('session_key_inactive');
+    });
   });
 
   describe('rotation', () => {
