@@ -1,6 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsDate, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { KEY_PAGE_DEFAULT, KEY_PAGE_MAX } from '../../api-keys/api-keys.service.js';
 
 export const SCOPE_PATTERN = /^[a-z][a-z0-9_:.-]{0,49}$/;
 export const SCOPE_MESSAGE = 'each scope is a lower-case word like "ingest"';
@@ -48,14 +49,16 @@ export class RotateApiKeyDto {
   gracePeriodSeconds?: number;
 }
 
-/** `?limit=&cursor=` of every key list (admin, /v1/me, portal): newest first, at most 200 a page. */
+const LIMIT_MESSAGE = `limit must be a whole number from 1 to ${KEY_PAGE_MAX}`;
+
+/** `?limit=&cursor=` of every key list (admin, /v1/me, portal): newest first. */
 export class ListApiKeysQuery {
-  @ApiPropertyOptional({ default: 50, minimum: 1, maximum: 200 })
+  @ApiPropertyOptional({ default: KEY_PAGE_DEFAULT, minimum: 1, maximum: KEY_PAGE_MAX })
   @IsOptional()
   @Type(() => Number)
-  @IsInt({ message: 'limit must be a whole number from 1 to 200' })
-  @Min(1, { message: 'limit must be a whole number from 1 to 200' })
-  @Max(200, { message: 'limit must be a whole number from 1 to 200' })
+  @IsInt({ message: LIMIT_MESSAGE })
+  @Min(1, { message: LIMIT_MESSAGE })
+  @Max(KEY_PAGE_MAX, { message: LIMIT_MESSAGE })
   limit?: number;
 
   @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
