@@ -29,7 +29,7 @@ export { CurrentConsumer, consumerOf, type Consumer } from './api-keys/consumer.
 
 // Services a host app may call (provision customers and keys from its own code).
 export { CustomersService, type CreateCustomerInput, type UpdateCustomerInput } from './customers/customers.service.js';
-export { ApiKeysService, type CreateKeyInput, type IssuedKey } from './api-keys/api-keys.service.js';
+export { ApiKeysService, holderGrantor, OPERATOR_GRANTOR, type CreateKeyInput, type IssuedKey, type KeyGrantor, type KeyPage, type KeyPageRequest } from './api-keys/api-keys.service.js';
 export { TiersService } from './tiers/tiers.service.js';
 export type { ApiKeyView } from './api-keys/api-key.entity.js';
 export type { CustomerView } from './customers/customer.view.js';

@@ -1,9 +1,9 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { AdminGuard } from './admin.guard.js';
-import { CreateApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
+import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
 
 @ApiTags('admin: api keys')
 @ApiBearerAuth('admin')
@@ -14,14 +14,15 @@ export class ApiKeysAdminController {
   constructor(@Inject(ApiKeysService) private readonly apiKeys: ApiKeysService) {}
 
   @Post()
-  @ApiOperation({ summary: 'Create a key. Its secret is in this response only.' })
+  @ApiOperation({ summary: 'Create a key (any scopes). Its secret is in this response only. 409 key_limit_reached at the cap.' })
   create(@Param('customerId') customerId: string, @Body() body: CreateApiKeyDto) {
     return this.apiKeys.create(customerId, body);
   }
 
   @Get()
-  async list(@Param('customerId') customerId: string) {
-    return { data: await this.apiKeys.list(customerId) };
+  @ApiOperation({ summary: "A customer's keys, newest first (limit + cursor pagination)" })
+  list(@Param('customerId') customerId: string, @Query() query: ListApiKeysQuery) {
+    return this.apiKeys.list(customerId, query);
   }
 
   @Get(':keyId')
@@ -36,7 +37,7 @@ export class ApiKeysAdminController {
   }
 
   @Post(':keyId/rotate')
-  @ApiOperation({ summary: 'Issue a new secret; the old one works for gracePeriodSeconds (default 24 h)' })
+  @ApiOperation({ summary: 'Issue a new secret (same name, mode, scopes, expiry); the old one works for gracePeriodSeconds (default 24 h)' })
   rotate(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: RotateApiKeyDto) {
     return this.apiKeys.rotate(customerId, keyId, body.gracePeriodSeconds);
   }

@@ -1,9 +1,10 @@
-import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { BadRequestException, ConflictException, ForbiddenException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
-import { IsNull, type Repository } from 'typeorm';
+import { type EntityManager, IsNull, type Repository } from 'typeorm';
 import { ConstantTimeComparator } from '../common/constant-time.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { newId } from '../common/ids.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
 import { BLOCKED_CUSTOMER_STATUSES, billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CUSTOMER_CHANGED, type CustomerChangedEvent } from '../customers/customers.events.js';
 import { CustomersService } from '../customers/customers.service.js';
@@ -32,7 +33,33 @@ export interface IssuedKey {
 
 export type Authentication = { consumer: Consumer } | { rejection: KeyRejection };
 
+/**
+ * Who asks for a key. The operator (admin API, the host app's own code) grants anything. A key holder (a
+ * `/v1/me` caller, a portal session) gives a new key at most what it holds: its own key's scopes, and an expiry no
+ * later than its own key's. A portal session opened by email link holds no key: no scopes, no expiry bound.
+ */
+export type KeyGrantor = { kind: 'operator' } | { kind: 'holder'; scopes: readonly string[]; expiresAt: Date | null };
+
+export const OPERATOR_GRANTOR: KeyGrantor = { kind: 'operator' };
+
+export function holderGrantor(key: { scopes: readonly string[]; expiresAt: Date | null } | null): KeyGrantor {
+  return { kind: 'holder', scopes: key?.scopes ?? [], expiresAt: key?.expiresAt ?? null };
+}
+
+export interface KeyPageRequest {
+  limit?: number;
+  cursor?: string;
+}
+
+/** Newest first; `nextCursor` is the last key's id when more follow. */
+export interface KeyPage {
+  data: ApiKeyView[];
+  nextCursor: string | null;
+}
+
 const DEFAULT_ROTATION_GRACE_SECONDS = 24 * 3600;
+export const KEY_PAGE_DEFAULT = 50;
+export const KEY_PAGE_MAX = 200;
 
 @Injectable()
 export class ApiKeysService {
@@ -48,9 +75,10 @@ export class ApiKeysService {
     @Inject(LastUsedTracker) private readonly lastUsed: LastUsedTracker,
     @Inject(EventEmitter2) private readonly events: EventEmitter2,
     @Inject(ConstantTimeComparator) private readonly comparator: ConstantTimeComparator,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
-  async create(customerId: string, input: CreateKeyInput = {}): Promise<IssuedKey> {
+  async create(customerId: string, input: CreateKeyInput = {}, grantor: KeyGrantor = OPERATOR_GRANTOR): Promise<IssuedKey> {
     await this.customers.get(customerId);
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
       throw new BadRequestException({
@@ -59,18 +87,119 @@ export class ApiKeysService {
         details: [{ field: 'expiresAt', problems: ['must be in the future'] }],
       });
     }
-    const mode = input.mode ?? 'live';
-    const generated = generateApiKey(mode);
-    const key = await this.keys.save(
-      this.keys.create({
+    const scopes = [...new Set(input.scopes ?? [])];
+    // A holder's new key inherits the holder's expiry unless it asks for an earlier one.
+    const expiresAt = input.expiresAt ?? (grantor.kind === 'holder' ? grantor.expiresAt : null);
+    assertHeld(grantor, scopes, expiresAt);
+    const issued = await this.keys.manager.transaction(async (manager) => {
+      await lockKeysOf(manager, customerId);
+      const active = await countActiveKeys(manager, customerId);
+      if (active >= this.config.maxKeysPerCustomer) {
+        throw new ConflictException({
+          error: 'key_limit_reached',
+          message: `This account already has ${active} active API keys, the most allowed (${this.config.maxKeysPerCustomer}). Revoke one to create another.`,
+          limit: this.config.maxKeysPerCustomer,
+        });
+      }
+      return this.insert(manager, customerId, { name: input.name ?? 'default', mode: input.mode ?? 'live', scopes, expiresAt });
+    });
+    return { key: toApiKeyView(issued.key), secret: issued.secret };
+  }
+
+  /** Newest first, keyset-paginated on (created_at, id). */
+  async list(customerId: string, page: KeyPageRequest = {}): Promise<KeyPage> {
+    await this.customers.get(customerId);
+    const limit = Math.min(page.limit ?? KEY_PAGE_DEFAULT, KEY_PAGE_MAX);
+    const query = this.keys
+      .createQueryBuilder('k')
+      .where('k.customer_id = :customerId', { customerId })
+      .orderBy('k.createdAt', 'DESC')
+      .addOrderBy('k.id', 'DESC')
+      .limit(limit + 1);
+    if (page.cursor !== undefined) {
+      if (!(await this.keys.existsBy({ id: page.cursor, customerId }))) {
+        throw new BadRequestException({
+          error: 'validation_failed',
+          message: 'cursor is not a key of this customer: pass the nextCursor of the previous page.',
+          details: [{ field: 'cursor', problems: ['unknown cursor'] }],
+        });
+      }
+      // Compared in the database, where created_at has its full (microsecond) precision.
+      query.andWhere('(k.created_at, k.id) < (SELECT c.created_at, c.id FROM api_keys c WHERE c.id = :cursor)', { cursor: page.cursor });
+    }
+    const rows = await query.getMany();
+    const now = new Date();
+    const data = rows.slice(0, limit).map((key) => toApiKeyView(key, now));
+    return { data, nextCursor: rows.length > limit ? data[data.length - 1].id : null };
+  }
+
+  async get(customerId: string, keyId: string): Promise<ApiKeyView> {
+    return toApiKeyView(await this.findOwned(customerId, keyId));
+  }
+
+  /**
+   * What a portal session can grant: the scopes and expiry of the key it was opened with, while that key works
+   * (a session outlives an expired key: it then grants nothing); a session without a key (email link) grants no scopes.
+   */
+  async grantorFor(customerId: string, keyId: string | null): Promise<KeyGrantor> {
+    if (keyId === null) return holderGrantor(null);
+    const key = await this.keys.findOneBy({ id: keyId, customerId });
+    if (!key || key.revokedAt || (key.expiresAt && key.expiresAt.getTime() <= Date.now())) {
+      throw new ForbiddenException({
+        error: 'session_key_inactive',
+        message: 'The key you signed in with no longer works: sign in again to create or rotate keys.',
+      });
+    }
+    return holderGrantor(key);
+  }
+
+  /**
+   * New secret now, with the old key's name, mode, scopes and expiry; the old key keeps working for the grace
+   * period, then expires. A key is rotated once (its replacement is rotated next), so rotation never adds keys.
+   */
+  async rotate(customerId: string, keyId: string, gracePeriodSeconds = DEFAULT_ROTATION_GRACE_SECONDS, grantor: KeyGrantor = OPERATOR_GRANTOR): Promise<IssuedKey> {
+    const { old, issued, oldExpiresAt } = await this.keys.manager.transaction(async (manager) => {
+      await lockKeysOf(manager, customerId);
+      const old = await manager.getRepository(ApiKeyEntity).findOneBy({ id: keyId, customerId });
+      if (!old) throw keyNotFound(keyId);
+      if (old.revokedAt) throw new BadRequestException({ error: 'key_revoked', message: 'A revoked key cannot be rotated.' });
+      if (old.replacedBy) {
+        throw new ConflictException({ error: 'key_already_rotated', message: `This key was already rotated: rotate its replacement ${old.replacedBy}.`, replacedBy: old.replacedBy });
+      }
+      if (old.expiresAt && old.expiresAt.getTime() <= Date.now()) {
+        throw new BadRequestException({ error: 'key_expired', message: 'An expired key cannot be rotated: its replacement would outlive it.' });
+      }
+      assertHeld(grantor, old.scopes, old.expiresAt);
+      const issued = await this.insert(manager, customerId, { name: old.name, mode: old.mode, scopes: old.scopes, expiresAt: old.expiresAt });
+      const graceEnd = new Date(Date.now() + gracePeriodSeconds * 1000);
+      const oldExpiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
+      await manager.getRepository(ApiKeyEntity).update({ id: old.id }, { expiresAt: oldExpiresAt, replacedBy: issued.key.id, updatedAt: new Date() });
+      return { old, issued, oldExpiresAt };
+    });
+    await this.invalidation.publish({ hash: old.hash });
+    this.events.emit(API_KEY_ROTATED, {
+      customerId,
+      keyId: old.id,
+      newKeyId: issued.key.id,
+      oldKeyExpiresAt: oldExpiresAt,
+    } satisfies ApiKeyRotatedEvent);
+    return { key: toApiKeyView(issued.key), secret: issued.secret };
+  }
+
+  private async insert(
+    manager: EntityManager,
+    customerId: string,
+    fields: { name: string; mode: KeyMode; scopes: string[]; expiresAt: Date | null },
+  ): Promise<{ key: ApiKeyEntity; secret: string }> {
+    const generated = generateApiKey(fields.mode);
+    const repository = manager.getRepository(ApiKeyEntity);
+    const key = await repository.save(
+      repository.create({
         id: newId('key'),
         customerId,
         hash: generated.hash,
         prefix: generated.prefix,
-        name: input.name ?? 'default',
-        mode,
-        scopes: input.scopes ?? [],
-        expiresAt: input.expiresAt ?? null,
+        ...fields,
         lastUsedAt: null,
         revokedAt: null,
         replacedBy: null,
@@ -78,36 +207,7 @@ export class ApiKeysService {
     );
     // A lookup of this hash may have been cached as unknown (it cannot have been guessed, but be exact).
     this.cache.evictKey(generated.hash);
-    return { key: toApiKeyView(key), secret: generated.secret };
-  }
-
-  async list(customerId: string): Promise<ApiKeyView[]> {
-    await this.customers.get(customerId);
-    const keys = await this.keys.find({ where: { customerId }, order: { createdAt: 'DESC', id: 'ASC' } });
-    const now = new Date();
-    return keys.map((key) => toApiKeyView(key, now));
-  }
-
-  async get(customerId: string, keyId: string): Promise<ApiKeyView> {
-    return toApiKeyView(await this.findOwned(customerId, keyId));
-  }
-
-  /** New secret now; the old key keeps working for the grace period, then expires. */
-  async rotate(customerId: string, keyId: string, gracePeriodSeconds = DEFAULT_ROTATION_GRACE_SECONDS): Promise<IssuedKey> {
-    const old = await this.findOwned(customerId, keyId);
-    if (old.revokedAt) throw new BadRequestException({ error: 'key_revoked', message: 'A revoked key cannot be rotated.' });
-    const issued = await this.create(customerId, { name: old.name, mode: old.mode, scopes: old.scopes });
-    const graceEnd = new Date(Date.now() + gracePeriodSeconds * 1000);
-    const expiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
-    await this.keys.update({ id: old.id }, { expiresAt, replacedBy: issued.key.id, updatedAt: new Date() });
-    await this.invalidation.publish({ hash: old.hash });
-    this.events.emit(API_KEY_ROTATED, {
-      customerId,
-      keyId: old.id,
-      newKeyId: issued.key.id,
-      oldKeyExpiresAt: expiresAt,
-    } satisfies ApiKeyRotatedEvent);
-    return issued;
+    return { key, secret: generated.secret };
   }
 
   /** A label only: the secret, limits and cache entries are untouched. */
@@ -201,7 +301,46 @@ export class ApiKeysService {
 
   private async findOwned(customerId: string, keyId: string): Promise<ApiKeyEntity> {
     const key = await this.keys.findOneBy({ id: keyId, customerId });
-    if (!key) throw new NotFoundException({ error: 'api_key_not_found', message: `No API key ${keyId} for this customer.` });
+    if (!key) throw keyNotFound(keyId);
     return key;
   }
+}
+
+function keyNotFound(keyId: string): NotFoundException {
+  return new NotFoundException({ error: 'api_key_not_found', message: `No API key ${keyId} for this customer.` });
+}
+
+/** A key holder grants only what it holds: no scope beyond its own, no expiry beyond its own. */
+function assertHeld(grantor: KeyGrantor, scopes: readonly string[], expiresAt: Date | null): void {
+  if (grantor.kind === 'operator') return;
+  const missing = scopes.filter((scope) => !grantor.scopes.includes(scope));
+  if (missing.length > 0) {
+    throw new ForbiddenException({
+      error: 'scope_not_held',
+      message: `A key can only be given scopes that your own key has; ${missing.map((scope) => `"${scope}"`).join(', ')} must come from the operator.`,
+      scopes: missing,
+    });
+  }
+  if (grantor.expiresAt && (!expiresAt || expiresAt > grantor.expiresAt)) {
+    throw new ForbiddenException({
+      error: 'expiry_not_held',
+      message: `Your own key expires at ${grantor.expiresAt.toISOString()}: a key it makes or rotates cannot outlive it.`,
+      expiresAt: grantor.expiresAt.toISOString(),
+    });
+  }
+}
+
+/** Key creations and rotations of one customer take turns, so the cap holds under a burst. */
+async function lockKeysOf(manager: EntityManager, customerId: string): Promise<void> {
+  await manager.query(`SELECT pg_advisory_xact_lock(hashtext('tollgate:api-keys:' || current_schema() || ':' || $1))`, [customerId]);
+}
+
+/** Keys that work and are not on their way out (a rotated key's grace period does not hold a place). */
+async function countActiveKeys(manager: EntityManager, customerId: string): Promise<number> {
+  const [row] = (await manager.query(
+    `SELECT count(*)::int AS count FROM api_keys
+      WHERE customer_id = $1 AND revoked_at IS NULL AND replaced_by IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+    [customerId],
+  )) as Array<{ count: number }>;
+  return row.count;
 }

@@ -30,6 +30,8 @@ describe('environment validation', () => {
     [{ OPERATOR_EMAIL: 'ops' }, ['OPERATOR_EMAIL']],
     [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks' }, ['OPERATOR_WEBHOOK_SECRET']],
     [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks', OPERATOR_WEBHOOK_SECRET: 'short' }, ['OPERATOR_WEBHOOK_SECRET']],
+    [{ TOLLGATE_MAX_KEYS_PER_CUSTOMER: '0' }, ['TOLLGATE_MAX_KEYS_PER_CUSTOMER']],
+    [{ TOLLGATE_MAX_KEYS_PER_CUSTOMER: 'many' }, ['TOLLGATE_MAX_KEYS_PER_CUSTOMER']],
   ])('rejects %j naming %j', (env, fields) => {
     expect(fieldsRejected(env)).toEqual(fields);
   });
@@ -40,6 +42,12 @@ describe('environment validation', () => {
     ).toEqual([]);
     const config = TollgateConfig.fromEnvironment({ OPERATOR_EMAIL: 'ops@example.com' }, { catalog: { tiers: [], meters: [], upgradeUrl: '/' } });
     expect(config.operator).toEqual({ email: 'ops@example.com', webhookUrl: null, webhookSecret: null });
+  });
+
+  it('caps active keys per customer at 100 unless TOLLGATE_MAX_KEYS_PER_CUSTOMER says otherwise', () => {
+    const catalog = { tiers: [], meters: [], upgradeUrl: '/' };
+    expect(TollgateConfig.fromEnvironment({}, { catalog }).maxKeysPerCustomer).toBe(100);
+    expect(TollgateConfig.fromEnvironment({ TOLLGATE_MAX_KEYS_PER_CUSTOMER: '25' }, { catalog }).maxKeysPerCustomer).toBe(25);
   });
 
   it('never echoes a secret value in the error', () => {

@@ -134,6 +134,13 @@ export class EnvironmentVariables {
   @Transform(emptyToUndefined)
   @Matches(/^https?:\/\/\S+$/, { message: 'must be an absolute http(s) URL' })
   PUBLIC_URL?: string;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1, { message: 'must be between 1 and 100000' })
+  @Max(100_000, { message: 'must be between 1 and 100000' })
+  @IsInt({ message: 'must be a whole number' })
+  TOLLGATE_MAX_KEYS_PER_CUSTOMER?: number;
 }
 
 export const ENVIRONMENT_VARIABLE_NAMES = [
@@ -160,6 +167,7 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'OPERATOR_WEBHOOK_SECRET',
   'LOG_LEVEL',
   'PUBLIC_URL',
+  'TOLLGATE_MAX_KEYS_PER_CUSTOMER',
 ] as const satisfies readonly (keyof EnvironmentVariables)[];
 
 export function validateEnvironment(env: Record<string, string | undefined>): EnvironmentVariables {

@@ -54,6 +54,8 @@ export class TollgateConfig {
   meteringMode: 'durable' | 'async' = 'durable';
   /** Which response statuses count as billable (2xx by default). */
   meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;
+  /** Active (unrevoked, unexpired, unreplaced) keys a customer may hold; creating one more answers 409. */
+  maxKeysPerCustomer = 100;
   logLevel = 'info';
   publicUrl: string | null = null;
   catalog: TierCatalog = { tiers: [], meters: [], upgradeUrl: '/portal#upgrade' };
@@ -100,6 +102,7 @@ export class TollgateConfig {
       },
       logLevel: vars.LOG_LEVEL ?? 'info',
       publicUrl: vars.PUBLIC_URL ?? null,
+      ...(vars.TOLLGATE_MAX_KEYS_PER_CUSTOMER !== undefined && { maxKeysPerCustomer: vars.TOLLGATE_MAX_KEYS_PER_CUSTOMER }),
       catalog: given.catalog ?? loadTierCatalog(tiersPath),
     });
   }

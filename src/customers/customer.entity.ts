@@ -2,6 +2,9 @@ import { Column, CreateDateColumn, Entity, PrimaryColumn, UpdateDateColumn } fro
 
 export type CustomerStatus = 'active' | 'suspended' | 'past_due' | 'canceled';
 
+/** Who set a customer's webhook URL: the operator's may reach internal hosts, a customer's only public addresses. */
+export type WebhookUrlSetBy = 'operator' | 'customer';
+
 /** Statuses whose keys (and portal sessions) are refused. `past_due` keeps working: see the dunning policy. */
 export const BLOCKED_CUSTOMER_STATUSES: ReadonlySet<CustomerStatus> = new Set<CustomerStatus>(['suspended', 'canceled']);
 
@@ -56,6 +59,9 @@ export class CustomerEntity {
 
   @Column('text', { name: 'webhook_url', nullable: true })
   webhookUrl: string | null;
+
+  @Column('text', { name: 'webhook_url_set_by', default: 'customer' })
+  webhookUrlSetBy: WebhookUrlSetBy;
 
   /** Never selected by default: only the notifications module reads it, to sign webhooks. */
   @Column('text', { name: 'webhook_secret_encrypted', nullable: true, select: false })

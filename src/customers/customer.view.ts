@@ -14,6 +14,8 @@ export interface CustomerView {
   stripeSubscriptionId: string | null;
   currentPeriod: { start: string; end: string } | null;
   webhookUrl: string | null;
+  /** "customer" when set in the portal: such a URL may only reach public addresses. */
+  webhookUrlSetBy: CustomerEntity['webhookUrlSetBy'];
   createdAt: string;
   updatedAt: string;
 }
@@ -35,6 +37,7 @@ export function toCustomerView(customer: CustomerEntity, limits: EffectiveLimits
         ? { start: customer.periodStart.toISOString(), end: customer.periodEnd.toISOString() }
         : null,
     webhookUrl: customer.webhookUrl,
+    webhookUrlSetBy: customer.webhookUrlSetBy,
     createdAt: customer.createdAt.toISOString(),
     updatedAt: customer.updatedAt.toISOString(),
   };

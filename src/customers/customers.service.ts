@@ -4,7 +4,7 @@ import type { Repository } from 'typeorm';
 import { newId } from '../common/ids.js';
 import { InjectTollgateRepository } from '../database/tollgate-connection.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { CustomerEntity, type CustomerOverrides, type CustomerStatus } from './customer.entity.js';
+import { CustomerEntity, type CustomerOverrides, type CustomerStatus, type WebhookUrlSetBy } from './customer.entity.js';
 import { CUSTOMER_CHANGED, TIER_CHANGED, type CustomerChangedEvent, type TierChangedEvent } from './customers.events.js';
 import { effectiveLimits, overrideProblems, type EffectiveLimits } from './effective-limits.js';
 import { toCustomerView, type CustomerView } from './customer.view.js';
@@ -25,6 +25,8 @@ export interface UpdateCustomerInput {
   email?: string | null;
   overrides?: CustomerOverrides;
   webhookUrl?: string | null;
+  /** Who sets `webhookUrl`: the operator unless said otherwise (the portal says "customer"). */
+  webhookUrlSetBy?: WebhookUrlSetBy;
 }
 
 export interface CustomerPage {
@@ -61,6 +63,7 @@ export class CustomersService {
       status: 'active',
       overrides,
       webhookUrl: input.webhookUrl ?? null,
+      webhookUrlSetBy: 'operator',
       stripeCustomerId: null,
       stripeSubscriptionId: null,
       periodStart: null,
@@ -125,7 +128,7 @@ export class CustomersService {
       ...(input.name !== undefined && { name: input.name }),
       ...(input.email !== undefined && { email: input.email }),
       ...(input.status !== undefined && { status: input.status }),
-      ...(input.webhookUrl !== undefined && { webhookUrl: input.webhookUrl }),
+      ...(input.webhookUrl !== undefined && { webhookUrl: input.webhookUrl, webhookUrlSetBy: input.webhookUrlSetBy ?? 'operator' }),
       tier,
       overrides,
     });

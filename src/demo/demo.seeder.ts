@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { ApiKeysService, KEY_PAGE_MAX } from '../api-keys/api-keys.service.js';
 import { CUSTOM } from '../config/tier-catalog.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
@@ -39,9 +39,14 @@ export class DemoSeeder implements OnApplicationBootstrap {
             ...(tier.rateLimits === CUSTOM && { rateLimit: ['1000/min'] }),
           },
         }));
-      for (const key of await this.apiKeys.list(customer.id)) {
-        if (key.name === 'demo' && key.status === 'active') await this.apiKeys.revoke(customer.id, key.id);
-      }
+      let cursor: string | undefined;
+      do {
+        const page = await this.apiKeys.list(customer.id, { cursor, limit: KEY_PAGE_MAX });
+        for (const key of page.data) {
+          if (key.name === 'demo' && key.status === 'active') await this.apiKeys.revoke(customer.id, key.id);
+        }
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
       const issued = await this.apiKeys.create(customer.id, { name: 'demo', mode: 'test' });
       this.keys.push({ tier: tier.name, customerId: customer.id, secret: issued.secret });
     }

@@ -7,11 +7,13 @@ import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import { type Audience, NotificationsService } from './notifications.service.js';
 import { SecretVault } from './secret-vault.js';
 import { signWebhook } from './webhook-signature.js';
+import { DeliveryFailure, WebhookSender, type WebhookUrlSetBy } from './webhook-sender.js';
 
 interface ClaimedDelivery {
   id: string;
   channel: 'webhook' | 'email';
   target: string;
+  target_set_by: WebhookUrlSetBy;
   attempts: number;
   notification_id: string;
   customer_id: string;
@@ -25,7 +27,6 @@ interface ClaimedDelivery {
 
 const LEASE_SECONDS = 60;
 const BATCH = 20;
-const WEBHOOK_TIMEOUT_MS = 10_000;
 
 /**
  * Delivers the outbox: claims due deliveries with a lease (FOR UPDATE SKIP LOCKED, so instances share the
@@ -47,6 +48,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(NotificationsService) private readonly notifications: NotificationsService,
     @Inject(SecretVault) private readonly vault: SecretVault,
+    @Inject(WebhookSender) private readonly webhooks: WebhookSender,
   ) {
     // Without SMTP, emails are rendered but only logged (development); with it, sent for real.
     this.mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : nodemailer.createTransport({ jsonTransport: true });
@@ -81,7 +83,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
             AND o.id IN (SELECT id FROM outbox
                           WHERE status = 'pending' AND next_attempt_at <= now() AND (locked_until IS NULL OR locked_until < now())
                           ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
-        RETURNING o.id, o.channel, o.target, o.attempts, n.id AS notification_id, n.customer_id, n.audience, n.kind, n.subject, n.message, n.data, n.created_at`,
+        RETURNING o.id, o.channel, o.target, o.target_set_by, o.attempts, n.id AS notification_id, n.customer_id, n.audience, n.kind, n.subject, n.message, n.data, n.created_at`,
         [LEASE_SECONDS, BATCH],
       )) as [ClaimedDelivery[], number];
     } catch (error) {
@@ -96,19 +98,24 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
       if (delivery.channel === 'webhook') await this.sendWebhook(delivery);
       else await this.sendEmail(delivery);
       await this.dataSource.query(
-        `UPDATE outbox SET status = 'delivered', delivered_at = now(), locked_until = NULL, last_error = NULL WHERE id = $1`,
+        `UPDATE outbox SET status = 'delivered', delivered_at = now(), locked_until = NULL, last_error = NULL, last_error_detail = NULL WHERE id = $1`,
         [delivery.id],
       );
     } catch (error) {
-      const message = (error as Error).message.slice(0, 500);
+      // The customer sees a generic reason; the raw error (addresses, error codes) is for the operator only.
+      const reason = error instanceof DeliveryFailure ? error.reason : delivery.channel === 'email' ? 'email could not be sent' : 'delivery failed';
+      const detail = (error as Error).message.slice(0, 500);
       const dead = delivery.attempts >= this.config.notificationMaxAttempts;
       const delayMs = this.config.notificationRetryBaseMs * 2 ** (delivery.attempts - 1);
       await this.dataSource.query(
-        `UPDATE outbox SET status = $2, last_error = $3, locked_until = NULL,
+        `UPDATE outbox SET status = $2, last_error = $3, last_error_detail = $5, locked_until = NULL,
                 next_attempt_at = now() + make_interval(secs => $4) WHERE id = $1`,
-        [delivery.id, dead ? 'dead' : 'pending', message, delayMs / 1000],
+        [delivery.id, dead ? 'dead' : 'pending', reason, delayMs / 1000, detail],
       );
-      if (dead) this.logger.warn(`${delivery.channel} delivery of ${delivery.notification_id} dead-lettered after ${delivery.attempts} attempts: ${message}`);
+      if (reason.startsWith('destination refused')) {
+        this.logger.warn(`webhook of ${delivery.notification_id} for customer ${delivery.customer_id} refused: ${detail}`);
+      }
+      if (dead) this.logger.warn(`${delivery.channel} delivery of ${delivery.notification_id} dead-lettered after ${delivery.attempts} attempts: ${detail}`);
     }
   }
 
@@ -127,9 +134,12 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   private async sendWebhook(delivery: ClaimedDelivery): Promise<void> {
     const body = this.payload(delivery);
     const secret = delivery.audience === 'operator' ? this.operatorSecret() : await this.customerSecret(delivery.customer_id);
-    const response = await fetch(delivery.target, {
-      method: 'POST',
-      headers: {
+    // Operator alerts go to OPERATOR_WEBHOOK_URL, which the operator set.
+    const setBy = delivery.audience === 'operator' ? 'operator' : delivery.target_set_by;
+    await this.webhooks.send(
+      delivery.target,
+      setBy,
+      {
         'content-type': 'application/json',
         'user-agent': 'Tollgate-Webhooks/1',
         'tollgate-signature': signWebhook(body, secret),
@@ -137,11 +147,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         'tollgate-delivery-attempt': String(delivery.attempts),
       },
       body,
-      redirect: 'manual',
-      signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
-    });
-    await response.arrayBuffer().catch(() => undefined);
-    if (response.status < 200 || response.status >= 300) throw new Error(`webhook answered ${response.status}`);
+    );
   }
 
   private async customerSecret(customerId: string): Promise<string> {

@@ -4,11 +4,12 @@ import { TiersModule } from '../tiers/tiers.module.js';
 import { DeliveryWorker } from './delivery.worker.js';
 import { NotificationsService } from './notifications.service.js';
 import { SecretVault } from './secret-vault.js';
+import { systemResolver, WEBHOOK_HOST_RESOLVER, WebhookSender } from './webhook-sender.js';
 
 /** Listens to domain events, records what each customer is told, and delivers it (webhook, email). */
 @Module({
   imports: [CustomersModule, TiersModule],
-  providers: [NotificationsService, DeliveryWorker, SecretVault],
+  providers: [NotificationsService, DeliveryWorker, SecretVault, WebhookSender, { provide: WEBHOOK_HOST_RESOLVER, useValue: systemResolver }],
   exports: [NotificationsService, DeliveryWorker],
 })
 export class NotificationsModule {}

@@ -25,7 +25,8 @@ export interface NotificationView {
   message: string;
   data: Record<string, unknown>;
   createdAt: string;
-  deliveries: Array<{ channel: string; status: string; attempts: number; lastError: string | null; deliveredAt: string | null }>;
+  /** `lastError` is a generic reason (the customer sees it); `lastErrorDetail`, the raw error, is in the operator's view only. */
+  deliveries: Array<{ channel: string; status: string; attempts: number; lastError: string | null; lastErrorDetail?: string | null; deliveredAt: string | null }>;
 }
 
 /**
@@ -77,10 +78,11 @@ export class NotificationsService {
     try {
       const customer = await this.customers.find(customerId);
       if (!customer) return null;
+      // The operator's own address may be internal; a customer's URL is checked at delivery unless the operator set it.
       const targets =
         audience === 'operator'
-          ? { webhook: this.config.operator.webhookUrl, email: this.config.operator.email }
-          : { webhook: customer.webhookUrl, email: customer.email };
+          ? { webhook: this.config.operator.webhookUrl, webhookSetBy: 'operator', email: this.config.operator.email }
+          : { webhook: customer.webhookUrl, webhookSetBy: customer.webhookUrlSetBy, email: customer.email };
       const rows = (await this.dataSource.query(
         `WITH created AS (
            INSERT INTO notifications (id, customer_id, kind, dedupe_key, subject, message, data, audience)
@@ -88,14 +90,14 @@ export class NotificationsService {
            ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
            RETURNING id
          ), deliveries AS (
-           INSERT INTO outbox (notification_id, channel, target, status)
-           SELECT created.id, d.channel, d.target, 'pending'
-             FROM created, (VALUES ('webhook', $8::text), ('email', $9::text)) AS d(channel, target)
+           INSERT INTO outbox (notification_id, channel, target, target_set_by, status)
+           SELECT created.id, d.channel, d.target, d.set_by, 'pending'
+             FROM created, (VALUES ('webhook', $8::text, $11::text), ('email', $9::text, 'operator')) AS d(channel, target, set_by)
             WHERE d.target IS NOT NULL
            RETURNING id
          )
          SELECT id FROM created`,
-        [newId('ntf'), customerId, draft.kind, draft.dedupeKey, draft.subject, draft.message, JSON.stringify(draft.data), targets.webhook, targets.email, audience],
+        [newId('ntf'), customerId, draft.kind, draft.dedupeKey, draft.subject, draft.message, JSON.stringify(draft.data), targets.webhook, targets.email, audience, targets.webhookSetBy],
       )) as Array<{ id: string }>;
       return rows[0]?.id ?? null;
     } catch (error) {
@@ -111,8 +113,10 @@ export class NotificationsService {
     await this.customers.get(customerId);
     const rows = (await this.dataSource.query(
       `SELECT n.id, n.audience, n.kind, n.subject, n.message, n.data, n.created_at,
-              coalesce(json_agg(json_build_object('channel', o.channel, 'status', o.status, 'attempts', o.attempts,
-                'lastError', o.last_error, 'deliveredAt', o.delivered_at) ORDER BY o.channel) FILTER (WHERE o.id IS NOT NULL), '[]') AS deliveries
+              coalesce(jsonb_agg(jsonb_build_object('channel', o.channel, 'status', o.status, 'attempts', o.attempts,
+                'lastError', o.last_error, 'deliveredAt', o.delivered_at)
+                || CASE WHEN $3::boolean THEN '{}'::jsonb ELSE jsonb_build_object('lastErrorDetail', o.last_error_detail) END
+                ORDER BY o.channel) FILTER (WHERE o.id IS NOT NULL), '[]') AS deliveries
          FROM notifications n LEFT JOIN outbox o ON o.notification_id = n.id
         WHERE n.customer_id = $1 AND (NOT $3::boolean OR n.audience = 'customer')
         GROUP BY n.id ORDER BY n.created_at DESC, n.id LIMIT $2`,
@@ -133,7 +137,7 @@ export class NotificationsService {
   /** Sends a dead-lettered (or any undelivered) notification again, from the first attempt. */
   async redeliver(customerId: string, notificationId: string): Promise<NotificationView> {
     await this.dataSource.query(
-      `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL, last_error = NULL
+      `UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = now(), locked_until = NULL, last_error = NULL, last_error_detail = NULL
         WHERE notification_id = $1 AND status <> 'delivered'
           AND EXISTS (SELECT 1 FROM notifications n WHERE n.id = $1 AND n.customer_id = $2)`,
       [notificationId, customerId],

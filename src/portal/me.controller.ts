@@ -1,8 +1,8 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { CreateApiKeyDto, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
+import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
 import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
+import { ApiKeysService, holderGrantor } from '../api-keys/api-keys.service.js';
 import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { UsageService } from '../metering/usage.service.js';
@@ -58,14 +58,15 @@ export class MeController {
   }
 
   @Get('keys')
-  async keys(@CurrentConsumer() consumer: Consumer) {
-    return { data: await this.apiKeys.list(consumer.customerId) };
+  @ApiOperation({ summary: 'Your keys, newest first (limit + cursor pagination)' })
+  keys(@CurrentConsumer() consumer: Consumer, @Query() query: ListApiKeysQuery) {
+    return this.apiKeys.list(consumer.customerId, query);
   }
 
   @Post('keys')
-  @ApiOperation({ summary: 'Create a key for your account. Its secret is in this response only.' })
+  @ApiOperation({ summary: "Create a key for your account, with at most your key's scopes and expiry. Its secret is in this response only." })
   create(@CurrentConsumer() consumer: Consumer, @Body() body: CreateApiKeyDto) {
-    return this.apiKeys.create(consumer.customerId, body);
+    return this.apiKeys.create(consumer.customerId, body, holderGrantor(consumer.key));
   }
 
   @Patch('keys/:keyId')
@@ -75,8 +76,9 @@ export class MeController {
   }
 
   @Post('keys/:keyId/rotate')
+  @ApiOperation({ summary: 'A new secret for one of your keys (only a key whose scopes and expiry yours covers)' })
   rotate(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string, @Body() body: RotateApiKeyDto) {
-    return this.apiKeys.rotate(consumer.customerId, keyId, body.gracePeriodSeconds);
+    return this.apiKeys.rotate(consumer.customerId, keyId, body.gracePeriodSeconds, holderGrantor(consumer.key));
   }
 
   @Delete('keys/:keyId')

@@ -1,7 +1,7 @@
-import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Put, Req, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Put, Query, Req, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
+import { ListApiKeysQuery, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { BillingService } from '../billing/billing.service.js';
@@ -11,11 +11,11 @@ import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { UsageService } from '../metering/usage.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
+import { webhookUrlProblem } from '../notifications/webhook-destination.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { CurrentPortalSession, PortalSessionGuard } from './portal-session.guard.js';
 import type { PortalSession } from './portal-sessions.service.js';
 import { summarizePlan, summarizeTiers } from './portal-view.js';
-import { webhookUrlProblem } from './portal-webhook-url.js';
 import { PortalCreateKeyDto, PortalRotateKeyDto, UpgradeDto, WebhookUrlDto } from './portal.dto.js';
 
 /** What the portal offers next to each tier of the comparison table. */
@@ -81,14 +81,15 @@ export class PortalApiController {
   }
 
   @Get('keys')
-  async keys(@CurrentPortalSession() session: PortalSession) {
-    return { data: await this.apiKeys.list(session.customerId), sessionKeyId: session.apiKeyId };
+  async keys(@CurrentPortalSession() session: PortalSession, @Query() query: ListApiKeysQuery) {
+    return { ...(await this.apiKeys.list(session.customerId, query)), sessionKeyId: session.apiKeyId };
   }
 
-  /** The secret is in this response only. */
+  /** The secret is in this response only. The session grants at most what the key it was opened with holds. */
   @Post('keys')
-  createKey(@CurrentPortalSession() session: PortalSession, @Body() body: PortalCreateKeyDto) {
-    return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live' });
+  async createKey(@CurrentPortalSession() session: PortalSession, @Body() body: PortalCreateKeyDto) {
+    const grantor = await this.apiKeys.grantorFor(session.customerId, session.apiKeyId);
+    return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live', scopes: body.scopes }, grantor);
   }
 
   @Patch('keys/:keyId')
@@ -98,8 +99,9 @@ export class PortalApiController {
 
   @Post('keys/:keyId/rotate')
   @HttpCode(200)
-  rotateKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: PortalRotateKeyDto) {
-    return this.apiKeys.rotate(session.customerId, keyId, body.gracePeriodSeconds);
+  async rotateKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: PortalRotateKeyDto) {
+    const grantor = await this.apiKeys.grantorFor(session.customerId, session.apiKeyId);
+    return this.apiKeys.rotate(session.customerId, keyId, body.gracePeriodSeconds, grantor);
   }
 
   /** Revoking the key this session was opened with also ends the session. */
@@ -116,7 +118,8 @@ export class PortalApiController {
     if (problem) {
       throw new BadRequestException({ error: 'validation_failed', message: `The webhook URL ${problem}.`, details: [{ field: 'url', problems: [problem] }] });
     }
-    const customer = await this.customers.update(session.customerId, { webhookUrl: url });
+    // Recorded as the customer's: the delivery worker lets it reach public addresses only.
+    const customer = await this.customers.update(session.customerId, { webhookUrl: url, webhookUrlSetBy: 'customer' });
     return { webhookUrl: customer.webhookUrl };
   }
 

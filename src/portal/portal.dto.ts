@@ -1,4 +1,5 @@
-import { IsEmail, IsIn, IsInt, IsOptional, IsString, Length, Max, Min, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsEmail, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { SCOPE_MESSAGE, SCOPE_PATTERN } from '../admin/dto/api-key.dto.js';
 
 export class KeySignInDto {
   @IsString()
@@ -27,6 +28,13 @@ export class PortalCreateKeyDto {
   @IsOptional()
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
+
+  /** At most the scopes of the key the session was opened with (none for an email-link session). */
+  @IsOptional()
+  @IsArray()
+  @ArrayMaxSize(20)
+  @Matches(SCOPE_PATTERN, { each: true, message: SCOPE_MESSAGE })
+  scopes?: string[];
 }
 
 export class PortalRotateKeyDto {

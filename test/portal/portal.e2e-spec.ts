@@ -300,6 +300,18 @@ describe('developer portal (headless Chromium)', () => {
     await page.getByRole('button', { name: 'I have saved it' }).click();
   }, TIMEOUT);
 
+  it('lists the newest 50 keys and shows older ones on request', async () => {
+    for (let i = 0; i < 50; i++) await admin.createKey(customer.customerId, { name: `fleet-${i}` });
+    await page.reload();
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    // The key this session was opened with is the oldest: on the second page.
+    const first = page.locator(`tr[data-key-id="${customer.keyId}"]`);
+    expect(await first.count()).toBe(0);
+    await page.getByRole('button', { name: 'Show older keys' }).click();
+    await first.waitFor({ state: 'visible' });
+    expect(await page.locator('#more-keys').count()).toBe(0);
+  }, TIMEOUT);
+
   it('refuses state-changing portal calls without the CSRF token (403), and cross-site ones', async () => {
     const cookie = (await desktop.cookies(`${service.url}/portal/`)).find((candidate) => candidate.name === 'tg_portal_session')!;
     const headers = { cookie: `tg_portal_session=${cookie.value}` };

@@ -1,6 +1,10 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsDate, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsDate, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { KEY_PAGE_DEFAULT, KEY_PAGE_MAX } from '../../api-keys/api-keys.service.js';
+
+export const SCOPE_PATTERN = /^[a-z][a-z0-9_:.-]{0,49}$/;
+export const SCOPE_MESSAGE = 'each scope is a lower-case word like "ingest"';
 
 export class CreateApiKeyDto {
   @ApiPropertyOptional({ example: 'production' })
@@ -14,10 +18,11 @@ export class CreateApiKeyDto {
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
 
-  @ApiPropertyOptional({ type: [String], example: ['ingest'] })
+  @ApiPropertyOptional({ type: [String], example: ['ingest'], description: 'The operator grants any; a key holder at most its own key\'s' })
   @IsOptional()
+  @IsArray()
   @ArrayMaxSize(20)
-  @Matches(/^[a-z][a-z0-9_:.-]{0,49}$/, { each: true, message: 'each scope is a lower-case word like "ingest"' })
+  @Matches(SCOPE_PATTERN, { each: true, message: SCOPE_MESSAGE })
   scopes?: string[];
 
   @ApiPropertyOptional({ description: 'ISO-8601 time after which the key stops working' })
@@ -42,4 +47,23 @@ export class RotateApiKeyDto {
   @Min(0)
   @Max(30 * 86400)
   gracePeriodSeconds?: number;
+}
+
+const LIMIT_MESSAGE = `limit must be a whole number from 1 to ${KEY_PAGE_MAX}`;
+
+/** `?limit=&cursor=` of every key list (admin, /v1/me, portal): newest first. */
+export class ListApiKeysQuery {
+  @ApiPropertyOptional({ default: KEY_PAGE_DEFAULT, minimum: 1, maximum: KEY_PAGE_MAX })
+  @IsOptional()
+  @Type(() => Number)
+  @IsInt({ message: LIMIT_MESSAGE })
+  @Min(1, { message: LIMIT_MESSAGE })
+  @Max(KEY_PAGE_MAX, { message: LIMIT_MESSAGE })
+  limit?: number;
+
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @IsOptional()
+  @IsString()
+  @Length(1, 100)
+  cursor?: string;
 }

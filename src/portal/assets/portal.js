@@ -636,7 +636,23 @@ function renderKeys() {
   if (revoked.length) {
     parts.push(el('details', { class: 'revoked-keys' }, el('summary', { text: `Revoked keys (${revoked.length})` }), keysTable(revoked, sessionKeyId, 'Revoked API keys', 'revoked-keys-table')));
   }
+  // Key lists come in pages (newest first): older keys load on request.
+  if (state.keys.nextCursor) {
+    parts.push(el('p', {}, el('button', { type: 'button', class: 'button button-small', id: 'more-keys', onclick: (event) => loadMoreKeys(event.currentTarget), text: 'Show older keys' })));
+  }
   $('keys-body').replaceChildren(...parts);
+}
+
+async function loadMoreKeys(button) {
+  const done = busy(button, 'Loading…');
+  try {
+    const page = await api('GET', `/keys?cursor=${encodeURIComponent(state.keys.nextCursor)}`);
+    state.keys = { ...page, data: [...state.keys.data, ...page.data] };
+    renderKeys();
+  } catch (error) {
+    done();
+    if (error.status !== 401) flash(`Could not load more keys: ${error.message}`, 'error');
+  }
 }
 
 const ROW_LABELS = [
