@@ -43,18 +43,37 @@ class SocketStore implements RateLimitStorage {
   }
 }
 
-/** A store that is connected but never answers (a frozen Redis), or that fails every call. */
+/** A store that is connected but never answers (a frozen Redis), or that fails every call, until it heals. */
 class StuckStore implements RateLimitStorage {
   readonly remote = true;
   calls = 0;
+  pings = 0;
   connected = true;
+  healed = false;
   constructor(private readonly mode: 'silent' | 'failing') {}
   available(): boolean {
     return this.connected;
   }
   consume(): Promise<RateLimitDecision> {
     this.calls++;
+    return this.answer(decision);
+  }
+  ping(): Promise<unknown> {
+    this.pings++;
+    return this.answer('PONG');
+  }
+  private answer<T>(value: T): Promise<T> {
+    if (this.healed) return Promise.resolve(value);
     return this.mode === 'silent' ? new Promise(() => undefined) : Promise.reject(new Error('READONLY'));
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+async function eventually(check: () => boolean, timeoutMs: number): Promise<void> {
+  const started = performance.now();
+  while (!check()) {
+    if (performance.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await sleep(20);
   }
 }
 
@@ -123,6 +142,33 @@ describe('RateLimitService', () => {
     const calls = store.calls;
     expect(await service.consume(request)).toEqual({ unavailable: 'circuit breaker open after repeated faults' });
     expect(store.calls).toBe(calls);
+  });
+
+  it('after the cooldown probes with a background ping: no request waits for it, and an answer closes the breaker', async () => {
+    const store = new StuckStore('silent');
+    const service = new RateLimitService(store, config);
+    await Promise.all(Array.from({ length: config.rateLimitBreakerFaults }, () => service.consume(request)));
+    expect(service.breakerState).toBe('open');
+    await sleep(config.rateLimitBreakerCooldownMs);
+
+    // Still hung: the probe goes out, the request that triggered it is decided at once; the probe times out.
+    const calls = store.calls;
+    expect(await service.consume(request)).toEqual({ unavailable: 'circuit breaker open after repeated faults' });
+    expect(store.pings).toBe(1);
+    expect(service.breakerState).toBe('half-open');
+    expect(await service.consume(request)).toEqual({ unavailable: 'circuit breaker open after repeated faults' });
+    expect(store.pings).toBe(1);
+    // The probe times out (the store timeout, in responsive time: later in wall time on a busy machine).
+    await eventually(() => service.breakerState === 'open', config.rateLimitStoreTimeoutMs * 5);
+
+    // Healed: the next probe's answer closes the breaker, and requests are decided by the store again.
+    store.healed = true;
+    await sleep(config.rateLimitBreakerCooldownMs);
+    await service.consume(request);
+    expect(store.pings).toBe(2);
+    await eventually(() => service.breakerState === 'closed', config.rateLimitStoreTimeoutMs);
+    expect(await service.consume(request)).toEqual({ decided: decision });
+    expect(store.calls).toBe(calls + 1);
   });
 
   it('counts failing calls towards the breaker too', async () => {

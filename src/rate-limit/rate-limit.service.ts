@@ -10,6 +10,7 @@ import { type BreakerState, StoreBreaker } from './store.breaker.js';
 export type RateLimitOutcome = { decided: RateLimitDecision } | { unavailable: string };
 
 const WARN_EVERY_MS = 10_000;
+const BREAKER_OPEN = 'circuit breaker open after repeated faults';
 
 /**
  * Asks the store, and its answer decides, however late this process gets to read it. The failure mode
@@ -44,18 +45,28 @@ export class RateLimitService {
     if (!this.storage.remote) return { decided: await this.storage.consume(request) };
     if (this.storage.available?.() === false) return this.unavailable('not connected');
     const permit = this.breaker.permit();
-    if (!permit) return this.unavailable('circuit breaker open after repeated faults');
+    if (permit === 'probe' && this.storage.ping) {
+      // A background round trip tests the store: no request waits on a store that may still be hung.
+      void this.ask(() => this.storage.ping!(), true);
+      return this.unavailable(BREAKER_OPEN);
+    }
+    if (!permit) return this.unavailable(BREAKER_OPEN);
+    const outcome = await this.ask(() => this.storage.consume(request), permit === 'probe');
+    return 'value' in outcome ? { decided: outcome.value } : this.unavailable(outcome.reason);
+  }
 
-    const outcome = await settleWithin(this.storage.consume(request), this.config.rateLimitStoreTimeoutMs);
+  /** One call to the store, bounded by the store timeout (in responsive time), reported to the breaker. */
+  private async ask<T>(call: () => Promise<T>, probe: boolean): Promise<{ value: T } | { reason: string }> {
+    const outcome = await settleWithin(call(), this.config.rateLimitStoreTimeoutMs);
     if ('value' in outcome) {
       if (this.breaker.succeeded()) this.logger.log('rate-limit store answers again; circuit breaker closed');
-      return { decided: outcome.value };
+      return outcome;
     }
     const reason = 'timedOut' in outcome ? `no answer within ${this.config.rateLimitStoreTimeoutMs} ms` : (outcome.error as Error).message;
-    if (this.breaker.failed(permit === 'probe')) {
+    if (this.breaker.failed(probe)) {
       this.logger.warn(`rate-limit store faulted ${this.config.rateLimitBreakerFaults} times in a row (${reason}); circuit breaker open, failing ${this.failureMode}`);
     }
-    return this.unavailable(reason);
+    return { reason };
   }
 
   /**

@@ -48,6 +48,8 @@ export interface RateLimitStorage {
   readonly remote: boolean;
   /** For a remote store: false when a call cannot succeed right now (e.g. not connected), so it is not tried. */
   available?(): boolean;
+  /** For a remote store: a cheap round trip, the circuit breaker's probe (without it, a request is the probe). */
+  ping?(): Promise<unknown>;
   consume(request: RateLimitRequest): Promise<RateLimitDecision>;
 }
 export const RateLimitStorage = Symbol('RateLimitStorage');

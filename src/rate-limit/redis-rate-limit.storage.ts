@@ -104,6 +104,10 @@ export class RedisRateLimitStorage implements RateLimitStorage, OnModuleInit, On
     return this.redis.status === 'ready';
   }
 
+  ping(): Promise<unknown> {
+    return this.redis.ping();
+  }
+
   async onModuleInit(): Promise<void> {
     if (this.available()) return;
     await new Promise<void>((resolve) => {

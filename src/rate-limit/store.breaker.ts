@@ -10,8 +10,9 @@ export interface BreakerSettings {
 /**
  * Circuit breaker in front of the rate-limit store. Closed: every call goes to the store. After `faults`
  * faults in a row it opens: calls are not made (the failure mode decides at once) until the cooldown has
- * passed; then one probe call goes through (half-open) while the others still fail fast. A probe answered in
- * time closes it; a faulted probe opens it for another cooldown. Any answer in time resets the fault count.
+ * passed; then one probe call goes out (half-open; RateLimitService makes it a background ping) while the
+ * others still fail fast. A probe answered in time closes it; a faulted probe opens it for another cooldown.
+ * Any answer in time resets the fault count.
  */
 export class StoreBreaker {
   private faultsInARow = 0;
