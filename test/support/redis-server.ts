@@ -35,18 +35,21 @@ function spawnRedis(port: number): { child: ChildProcess; exited: Promise<void> 
 }
 
 async function waitForPing(url: string, port: number): Promise<void> {
-  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
   for (let attempt = 0; ; attempt++) {
+    // A fresh client per attempt: one that failed to connect has ended and rejects whatever it is asked.
+    const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    probe.on('error', () => undefined);
     try {
       await probe.connect();
       await probe.ping();
-      break;
+      return;
     } catch (error) {
       if (attempt > 50) throw new Error(`redis-server did not start on ${port}`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      probe.disconnect();
     }
   }
-  probe.disconnect();
 }
 
 export async function startPrivateRedis(): Promise<PrivateRedis> {
