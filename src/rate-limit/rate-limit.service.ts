@@ -62,7 +62,12 @@ export class RateLimitService {
       if (this.breaker.succeeded()) this.logger.log('rate-limit store answers again; circuit breaker closed');
       return outcome;
     }
-    const reason = 'timedOut' in outcome ? `no answer within ${this.config.rateLimitStoreTimeoutMs} ms` : (outcome.error as Error).message;
+    const reason =
+      'timedOut' in outcome
+        ? `no answer within ${this.config.rateLimitStoreTimeoutMs} ms`
+        : outcome.error instanceof Error
+          ? outcome.error.message
+          : String(outcome.error);
     if (this.breaker.failed(probe)) {
       this.logger.warn(`rate-limit store faulted ${this.config.rateLimitBreakerFaults} times in a row (${reason}); circuit breaker open, failing ${this.failureMode}`);
     }
