@@ -1,6 +1,7 @@
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateIf, validateSync } from 'class-validator';
+import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateBy, ValidateIf, validateSync } from 'class-validator';
 import { ConfigError, ConfigErrors } from './config.errors.js';
+import { parseRatePolicy } from './tier-catalog.js';
 
 const toBoolean = ({ value }: { value: unknown }) => {
   if (value === undefined || value === '') return undefined;
@@ -11,6 +12,12 @@ const toBoolean = ({ value }: { value: unknown }) => {
 const toInteger = ({ value }: { value: unknown }) =>
   value === undefined || value === '' ? undefined : /^-?\d+$/.test(String(value)) ? Number(value) : value;
 const emptyToUndefined = ({ value }: { value: unknown }) => (value === '' ? undefined : value);
+/** A rate like tiers.yaml's `rate_limit`: "60/min", "10/15min". */
+const IsRatePolicy = () =>
+  ValidateBy({
+    name: 'isRatePolicy',
+    validator: { validate: (value) => parseRatePolicy(value) !== null, defaultMessage: () => 'must be a rate like "60/min" (<count>/<sec|min|hour|day>)' },
+  });
 
 /** The service's environment variables, validated at start-up (see README's configuration table). */
 export class EnvironmentVariables {
@@ -89,6 +96,42 @@ export class EnvironmentVariables {
   RATE_LIMIT_FAILURE_MODE?: 'open' | 'closed';
 
   @IsOptional()
+  @Transform(toInteger)
+  @Min(100, { message: 'must be at least 100 (ms)' })
+  @Max(60_000, { message: 'must be at most 60000 (ms)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  RATE_LIMIT_STORE_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1, { message: 'must be at least 1' })
+  @Max(1000, { message: 'must be at most 1000' })
+  @IsInt({ message: 'must be a whole number' })
+  RATE_LIMIT_BREAKER_FAULTS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(100, { message: 'must be at least 100 (ms)' })
+  @Max(600_000, { message: 'must be at most 600000 (ms)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  RATE_LIMIT_BREAKER_COOLDOWN_MS?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsRatePolicy()
+  RATE_LIMIT_ME?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsRatePolicy()
+  RATE_LIMIT_PORTAL?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @IsRatePolicy()
+  RATE_LIMIT_PORTAL_SIGN_IN?: string;
+
+  @IsOptional()
   @Transform(emptyToUndefined)
   @IsIn(['durable', 'async'], { message: 'must be "durable" or "async"' })
   TOLLGATE_METERING_MODE?: 'durable' | 'async';
@@ -158,6 +201,12 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'STRIPE_API_URL',
   'TOLLGATE_SYNC_CRON',
   'RATE_LIMIT_FAILURE_MODE',
+  'RATE_LIMIT_STORE_TIMEOUT_MS',
+  'RATE_LIMIT_BREAKER_FAULTS',
+  'RATE_LIMIT_BREAKER_COOLDOWN_MS',
+  'RATE_LIMIT_ME',
+  'RATE_LIMIT_PORTAL',
+  'RATE_LIMIT_PORTAL_SIGN_IN',
   'TOLLGATE_METERING_MODE',
   'TOLLGATE_ENCRYPTION_KEY',
   'SMTP_URL',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { validateEnvironment } from './environment.js';
-import { loadTierCatalog, type TierCatalog } from './tier-catalog.js';
+import { loadTierCatalog, parseRatePolicy, type RatePolicy, type TierCatalog } from './tier-catalog.js';
 
 export interface StripeSettings {
   secretKey: string | null;
@@ -46,10 +46,23 @@ export class TollgateConfig {
   notificationPollMs = 500;
   /** Reconciliation reports drift above this many units (per customer and meter) as billing.drift_detected. */
   driftThreshold = 0;
-  /** When the rate-limit store cannot answer in time: admit (open, the default) or refuse with 503 (closed). */
+  /** When the rate-limit store faults (see below): admit (open, the default) or refuse with 503 (closed). */
   rateLimitFailureMode: 'open' | 'closed' = 'open';
-  /** How long a request waits for the rate-limit store before the failure mode decides. */
-  rateLimitTimeoutMs = 50;
+  /**
+   * How long a call to the rate-limit store may stay unanswered before it counts as a fault, counted in time this
+   * process could have read the answer (a busy event loop does not use it up). Only a hung store reaches it.
+   */
+  rateLimitStoreTimeoutMs = 1_000;
+  /** Store faults in a row that open the circuit breaker: calls then fail open/closed at once, without waiting. */
+  rateLimitBreakerFaults = 3;
+  /** How long an open breaker waits before one probe call tests the store again. */
+  rateLimitBreakerCooldownMs = 1_000;
+  /** `/v1/me/*`: per customer. */
+  meRateLimit: RatePolicy = { limit: 60, windowSeconds: 60 };
+  /** `/portal/api/*` with a session: per customer. */
+  portalRateLimit: RatePolicy = { limit: 120, windowSeconds: 60 };
+  /** Portal sign-in calls (API key, email link request and redemption): per client address. */
+  portalSignInRateLimit: RatePolicy = { limit: 10, windowSeconds: 60 };
   /** `durable`: a metered response is sent once its event is durable. `async`: it does not wait. */
   meteringMode: 'durable' | 'async' = 'durable';
   /** Which response statuses count as billable (2xx by default). */
@@ -91,6 +104,13 @@ export class TollgateConfig {
       },
       syncCron: vars.TOLLGATE_SYNC_CRON ?? '0 * * * *',
       rateLimitFailureMode: vars.RATE_LIMIT_FAILURE_MODE ?? 'open',
+      // Unset: the class' defaults above.
+      ...(vars.RATE_LIMIT_STORE_TIMEOUT_MS !== undefined && { rateLimitStoreTimeoutMs: vars.RATE_LIMIT_STORE_TIMEOUT_MS }),
+      ...(vars.RATE_LIMIT_BREAKER_FAULTS !== undefined && { rateLimitBreakerFaults: vars.RATE_LIMIT_BREAKER_FAULTS }),
+      ...(vars.RATE_LIMIT_BREAKER_COOLDOWN_MS !== undefined && { rateLimitBreakerCooldownMs: vars.RATE_LIMIT_BREAKER_COOLDOWN_MS }),
+      ...(vars.RATE_LIMIT_ME !== undefined && { meRateLimit: parseRatePolicy(vars.RATE_LIMIT_ME)! }),
+      ...(vars.RATE_LIMIT_PORTAL !== undefined && { portalRateLimit: parseRatePolicy(vars.RATE_LIMIT_PORTAL)! }),
+      ...(vars.RATE_LIMIT_PORTAL_SIGN_IN !== undefined && { portalSignInRateLimit: parseRatePolicy(vars.RATE_LIMIT_PORTAL_SIGN_IN)! }),
       meteringMode: vars.TOLLGATE_METERING_MODE ?? 'durable',
       encryptionKey: vars.TOLLGATE_ENCRYPTION_KEY ?? null,
       smtpUrl: vars.SMTP_URL ?? null,

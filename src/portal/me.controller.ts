@@ -7,11 +7,12 @@ import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { UsageService } from '../metering/usage.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
+import { MeRateLimitGuard } from './portal-rate-limit.guards.js';
 
 /** The key holder's own account: everything is scoped to the customer of the presented key. */
 @ApiTags('me')
 @ApiSecurity('api-key')
-@UseGuards(ApiKeyGuard)
+@UseGuards(ApiKeyGuard, MeRateLimitGuard)
 @Controller('v1/me')
 export class MeController {
   constructor(

@@ -13,6 +13,7 @@ import { UsageService } from '../metering/usage.service.js';
 import { NotificationsService } from '../notifications/notifications.service.js';
 import { webhookUrlProblem } from '../notifications/webhook-destination.js';
 import { TiersService } from '../tiers/tiers.service.js';
+import { PortalRateLimitGuard } from './portal-rate-limit.guards.js';
 import { CurrentPortalSession, PortalSessionGuard } from './portal-session.guard.js';
 import type { PortalSession } from './portal-sessions.service.js';
 import { summarizePlan, summarizeTiers } from './portal-view.js';
@@ -29,7 +30,7 @@ const RECENT_NOTIFICATIONS = 10;
  */
 @ApiExcludeController()
 @Public()
-@UseGuards(PortalSessionGuard)
+@UseGuards(PortalSessionGuard, PortalRateLimitGuard)
 @Controller('portal/api')
 export class PortalApiController {
   constructor(

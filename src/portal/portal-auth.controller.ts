@@ -5,6 +5,7 @@ import { Public } from '../api-keys/public.decorator.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { clearedSessionCookie, sessionCookie } from './portal-cookies.js';
 import { PortalMailer } from './portal-mailer.js';
+import { PortalRateLimitGuard, PortalSignInRateLimitGuard } from './portal-rate-limit.guards.js';
 import { assertSignInRequest, CurrentPortalSession, isSecureRequest, PortalSessionGuard, sessionToken } from './portal-session.guard.js';
 import { type OpenedSession, type PortalSession, PortalSessionsService } from './portal-sessions.service.js';
 import { EmailLinkRequestDto, EmailLinkSignInDto, KeySignInDto } from './portal.dto.js';
@@ -33,6 +34,7 @@ export class PortalAuthController {
   ) {}
 
   @Post('login')
+  @UseGuards(PortalSignInRateLimitGuard)
   @HttpCode(200)
   async signInWithKey(@Req() request: Request, @Res({ passthrough: true }) response: Response, @Body() body: KeySignInDto) {
     assertSignInRequest(request, this.config);
@@ -48,6 +50,7 @@ export class PortalAuthController {
 
   /** Answers the same whether or not the address has an account (no enumeration); the work happens afterwards. */
   @Post('login/email')
+  @UseGuards(PortalSignInRateLimitGuard)
   @HttpCode(202)
   requestEmailLink(@Req() request: Request, @Body() body: EmailLinkRequestDto) {
     assertSignInRequest(request, this.config);
@@ -56,6 +59,7 @@ export class PortalAuthController {
   }
 
   @Post('login/email/complete')
+  @UseGuards(PortalSignInRateLimitGuard)
   @HttpCode(200)
   async signInWithEmailLink(@Req() request: Request, @Res({ passthrough: true }) response: Response, @Body() body: EmailLinkSignInDto) {
     assertSignInRequest(request, this.config);
@@ -67,14 +71,14 @@ export class PortalAuthController {
   }
 
   @Get('session')
-  @UseGuards(PortalSessionGuard)
+  @UseGuards(PortalSessionGuard, PortalRateLimitGuard)
   session(@CurrentPortalSession() session: PortalSession) {
     return sessionView(session);
   }
 
   @Post('logout')
   @HttpCode(204)
-  @UseGuards(PortalSessionGuard)
+  @UseGuards(PortalSessionGuard, PortalRateLimitGuard)
   async signOut(@Req() request: Request, @Res({ passthrough: true }) response: Response): Promise<void> {
     const token = sessionToken(request);
     if (token) await this.sessions.close(token);

@@ -105,9 +105,14 @@ export class PortalSessionGuard implements CanActivate {
   }
 }
 
+/** The session PortalSessionGuard resolved for this request (undefined before it ran). */
+export function portalSessionOf(request: Request): PortalSession | undefined {
+  return (request as WithSession)[SESSION]?.session;
+}
+
 /** Handler parameter: the session PortalSessionGuard resolved. */
 export const CurrentPortalSession = createParamDecorator((_data: unknown, context: ExecutionContext): PortalSession => {
-  const attached = (context.switchToHttp().getRequest<Request>() as WithSession)[SESSION];
-  if (!attached) throw new Error('CurrentPortalSession used on a route without PortalSessionGuard');
-  return attached.session;
+  const session = portalSessionOf(context.switchToHttp().getRequest<Request>());
+  if (!session) throw new Error('CurrentPortalSession used on a route without PortalSessionGuard');
+  return session;
 });

@@ -1,4 +1,4 @@
-import { type ExecutionContext, HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import {
   InjectThrottlerOptions,
@@ -11,7 +11,6 @@ import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/consumer.js';
 import { CostResolver } from '../metering/cost.resolver.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { setRateLimitHeaders } from './rate-limit.headers.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimitService } from './rate-limit.service.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
@@ -65,35 +64,18 @@ export class RateLimitGuard extends ThrottlerGuard {
 
     const cost = this.costs.resolve(context, consumer);
     const response = context.switchToHttp().getResponse<Response>();
-    const outcome = await this.rateLimits.consume({ bucket: consumer.customerId, policies, cost });
-    if ('unavailable' in outcome) {
-      if (this.rateLimits.failureMode === 'open') return true;
-      response.setHeader('Retry-After', 1);
-      throw new HttpException(
-        { error: 'rate_limiter_unavailable', message: 'Rate limiting is temporarily unavailable; retry shortly.' },
-        HttpStatus.SERVICE_UNAVAILABLE,
-      );
-    }
-    const decision = outcome.decided;
-    setRateLimitHeaders(response, decision);
-    if (decision.allowed) return true;
-    const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-    const exceeded = decision.policies.find((policy) => cost * (policy.windowMs / policy.limit) > 0 && policy.remaining < cost) ?? decision.policies[0];
-    throw new HttpException(
+    await this.rateLimits.enforce(
+      response,
+      { bucket: consumer.customerId, policies, cost },
       {
-        error: 'rate_limit_exceeded',
-        message:
-          cost > exceeded.limit
-            ? `This request costs ${cost} units, more than your limit of ${exceeded.limit} per ${exceeded.windowMs / 1000} s.`
-            : `Rate limit of ${exceeded.limit} per ${exceeded.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
-        retryAfter,
-        limit: exceeded.limit,
-        windowSeconds: exceeded.windowMs / 1000,
-        tier: consumer.tier.name,
-        upgradeUrl: this.tiers.catalog.upgradeUrl,
+        message: (policy, retryAfter) =>
+          cost > policy.limit
+            ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
+            : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
+        details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
       },
-      HttpStatus.TOO_MANY_REQUESTS,
     );
+    return true;
   }
 
   /** Anonymous path: an unbounded default throttler costs nothing and limits nothing. */

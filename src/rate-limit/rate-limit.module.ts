@@ -20,8 +20,8 @@ const storageProvider = {
 };
 
 @Module({
-  providers: [storageProvider],
-  exports: [storageProvider],
+  providers: [storageProvider, RateLimitService],
+  exports: [storageProvider, RateLimitService],
 })
 class RateLimitStorageModule {}
 
@@ -32,17 +32,17 @@ class RateLimitStorageModule {}
     TiersModule,
     ThrottlerModule.forRootAsync({
       imports: [RateLimitStorageModule],
-      inject: [RateLimitStorage],
+      inject: [RateLimitService],
       // A default throttler with no limit: consumers get their tier's limits; @Throttle({ default: … })
       // on a route still limits it (anonymous callers per IP, consumers per customer).
-      useFactory: (storage: RateLimitStorage) => ({
+      useFactory: (rateLimits: RateLimitService) => ({
         throttlers: [{ name: 'default', ttl: 60_000, limit: Number.POSITIVE_INFINITY }],
-        storage: new ThrottlerStorageAdapter(storage),
+        storage: new ThrottlerStorageAdapter(rateLimits),
       }),
     }),
   ],
-  providers: [RateLimitService, RateLimitMetadataAccessor, RateLimitGuard],
+  providers: [RateLimitMetadataAccessor, RateLimitGuard],
   // Guards named in @UseGuards are built in the using module: everything they inject must be visible there.
-  exports: [RateLimitService, RateLimitGuard, RateLimitMetadataAccessor, RateLimitStorageModule, ThrottlerModule, MeteringCoreModule, TiersModule],
+  exports: [RateLimitGuard, RateLimitMetadataAccessor, RateLimitStorageModule, ThrottlerModule, MeteringCoreModule, TiersModule],
 })
 export class RateLimitModule {}

@@ -1,43 +1,99 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
+import type { Response } from 'express';
 import { TollgateConfig } from '../config/tollgate-config.js';
+import { rateLimiterUnavailable, rateLimitExceeded, type RefusalWording } from './rate-limit.exceptions.js';
+import { setRateLimitHeaders } from './rate-limit.headers.js';
 import { type RateLimitDecision, type RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
+import { settleWithin } from './responsive-deadline.js';
+import { type BreakerState, StoreBreaker } from './store.breaker.js';
 
 export type RateLimitOutcome = { decided: RateLimitDecision } | { unavailable: string };
 
 const WARN_EVERY_MS = 10_000;
+const BREAKER_OPEN = 'circuit breaker open after repeated faults';
 
-/** Asks the store, but never waits longer than the configured budget (50 ms): then the failure mode decides. */
+/**
+ * Asks the store, and its answer decides, however late this process gets to read it. The failure mode
+ * (open: admit, closed: 503) decides only on a real store fault: the client is not connected, the call
+ * failed, the store left it unanswered for the store timeout (counted in time this process could have read
+ * an answer, so our own event-loop lag never counts), or the breaker is open after repeated faults.
+ * The in-memory store answers synchronously and is never unavailable.
+ */
 @Injectable()
 export class RateLimitService {
   private readonly logger = new Logger('RateLimit');
+  private readonly breaker: StoreBreaker;
   private lastWarning = 0;
 
   constructor(
     @Inject(RateLimitStorage) private readonly storage: RateLimitStorage,
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
-  ) {}
+  ) {
+    this.breaker = new StoreBreaker({ faults: config.rateLimitBreakerFaults, cooldownMs: config.rateLimitBreakerCooldownMs });
+  }
 
   get failureMode(): 'open' | 'closed' {
     return this.config.rateLimitFailureMode;
   }
 
+  /** The store's circuit breaker: `closed` while the store answers. */
+  get breakerState(): BreakerState {
+    return this.breaker.state;
+  }
+
   async consume(request: RateLimitRequest): Promise<RateLimitOutcome> {
     if (!this.storage.remote) return { decided: await this.storage.consume(request) };
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${this.config.rateLimitTimeoutMs} ms`)), this.config.rateLimitTimeoutMs);
-    });
-    try {
-      return { decided: await Promise.race([this.storage.consume(request), timeout]) };
-    } catch (error) {
-      const reason = (error as Error).message;
-      if (Date.now() - this.lastWarning > WARN_EVERY_MS) {
-        this.lastWarning = Date.now();
-        this.logger.warn(`rate-limit store unavailable (${reason}); failing ${this.failureMode}`);
-      }
-      return { unavailable: reason };
-    } finally {
-      clearTimeout(timer);
+    if (this.storage.available?.() === false) return this.unavailable('not connected');
+    const permit = this.breaker.permit();
+    if (permit === 'probe' && this.storage.ping) {
+      // A background round trip tests the store: no request waits on a store that may still be hung.
+      void this.ask(() => this.storage.ping!(), true);
+      return this.unavailable(BREAKER_OPEN);
     }
+    if (!permit) return this.unavailable(BREAKER_OPEN);
+    const outcome = await this.ask(() => this.storage.consume(request), permit === 'probe');
+    return 'value' in outcome ? { decided: outcome.value } : this.unavailable(outcome.reason);
+  }
+
+  /** One call to the store, bounded by the store timeout (in responsive time), reported to the breaker. */
+  private async ask<T>(call: () => Promise<T>, probe: boolean): Promise<{ value: T } | { reason: string }> {
+    const outcome = await settleWithin(call(), this.config.rateLimitStoreTimeoutMs);
+    if ('value' in outcome) {
+      if (this.breaker.succeeded()) this.logger.log('rate-limit store answers again; circuit breaker closed');
+      return outcome;
+    }
+    const reason =
+      'timedOut' in outcome
+        ? `no answer within ${this.config.rateLimitStoreTimeoutMs} ms`
+        : outcome.error instanceof Error
+          ? outcome.error.message
+          : String(outcome.error);
+    if (this.breaker.failed(probe)) {
+      this.logger.warn(`rate-limit store faulted ${this.config.rateLimitBreakerFaults} times in a row (${reason}); circuit breaker open, failing ${this.failureMode}`);
+    }
+    return { reason };
+  }
+
+  /**
+   * Consumes and answers like every limited route: rate-limit headers, 429 `rate_limit_exceeded` with
+   * `Retry-After` when refused, and on a store fault the failure mode (admit, or 503 `rate_limiter_unavailable`).
+   */
+  async enforce(response: Response, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
+    const outcome = await this.consume(request);
+    if ('unavailable' in outcome) {
+      if (this.failureMode === 'open') return;
+      response.setHeader('Retry-After', 1);
+      throw rateLimiterUnavailable();
+    }
+    setRateLimitHeaders(response, outcome.decided);
+    if (!outcome.decided.allowed) throw rateLimitExceeded(outcome.decided, wording);
+  }
+
+  private unavailable(reason: string): RateLimitOutcome {
+    if (Date.now() - this.lastWarning > WARN_EVERY_MS) {
+      this.lastWarning = Date.now();
+      this.logger.warn(`rate-limit store unavailable (${reason}); failing ${this.failureMode}`);
+    }
+    return { unavailable: reason };
   }
 }

@@ -21,8 +21,13 @@ export interface PolicyState {
   windowMs: number;
   /** Units still available right after this decision. */
   remaining: number;
-  /** Until the policy's budget is whole again. */
+  /**
+   * Until more of this policy's budget is available: if it refused the request, until the request would fit
+   * (its retry-after); otherwise until the next unit comes back (0 when the budget is whole).
+   */
   resetMs: number;
+  /** This policy has too little budget for the request (on a refusal: one of the policies that refused it). */
+  refused: boolean;
 }
 
 export interface RateLimitDecision {
@@ -39,8 +44,12 @@ export interface RateLimitDecision {
  * charged atomically, all or nothing.
  */
 export interface RateLimitStorage {
-  /** True when answers cross the network and may hang (the caller then bounds the wait). */
+  /** True when answers cross the network and may hang (the caller then bounds the wait and watches for faults). */
   readonly remote: boolean;
+  /** For a remote store: false when a call cannot succeed right now (e.g. not connected), so it is not tried. */
+  available?(): boolean;
+  /** For a remote store: a cheap round trip, the circuit breaker's probe (without it, a request is the probe). */
+  ping?(): Promise<unknown>;
   consume(request: RateLimitRequest): Promise<RateLimitDecision>;
 }
 export const RateLimitStorage = Symbol('RateLimitStorage');

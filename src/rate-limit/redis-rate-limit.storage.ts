@@ -1,3 +1,4 @@
+import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { RateLimitDecision, RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
 
@@ -5,7 +6,7 @@ import type { RateLimitDecision, RateLimitRequest, RateLimitStorage } from './ra
  * GCRA over every policy of a request in one round trip, atomically, on Redis' clock (instances' clocks
  * may drift; Redis' is the one they share). A port of gcra.ts: keep them in step.
  * KEYS: one per policy. ARGV: cost, then limit and window (ms) per policy.
- * Returns: allowed (0/1), retry-after ms, then remaining and reset ms per policy.
+ * Returns: allowed (0/1), retry-after ms, then per policy: remaining, reset ms, refused (0/1).
  */
 const GCRA_SCRIPT = `
 local time = redis.call('TIME')
@@ -15,6 +16,7 @@ local allowed = 1
 local retry = 0
 local tats = {}
 local nexts = {}
+local waits = {}
 for i = 1, #KEYS do
   local limit = tonumber(ARGV[i * 2])
   local window = tonumber(ARGV[i * 2 + 1])
@@ -24,12 +26,14 @@ for i = 1, #KEYS do
   tats[i] = tat
   nexts[i] = tat + cost * interval
   local allow_at = nexts[i] - window
+  waits[i] = 0
   if allow_at > now then
     allowed = 0
+    waits[i] = allow_at - now
     if allow_at - now > retry then retry = allow_at - now end
   end
 end
-local out = { allowed, math.ceil(retry) }
+local out = { allowed, math.ceil(retry - 1e-6) }
 for i = 1, #KEYS do
   local limit = tonumber(ARGV[i * 2])
   local window = tonumber(ARGV[i * 2 + 1])
@@ -41,8 +45,17 @@ for i = 1, #KEYS do
   end
   local remaining = math.floor((now + window - effective) / interval + 1e-9)
   if remaining < 0 then remaining = 0 end
+  if remaining > limit then remaining = limit end
+  local reset = 0
+  if waits[i] > 0 then
+    reset = waits[i]
+  elseif remaining < limit then
+    reset = effective - window + (remaining + 1) * interval - now
+  end
+  if reset < 0 then reset = 0 end
   out[#out + 1] = remaining
-  out[#out + 1] = math.ceil(effective - now)
+  out[#out + 1] = math.ceil(reset - 1e-6)
+  if waits[i] > 0 then out[#out + 1] = 1 else out[#out + 1] = 0 end
 end
 return out
 `;
@@ -51,21 +64,71 @@ interface GcraCommand {
   tollgateGcra(numberOfKeys: number, ...keysAndArgs: Array<string | number>): Promise<number[]>;
 }
 
+/** How long start-up waits for the rate-limit connection before serving (then: fail-open/closed until it is up). */
+const READY_WAIT_MS = 2_000;
+
 /**
  * Redis storage. Keys carry a hash tag on the bucket (`{tollgate:rl:cus_123}:w60`) so one customer's
  * keys share a Cluster slot and the multi-key script is legal there. ioredis sends EVALSHA and falls
  * back to EVAL when the script is not cached yet.
+ *
+ * It talks over its own connection, a duplicate of the shared client without ioredis' `commandTimeout`:
+ * that timer runs before the socket is read in an event-loop turn, so when this process lags it rejects
+ * commands whose answers have already arrived. RateLimitService bounds the wait instead, counting only time
+ * in which this process could have read an answer. In-flight commands are not resent after a reconnect
+ * (the request was decided without them) and fail as soon as the connection drops.
  */
-export class RedisRateLimitStorage implements RateLimitStorage {
+export class RedisRateLimitStorage implements RateLimitStorage, OnModuleInit, OnApplicationShutdown {
   readonly remote = true;
   private readonly redis: Redis & GcraCommand;
 
   constructor(
-    redis: Redis,
+    shared: Redis,
     private readonly prefix: string,
   ) {
+    const redis = shared.duplicate({
+      connectionName: 'tollgate-rate-limit',
+      commandTimeout: undefined,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+    });
+    // Faults are reported by RateLimitService (throttled); without a listener ioredis prints every one.
+    redis.on('error', () => undefined);
     redis.defineCommand('tollgateGcra', { lua: GCRA_SCRIPT });
     this.redis = redis as Redis & GcraCommand;
+  }
+
+  /** Not 'ready' (connecting, reconnecting, closed): a call would fail at once, so it is a fault without trying. */
+  available(): boolean {
+    return this.redis.status === 'ready';
+  }
+
+  ping(): Promise<unknown> {
+    return this.redis.ping();
+  }
+
+  async onModuleInit(): Promise<void> {
+    if (this.available()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.redis.off('ready', done);
+        this.redis.off('end', done);
+        resolve();
+      };
+      const timer = setTimeout(done, READY_WAIT_MS);
+      this.redis.once('ready', done);
+      this.redis.once('end', done);
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.close();
+  }
+
+  close(): void {
+    this.redis.disconnect(false);
   }
 
   async consume(request: RateLimitRequest): Promise<RateLimitDecision> {
@@ -80,8 +143,9 @@ export class RedisRateLimitStorage implements RateLimitStorage {
         id: policy.id,
         limit: policy.limit,
         windowMs: policy.windowMs,
-        remaining: reply[2 + i * 2],
-        resetMs: reply[3 + i * 2],
+        remaining: reply[2 + i * 3],
+        resetMs: reply[3 + i * 3],
+        refused: reply[4 + i * 3] === 1,
       })),
     };
   }

@@ -1,5 +1,6 @@
 import type { ThrottlerStorage } from '@nestjs/throttler';
-import type { RateLimitStorage } from './rate-limit.storage.js';
+import { rateLimiterUnavailable } from './rate-limit.exceptions.js';
+import type { RateLimitService } from './rate-limit.service.js';
 
 interface ThrottlerStorageRecord {
   totalHits: number;
@@ -10,20 +11,26 @@ interface ThrottlerStorageRecord {
 
 /**
  * Lets @nestjs/throttler's own code path (anonymous callers on routes with @Throttle) use our store,
- * so the same GCRA and the same Redis back every limit.
+ * so the same GCRA, the same Redis and the same fault handling back every limit.
  */
 export class ThrottlerStorageAdapter implements ThrottlerStorage {
-  constructor(private readonly storage: RateLimitStorage) {}
+  constructor(private readonly rateLimits: RateLimitService) {}
 
   async increment(key: string, ttl: number, limit: number, _blockDuration: number, throttlerName: string): Promise<ThrottlerStorageRecord> {
-    const decision = await this.storage.consume({ bucket: `anon:${key}`, policies: [{ id: throttlerName, limit, windowMs: ttl }], cost: 1 });
+    const outcome = await this.rateLimits.consume({ bucket: `anon:${key}`, policies: [{ id: throttlerName, limit, windowMs: ttl }], cost: 1 });
+    if ('unavailable' in outcome) {
+      if (this.rateLimits.failureMode === 'closed') throw rateLimiterUnavailable();
+      return { totalHits: 0, timeToExpire: 0, isBlocked: false, timeToBlockExpire: 0 };
+    }
+    const decision = outcome.decided;
     const [policy] = decision.policies;
-    const seconds = Math.ceil(policy.resetMs / 1000);
+    // Refused: Reset and Retry-After are the same wait (see rate-limit.headers.ts).
+    const wait = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
     return {
       totalHits: decision.allowed ? limit - policy.remaining : limit + 1,
-      timeToExpire: seconds,
+      timeToExpire: decision.allowed ? Math.ceil(policy.resetMs / 1000) : wait,
       isBlocked: !decision.allowed,
-      timeToBlockExpire: decision.allowed ? 0 : Math.max(1, Math.ceil(decision.retryAfterMs / 1000)),
+      timeToBlockExpire: decision.allowed ? 0 : wait,
     };
   }
 }

@@ -1,11 +1,9 @@
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
-import { type PrivateRedis, startPrivateRedis } from '../support/redis-server.js';
-import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
 import { RateLimitProbeModule } from './rate-limit-probe.module.js';
 import { sleep } from '../support/wait.js';
-
 
 async function enterpriseKey(admin: AdminClient, rateLimit: string[]): Promise<string> {
   const customer = await admin.createCustomer('enterprise', { overrides: { includedCalls: 1_000_000, rateLimit } });
@@ -20,8 +18,7 @@ describe(`rate limits on one instance (${process.env.REDIS_URL ? 'Redis' : 'in-m
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    // Exactness, not the failure mode, is under test: give a CPU-starved CI run more than 50 ms before failing open.
-    service = await startTestApp(database, { config: testConfig(database, { rateLimitTimeoutMs: 2000 }), imports: [RateLimitProbeModule] });
+    service = await startTestApp(database, { imports: [RateLimitProbeModule] });
     admin = new AdminClient(service.url);
   });
 
@@ -48,11 +45,17 @@ describe(`rate limits on one instance (${process.env.REDIS_URL ? 'Redis' : 'in-m
     expect(statuses.filter((status) => status === 200)).toHaveLength(10);
     expect(statuses.filter((status) => status === 429)).toHaveLength(90);
     const refused = responses.find((response) => response.status === 429)!;
-    expect(refused.body).toMatchObject({ error: 'rate_limit_exceeded', retryAfter: 6, limit: 10, windowSeconds: 60, tier: 'free' });
+    expect(refused.body).toMatchObject({ error: 'rate_limit_exceeded', limit: 10, windowSeconds: 60, tier: 'free' });
     expect(refused.body.message).toEqual(expect.any(String));
-    expect(refused.headers.get('retry-after')).toBe('6');
+    // The next unit comes back 6 s after the burst (less if answering the burst took a while).
+    const wait = refused.body.retryAfter;
+    expect(wait).toBeGreaterThanOrEqual(1);
+    expect(wait).toBeLessThanOrEqual(6);
+    // Every header a client might follow says the same wait.
+    expect(refused.headers.get('retry-after')).toBe(String(wait));
+    expect(refused.headers.get('x-ratelimit-reset')).toBe(String(wait));
     expect(refused.headers.get('x-ratelimit-remaining')).toBe('0');
-    expect(refused.headers.get('ratelimit')).toMatch(/^"w60";r=0;t=\d+$/);
+    expect(refused.headers.get('ratelimit')).toBe(`"w60";r=0;t=${wait}`);
   });
 
   it('shares one budget between all keys of a customer', async () => {
@@ -109,103 +112,5 @@ describe(`rate limits on one instance (${process.env.REDIS_URL ? 'Redis' : 'in-m
     expect(throttled.find((response) => response.status === 429)!.body.limit).toBe(2);
     // The route's own limit came on top of the tier's: the tier budget still has room elsewhere.
     expect((await get('/v1/basic/rl', secret)).status).toBe(200);
-  });
-});
-
-describe('rate limits across two instances sharing Redis', () => {
-  let database: TestDatabase;
-  let privateRedis: PrivateRedis | null = null;
-  let first: TestApp;
-  let second: TestApp;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    if (!process.env.REDIS_URL) privateRedis = await startPrivateRedis();
-    const redisUrl = process.env.REDIS_URL ?? privateRedis!.url;
-    const config = testConfig(database, { redisUrl, rateLimitTimeoutMs: 2000 });
-    first = await startTestApp(database, { config, imports: [RateLimitProbeModule] });
-    second = await startTestApp(database, { config: testConfig(database, { redisUrl, redisPrefix: config.redisPrefix, rateLimitTimeoutMs: 2000 }), imports: [RateLimitProbeModule] });
-  });
-
-  afterAll(async () => {
-    await second.close();
-    await first.close();
-    await privateRedis?.stop();
-    await database.dispose();
-  });
-
-  it('lets exactly 10 of 100 concurrent requests through, split over both instances', async () => {
-    const { secret } = await new AdminClient(first.url).customerWithKey('free');
-    const responses = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => call('GET', `${(i % 2 ? first : second).url}/v1/basic/rl`, { apiKey: secret })),
-    );
-    expect(responses.filter((response) => response.status === 200)).toHaveLength(10);
-    expect(responses.filter((response) => response.status === 429)).toHaveLength(90);
-  });
-});
-
-describe('when Redis fails', () => {
-  let database: TestDatabase;
-  let redis: PrivateRedis;
-  let failOpen: TestApp;
-  let failClosed: TestApp;
-  let secret: string;
-
-  beforeAll(async () => {
-    database = await createTestDatabase();
-    redis = await startPrivateRedis();
-    failOpen = await startTestApp(database, { config: testConfig(database, { redisUrl: redis.url }), imports: [RateLimitProbeModule] });
-    failClosed = await startTestApp(database, {
-      config: testConfig(database, { redisUrl: redis.url, rateLimitFailureMode: 'closed' }),
-      imports: [RateLimitProbeModule],
-    });
-    secret = (await new AdminClient(failOpen.url).customerWithKey('free')).secret;
-  });
-
-  afterAll(async () => {
-    await failClosed.close();
-    await failOpen.close();
-    await redis.stop();
-    await database.dispose();
-  });
-
-  async function timed(instance: TestApp) {
-    const started = performance.now();
-    const response = await call('GET', `${instance.url}/v1/basic/rl`, { apiKey: secret });
-    return { ...response, ms: performance.now() - started };
-  }
-
-  it('decides quickly either way: fail-open admits, fail-closed answers 503; never a hang or a 500', async () => {
-    expect((await timed(failOpen)).status).toBe(200);
-    expect((await timed(failClosed)).headers.get('x-ratelimit-limit')).toBe('10');
-
-    // A hung Redis: connected, silent.
-    redis.freeze();
-    try {
-      for (let i = 0; i < 3; i++) {
-        const open = await timed(failOpen);
-        expect(open.status).toBe(200);
-        expect(open.headers.get('x-ratelimit-limit')).toBeNull();
-        expect(open.ms).toBeLessThan(250);
-        const closed = await timed(failClosed);
-        expect(closed.status).toBe(503);
-        expect(closed.body.error).toBe('rate_limiter_unavailable');
-        expect(closed.headers.get('retry-after')).toBe('1');
-        expect(closed.ms).toBeLessThan(250);
-      }
-    } finally {
-      redis.thaw();
-    }
-
-    // A dead Redis: the process is gone mid-run.
-    await redis.kill();
-    for (let i = 0; i < 3; i++) {
-      const open = await timed(failOpen);
-      expect(open.status).toBe(200);
-      expect(open.ms).toBeLessThan(250);
-      const closed = await timed(failClosed);
-      expect(closed.status).toBe(503);
-      expect(closed.ms).toBeLessThan(250);
-    }
   });
 });
