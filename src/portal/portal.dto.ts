@@ -1,4 +1,5 @@
-import { IsEmail, IsIn, IsInt, IsOptional, IsString, Length, Max, Min, ValidateIf } from 'class-validator';
+import { IsEmail, IsIn, IsInt, IsString, Length, Max, Min, ValidateIf } from 'class-validator';
+import { IsOmittable } from '../common/validation.js';
 
 export class KeySignInDto {
   @IsString()
@@ -19,18 +20,18 @@ export class EmailLinkSignInDto {
 }
 
 export class PortalCreateKeyDto {
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 100, { message: 'name must be 1 to 100 characters' })
   name?: string;
 
-  @IsOptional()
+  @IsOmittable()
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
 }
 
 export class PortalRotateKeyDto {
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(7 * 86400)

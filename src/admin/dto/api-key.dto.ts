@@ -1,29 +1,29 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsDate, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { IsIsoDateTime, IsOmittable } from '../../common/validation.js';
 
 export class CreateApiKeyDto {
   @ApiPropertyOptional({ example: 'production' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 100)
   name?: string;
 
   @ApiPropertyOptional({ enum: ['live', 'test'], default: 'live' })
-  @IsOptional()
+  @IsOmittable()
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
 
   @ApiPropertyOptional({ type: [String], example: ['ingest'] })
-  @IsOptional()
+  @IsOmittable()
+  @IsArray()
   @ArrayMaxSize(20)
   @Matches(/^[a-z][a-z0-9_:.-]{0,49}$/, { each: true, message: 'each scope is a lower-case word like "ingest"' })
   scopes?: string[];
 
-  @ApiPropertyOptional({ description: 'ISO-8601 time after which the key stops working' })
+  @ApiPropertyOptional({ description: 'ISO-8601 time after which the key stops working (null or absent: never)', example: '2027-01-01T00:00:00Z' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'expiresAt must be an ISO-8601 date-time' })
+  @IsIsoDateTime()
   expiresAt?: Date;
 }
 
@@ -37,7 +37,7 @@ export class UpdateApiKeyDto {
 
 export class RotateApiKeyDto {
   @ApiPropertyOptional({ description: 'How long the old key keeps working, in seconds', default: 86400 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(30 * 86400)
