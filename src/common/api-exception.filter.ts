@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { isApiErrorBody } from './api-error.js';
-import { isDatabaseUnavailable, isInvalidDataError } from './database-errors.js';
+import { isDatabaseUnavailable, isInvalidDataError, isUniqueViolation } from './database-errors.js';
 
 const CODES: Record<number, string> = {
   400: 'bad_request',
@@ -77,6 +77,11 @@ export class ApiExceptionFilter implements ExceptionFilter {
       // Validation should have refused this value with the field named; the database did. Still the caller's input.
       this.logger.warn(`database refused a value (SQLSTATE ${(exception as { code: string }).code}): input validation missed it`);
       res.status(HttpStatus.BAD_REQUEST).json({ error: 'invalid_input', message: 'A value in the request cannot be stored (out of range or malformed).' });
+      return;
+    }
+    if (isUniqueViolation(exception)) {
+      // Services check uniqueness first; two concurrent requests can both pass that check, one insert then loses.
+      res.status(HttpStatus.CONFLICT).json({ error: 'conflict', message: 'A value that must be unique is already taken (possibly by a request made at the same time).' });
       return;
     }
     if (isDatabaseUnavailable(exception)) {

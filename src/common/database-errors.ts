@@ -6,7 +6,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   const code = (error as { code?: string } | null)?.code ?? '';
   const message = (error as Error | null)?.message ?? '';
   // The server answered with a statement error: it is up. (Such messages may quote input, "closed" included.)
-  if (isInvalidDataError(error)) return false;
+  if (isInvalidDataError(error) || isUniqueViolation(error)) return false;
   return (
     /^(08|57P|53)/.test(code) ||
     ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(code) ||
@@ -24,4 +24,9 @@ const INVALID_DATA_CODES: ReadonlySet<string> = new Set(['22001', '22003', '2200
 export function isInvalidDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && INVALID_DATA_CODES.has(code);
+}
+
+/** A unique constraint refused the row: typically two requests creating the same thing at once (check-then-insert races). */
+export function isUniqueViolation(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === '23505';
 }

@@ -96,15 +96,18 @@ export class UpdateCustomerDto extends PartialType(OmitType(CreateCustomerDto, [
 }
 
 export class ListCustomersQuery {
+  @ApiPropertyOptional({ example: 'pro' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
   tier?: string;
 
+  @ApiPropertyOptional({ enum: ['active', 'suspended', 'past_due', 'canceled'] })
   @IsOptional()
   @IsIn(['active', 'suspended', 'past_due', 'canceled'])
   status?: 'active' | 'suspended' | 'past_due' | 'canceled';
 
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -112,6 +115,7 @@ export class ListCustomersQuery {
   @Max(200)
   limit?: number;
 
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
