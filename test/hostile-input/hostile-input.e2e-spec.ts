@@ -23,6 +23,8 @@ const CONCURRENCY = 2;
 const PROBE_BUDGET_MS = 200;
 /** ~1300 requests: about 10 s on an idle 2-core box, several times that when it is shared. */
 const SUITE_TIMEOUT_MS = 150_000;
+/** An app, three customers, keys and a portal sign-in: more than Jest's 30 s when the box runs the whole suite. */
+const SETUP_TIMEOUT_MS = 90_000;
 
 type Auth = 'admin' | 'key' | 'portal' | 'none';
 
@@ -169,7 +171,7 @@ describe('hostile input on every route', () => {
     };
     const document = (await call('GET', `${service.url}/docs/openapi.json`)).body as OpenApiDocument;
     operations = [...documentedOperations(document), ...UNDOCUMENTED];
-  });
+  }, SETUP_TIMEOUT_MS);
 
   afterAll(async () => {
     await service?.close();
