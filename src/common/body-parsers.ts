@@ -38,7 +38,7 @@ function isJson(request: IncomingMessage): boolean {
 
 /**
  * Installs the JSON and urlencoded body parsers with their limits checked on the raw bytes, before anything
- * parses them: the size (per route: a bigger Content-Length is refused before the body is read), the charset
+ * parses them: the size (per route: a bigger Content-Length is refused without buffering the body), the charset
  * (UTF-8 only: the structure scan reads bytes), the JSON nesting depth and container width. The raw body
  * stays on `request.rawBody` (Stripe's signature check). The app must be created with `bodyParser: false`
  * and without `rawBody` (see APP_OPTIONS).

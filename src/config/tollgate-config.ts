@@ -55,7 +55,7 @@ export class TollgateConfig {
   /** Which response statuses count as billable (2xx by default). */
   meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;
   logLevel = 'info';
-  /** Largest request body (bytes) of every route but the bulk ones; bigger bodies get 413 before they are read. */
+  /** Largest request body (bytes) of every route but the bulk ones; bigger bodies get 413 and are never held in memory past it. */
   bodyLimitBytes = 100 * 1024;
   /** Largest body of the bulk routes: `POST /v1/events` (up to 1000 events) and Stripe's webhooks. */
   bulkBodyLimitBytes = 2 * 1024 * 1024;
