@@ -3,17 +3,26 @@ import type { NestApplicationOptions } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule, type AppModuleOptions } from './app.module.js';
+import { installBodyParsers } from './common/body-parsers.js';
+import { applyHttpTimeouts } from './common/http-timeouts.js';
 import { createValidationPipe } from './common/validation.js';
+import { TollgateConfig } from './config/tollgate-config.js';
 import { JsonLogger } from './logging/json.logger.js';
 
-/** Options every Tollgate app is created with (tests pass the same to `createNestApplication`). */
-export const APP_OPTIONS: NestApplicationOptions = { bufferLogs: true, rawBody: true };
+/**
+ * Options every Tollgate app is created with (tests pass the same to `createNestApplication`). Nest's own body
+ * parsers are off: configureApp installs ours, which check size, depth and width before parsing and keep the
+ * raw body (`request.rawBody`, for Stripe's signature).
+ */
+export const APP_OPTIONS: NestApplicationOptions = { bufferLogs: true, bodyParser: false };
 
-/** Everything the service sets on an app beyond its modules: logger, validation, errors, docs, shutdown. */
+/** Everything the service sets on an app beyond its modules: logger, validation, body limits, timeouts, errors, docs. */
 export function configureApp(app: NestExpressApplication): NestExpressApplication {
+  const config = app.get(TollgateConfig);
   app.useLogger(app.get(JsonLogger));
   app.useGlobalPipes(createValidationPipe());
-  app.useBodyParser('json', { limit: '2mb' });
+  installBodyParsers(app, config);
+  applyHttpTimeouts(app.getHttpServer(), config);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
   const document = SwaggerModule.createDocument(

@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { IsString } from 'class-validator';
+import { IsString, Length } from 'class-validator';
 import { AdminGuard } from '../admin/admin.guard.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { CustomersService } from '../customers/customers.service.js';
@@ -13,6 +13,7 @@ import { UsageSyncService } from './usage-sync.service.js';
 
 export class SubscribeDto {
   @IsString()
+  @Length(1, 100)
   tier: string;
 }
 

@@ -40,13 +40,14 @@ export class ReconciliationService {
   ) {}
 
   async reconcile(periodQuery = 'current'): Promise<{ rows: ReconciliationRow[]; driftDetected: number }> {
+    // Checked before the loop: without billable customers a bad period would otherwise pass unnoticed.
+    if (!periodFromQuery(periodQuery, null)) {
+      throw new BadRequestException({ error: 'validation_failed', message: 'period must be "current" or YYYY-MM.', details: [{ field: 'period', problems: ['must be "current" or YYYY-MM'] }] });
+    }
     const rows: ReconciliationRow[] = [];
     for (const customer of await this.customers.billable()) {
       const anchor = billingAnchor(customer);
-      const period = periodFromQuery(periodQuery, anchor);
-      if (!period) {
-        throw new BadRequestException({ error: 'validation_failed', message: 'period must be "current" or YYYY-MM.', details: [{ field: 'period', problems: ['must be "current" or YYYY-MM'] }] });
-      }
+      const period = periodFromQuery(periodQuery, anchor)!;
       const totals = await this.ledger.countersForPeriod(customer.id, period.start);
       const pushed = await this.outbox.pushedTotals([period.start]);
       for (const meter of this.tiers.catalog.meters) {

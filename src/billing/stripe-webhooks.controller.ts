@@ -50,6 +50,8 @@ export class StripeWebhooksController {
     } catch {
       throw new BadRequestException({ error: 'invalid_signature', message: 'The Stripe signature does not verify.' });
     }
+    const problem = envelopeProblem(event);
+    if (problem) throw new BadRequestException({ error: 'invalid_event', message: `The event is not shaped like a Stripe event: ${problem}.` });
     const stripeCustomerId = stripeCustomerOf(event);
     return this.perCustomer.run(stripeCustomerId ?? event.id, () => this.process(event, stripeCustomerId));
   }
@@ -127,10 +129,29 @@ const HANDLED_EVENTS: ReadonlySet<string> = new Set([
 
 const isSubscriptionEvent = (event: Stripe.Event) => event.type.startsWith('customer.subscription.');
 
+/** Stripe ids (`evt_…`, `cus_…`): visible ASCII, which Postgres stores as is. */
+const STRIPE_ID = /^[\x21-\x7e]{1,255}$/;
+/** 9999-12-31T23:59:59Z: the last second a timestamptz column takes from a 4-digit year. */
+const MAX_UNIX_SECONDS = 253_402_300_799;
+
+/**
+ * What is wrong with a signed event's envelope (the fields read before dispatching on its type), or null.
+ * A valid signature proves who sent it, not that every field is what this code expects.
+ */
+function envelopeProblem(event: Stripe.Event): string | null {
+  const { id, type, created, data } = event as { id: unknown; type: unknown; created: unknown; data: unknown };
+  if (typeof id !== 'string' || !STRIPE_ID.test(id)) return 'id must be a Stripe id';
+  if (typeof type !== 'string' || !STRIPE_ID.test(type)) return 'type must be an event type';
+  if (!Number.isSafeInteger(created) || (created as number) < 0 || (created as number) > MAX_UNIX_SECONDS) return 'created must be a Unix time';
+  const object = (data as { object?: unknown } | null)?.object;
+  if (typeof object !== 'object' || object === null || Array.isArray(object)) return 'data.object must be an object';
+  return null;
+}
+
 /** The Stripe customer an event is about, for the events we act on. */
 function stripeCustomerOf(event: Stripe.Event): string | null {
-  const object = event.data.object as { object?: string; customer?: string | { id: string } | null };
+  const object = event.data.object as { object?: string; customer?: unknown };
   if (object.object !== 'subscription' && object.object !== 'invoice') return null;
-  if (!object.customer) return null;
-  return typeof object.customer === 'string' ? object.customer : object.customer.id;
+  const customer = typeof object.customer === 'object' && object.customer !== null ? (object.customer as { id?: unknown }).id : object.customer;
+  return typeof customer === 'string' && STRIPE_ID.test(customer) ? customer : null;
 }

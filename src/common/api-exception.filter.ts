@@ -1,7 +1,7 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import type { Response } from 'express';
 import { isApiErrorBody } from './api-error.js';
-import { isDatabaseUnavailable } from './database-errors.js';
+import { isDatabaseUnavailable, isInvalidDataError, isUniqueViolation } from './database-errors.js';
 
 const CODES: Record<number, string> = {
   400: 'bad_request',
@@ -15,6 +15,18 @@ const CODES: Record<number, string> = {
   422: 'unprocessable_entity',
   429: 'too_many_requests',
   503: 'service_unavailable',
+};
+
+/** Error codes of body-parser refusals by their `type` (ours from body-parsers.ts included); others go by status. */
+const BODY_ERRORS: Record<string, string> = {
+  'entity.parse.failed': 'invalid_json',
+  'entity.too.large': 'payload_too_large',
+  payload_too_deep: 'payload_too_deep',
+  payload_too_wide: 'payload_too_wide',
+  'parameters.too.many': 'payload_too_wide',
+  'querystring.parse.rangeError': 'payload_too_deep',
+  'charset.unsupported': 'unsupported_media_type',
+  'encoding.unsupported': 'unsupported_media_type',
 };
 
 /** Express body-parser errors carry `status` and `type` (e.g. `entity.parse.failed` for broken JSON). */
@@ -44,8 +56,10 @@ export class ApiExceptionFilter implements ExceptionFilter {
         res.status(status).json(body);
         return;
       }
-      if (status === 400 && isBodyParserError(exception.cause) && exception.cause.type === 'entity.parse.failed') {
-        res.status(400).json({ error: 'invalid_json', message: 'The request body is not valid JSON.' });
+      // Nest wraps body-parser's refusals (ours from body-parsers.ts too) in an HttpException.
+      if (isBodyParserError(exception.cause) && BODY_ERRORS[exception.cause.type]) {
+        const parseFailed = exception.cause.type === 'entity.parse.failed';
+        res.status(status).json({ error: BODY_ERRORS[exception.cause.type], message: parseFailed ? 'The request body is not valid JSON.' : exception.cause.message });
         return;
       }
       const nestMessage = typeof body === 'string' ? body : (body as { message?: unknown }).message;
@@ -54,9 +68,20 @@ export class ApiExceptionFilter implements ExceptionFilter {
       return;
     }
     if (isBodyParserError(exception) && exception.status >= 400 && exception.status < 500) {
-      const error = exception.type === 'entity.parse.failed' ? 'invalid_json' : (CODES[exception.status] ?? 'bad_request');
+      const error = BODY_ERRORS[exception.type] ?? CODES[exception.status] ?? 'bad_request';
       const message = exception.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : exception.message;
       res.status(exception.status).json({ error, message });
+      return;
+    }
+    if (isInvalidDataError(exception)) {
+      // Validation should have refused this value with the field named; the database did. Still the caller's input.
+      this.logger.warn(`database refused a value (SQLSTATE ${(exception as { code: string }).code}): input validation missed it`);
+      res.status(HttpStatus.BAD_REQUEST).json({ error: 'invalid_input', message: 'A value in the request cannot be stored (out of range or malformed).' });
+      return;
+    }
+    if (isUniqueViolation(exception)) {
+      // Services check uniqueness first; two concurrent requests can both pass that check, one insert then loses.
+      res.status(HttpStatus.CONFLICT).json({ error: 'conflict', message: 'A value that must be unique is already taken (possibly by a request made at the same time).' });
       return;
     }
     if (isDatabaseUnavailable(exception)) {

@@ -32,6 +32,13 @@ describe('environment validation', () => {
     [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks', OPERATOR_WEBHOOK_SECRET: 'short' }, ['OPERATOR_WEBHOOK_SECRET']],
     [{ TOLLGATE_MAX_KEYS_PER_CUSTOMER: '0' }, ['TOLLGATE_MAX_KEYS_PER_CUSTOMER']],
     [{ TOLLGATE_MAX_KEYS_PER_CUSTOMER: 'many' }, ['TOLLGATE_MAX_KEYS_PER_CUSTOMER']],
+    [{ TOLLGATE_BODY_LIMIT_BYTES: '100kb' }, ['TOLLGATE_BODY_LIMIT_BYTES']],
+    [{ TOLLGATE_BULK_BODY_LIMIT_BYTES: '10' }, ['TOLLGATE_BULK_BODY_LIMIT_BYTES']],
+    [{ TOLLGATE_JSON_MAX_DEPTH: '100000' }, ['TOLLGATE_JSON_MAX_DEPTH']],
+    [{ TOLLGATE_JSON_MAX_WIDTH: '0' }, ['TOLLGATE_JSON_MAX_WIDTH']],
+    [{ HTTP_HEADERS_TIMEOUT_MS: '5s' }, ['HTTP_HEADERS_TIMEOUT_MS']],
+    [{ HTTP_REQUEST_TIMEOUT_MS: '10' }, ['HTTP_REQUEST_TIMEOUT_MS']],
+    [{ HTTP_KEEP_ALIVE_TIMEOUT_MS: '-1' }, ['HTTP_KEEP_ALIVE_TIMEOUT_MS']],
   ])('rejects %j naming %j', (env, fields) => {
     expect(fieldsRejected(env)).toEqual(fields);
   });
@@ -70,6 +77,25 @@ describe('environment validation', () => {
     expect(config.adminToken.length).toBeGreaterThanOrEqual(32);
     expect(config.syncCron).toBe('0 * * * *');
     expect(config.catalog.tiers).toHaveLength(3);
+    expect(config).toMatchObject({ bodyLimitBytes: 102_400, bulkBodyLimitBytes: 2_097_152, jsonMaxDepth: 32, jsonMaxWidth: 1000 });
+    expect(config).toMatchObject({ httpHeadersTimeoutMs: 20_000, httpRequestTimeoutMs: 30_000, httpKeepAliveTimeoutMs: 65_000 });
+  });
+
+  it('reads the body limits and HTTP timeouts', () => {
+    const config = TollgateConfig.fromEnvironment(
+      {
+        TOLLGATE_BODY_LIMIT_BYTES: '65536',
+        TOLLGATE_BULK_BODY_LIMIT_BYTES: '8388608',
+        TOLLGATE_JSON_MAX_DEPTH: '16',
+        TOLLGATE_JSON_MAX_WIDTH: '5000',
+        HTTP_HEADERS_TIMEOUT_MS: '10000',
+        HTTP_REQUEST_TIMEOUT_MS: '60000',
+        HTTP_KEEP_ALIVE_TIMEOUT_MS: '620000',
+      },
+      { catalog: { tiers: [], meters: [], upgradeUrl: '/' } },
+    );
+    expect(config).toMatchObject({ bodyLimitBytes: 65_536, bulkBodyLimitBytes: 8_388_608, jsonMaxDepth: 16, jsonMaxWidth: 5000 });
+    expect(config).toMatchObject({ httpHeadersTimeoutMs: 10_000, httpRequestTimeoutMs: 60_000, httpKeepAliveTimeoutMs: 620_000 });
   });
 
   it('turns demo off by default on real Postgres', () => {

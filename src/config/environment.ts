@@ -184,6 +184,51 @@ export class EnvironmentVariables {
   @Max(100_000, { message: 'must be between 1 and 100000' })
   @IsInt({ message: 'must be a whole number' })
   TOLLGATE_MAX_KEYS_PER_CUSTOMER?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1024, { message: 'must be at least 1024 (bytes)' })
+  @Max(64 * 1024 * 1024, { message: 'must be at most 67108864 (64 MiB)' })
+  @IsInt({ message: 'must be a whole number of bytes' })
+  TOLLGATE_BODY_LIMIT_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1024, { message: 'must be at least 1024 (bytes)' })
+  @Max(64 * 1024 * 1024, { message: 'must be at most 67108864 (64 MiB)' })
+  @IsInt({ message: 'must be a whole number of bytes' })
+  TOLLGATE_BULK_BODY_LIMIT_BYTES?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(2, { message: 'must be between 2 and 512' })
+  @Max(512, { message: 'must be between 2 and 512' })
+  @IsInt({ message: 'must be a whole number' })
+  TOLLGATE_JSON_MAX_DEPTH?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1, { message: 'must be at least 1' })
+  @IsInt({ message: 'must be a whole number' })
+  TOLLGATE_JSON_MAX_WIDTH?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1000, { message: 'must be at least 1000 (milliseconds)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  HTTP_HEADERS_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1000, { message: 'must be at least 1000 (milliseconds)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  HTTP_REQUEST_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1000, { message: 'must be at least 1000 (milliseconds)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  HTTP_KEEP_ALIVE_TIMEOUT_MS?: number;
 }
 
 export const ENVIRONMENT_VARIABLE_NAMES = [
@@ -217,6 +262,13 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'LOG_LEVEL',
   'PUBLIC_URL',
   'TOLLGATE_MAX_KEYS_PER_CUSTOMER',
+  'TOLLGATE_BODY_LIMIT_BYTES',
+  'TOLLGATE_BULK_BODY_LIMIT_BYTES',
+  'TOLLGATE_JSON_MAX_DEPTH',
+  'TOLLGATE_JSON_MAX_WIDTH',
+  'HTTP_HEADERS_TIMEOUT_MS',
+  'HTTP_REQUEST_TIMEOUT_MS',
+  'HTTP_KEEP_ALIVE_TIMEOUT_MS',
 ] as const satisfies readonly (keyof EnvironmentVariables)[];
 
 export function validateEnvironment(env: Record<string, string | undefined>): EnvironmentVariables {

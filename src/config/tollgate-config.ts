@@ -70,6 +70,24 @@ export class TollgateConfig {
   /** Active (unrevoked, unexpired, unreplaced) keys a customer may hold; creating one more answers 409. */
   maxKeysPerCustomer = 100;
   logLevel = 'info';
+  /** Largest request body (bytes) of every route but the bulk ones; bigger bodies get 413 and are never held in memory past it. */
+  bodyLimitBytes = 100 * 1024;
+  /** Largest body of the bulk routes: `POST /v1/events` (up to 1000 events) and Stripe's webhooks. */
+  bulkBodyLimitBytes = 2 * 1024 * 1024;
+  /** A JSON body nesting deeper than this is refused (400 payload_too_deep) before it is parsed. */
+  jsonMaxDepth = 32;
+  /** A JSON body with an array or object of more entries is refused (400 payload_too_wide) before it is parsed. */
+  jsonMaxWidth = 1000;
+  /** Time a client has to send a request's headers (slow-header clients get 408 and are disconnected). */
+  httpHeadersTimeoutMs = 20_000;
+  /** Time a client has to send a whole request, headers and body. */
+  httpRequestTimeoutMs = 30_000;
+  /**
+   * How long an idle keep-alive connection stays open. Above the idle timeout of the load balancer in front
+   * (AWS ALB: 60 s), so the balancer, not Tollgate, closes idle connections: otherwise it may send a request
+   * on a connection Tollgate is closing at that moment, and its client gets a 502.
+   */
+  httpKeepAliveTimeoutMs = 65_000;
   publicUrl: string | null = null;
   catalog: TierCatalog = { tiers: [], meters: [], upgradeUrl: '/portal#upgrade' };
 
@@ -124,6 +142,20 @@ export class TollgateConfig {
       publicUrl: vars.PUBLIC_URL ?? null,
       ...(vars.TOLLGATE_MAX_KEYS_PER_CUSTOMER !== undefined && { maxKeysPerCustomer: vars.TOLLGATE_MAX_KEYS_PER_CUSTOMER }),
       catalog: given.catalog ?? loadTierCatalog(tiersPath),
+      // Unset ones keep the defaults written above.
+      ...definedOnly({
+        bodyLimitBytes: vars.TOLLGATE_BODY_LIMIT_BYTES,
+        bulkBodyLimitBytes: vars.TOLLGATE_BULK_BODY_LIMIT_BYTES,
+        jsonMaxDepth: vars.TOLLGATE_JSON_MAX_DEPTH,
+        jsonMaxWidth: vars.TOLLGATE_JSON_MAX_WIDTH,
+        httpHeadersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
+        httpRequestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
+        httpKeepAliveTimeoutMs: vars.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+      }),
     });
   }
+}
+
+function definedOnly<T extends Record<string, unknown>>(values: T): Partial<T> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<T>;
 }

@@ -1,5 +1,5 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
-import { ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
 import { Metered } from '../metering/metered.decorator.js';
 import { TOLLGATE_GUARDS } from '../metering/metering.module.js';
@@ -14,6 +14,7 @@ export class DemoController {
   @Get('basic/echo')
   @Tier('free')
   @Metered('api_calls')
+  @ApiQuery({ name: 'message', required: false })
   echo(@Query('message') message: string | undefined, @CurrentConsumer() consumer: Consumer) {
     return { echo: message ?? 'hello', tier: consumer.tier.name };
   }
@@ -21,6 +22,7 @@ export class DemoController {
   @Get('search')
   @Tier('pro')
   @Metered('api_calls', { cost: 2 })
+  @ApiQuery({ name: 'q', required: false })
   search(@Query('q') query: string | undefined) {
     const q = (query ?? '').slice(0, 100);
     return { query: q, results: [1, 2, 3].map((n) => ({ id: n, title: `Result ${n} for "${q}"` })) };

@@ -1,22 +1,40 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import { ArrayMaxSize, ArrayMinSize, IsArray, IsObject } from 'class-validator';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { consumerOf } from '../api-keys/consumer.js';
 import { Public } from '../api-keys/public.decorator.js';
+import { type FieldProblem, validationFailed } from '../common/validation.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { EventsService, type IncomingEvent } from './events.service.js';
 
+export const MAX_EVENTS_PER_CALL = 1000;
+
+/** The documented shape (OpenAPI). The body itself is checked by `ingestBodyProblems`, not by class-transformer. */
 export class IngestEventsDto {
   @ApiProperty({
-    description: 'Up to 1000 events: { customerId, meter, quantity, timestamp, idempotencyKey, properties }',
+    description: `Up to ${MAX_EVENTS_PER_CALL} events: { customerId, meter, quantity, timestamp, idempotencyKey, properties }`,
     example: [{ customerId: 'cus_123', meter: 'api_calls', quantity: 1, timestamp: '2026-11-23T10:00:00Z', idempotencyKey: 'req-42' }],
   })
-  @IsArray()
-  @ArrayMinSize(1)
-  @ArrayMaxSize(1000)
-  @IsObject({ each: true, message: 'each event must be an object' })
   events: IncomingEvent[];
+}
+
+/**
+ * The batch's own shape; each event is then checked on its own by EventsService (a bad one is rejected with a
+ * reason, the rest go in). Done by hand because the validation pipe would deep-copy every event's properties
+ * first (class-transformer): up to 2 MB of them, hundreds of ms of a blocked event loop per call.
+ */
+export function ingestBodyProblems(body: unknown): FieldProblem[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return [{ field: 'body', problems: ['must be an object like { "events": [...] }'] }];
+  const problems: FieldProblem[] = Object.keys(body)
+    .filter((key) => key !== 'events')
+    .map((key) => ({ field: key, problems: [`property ${key} should not exist`] }));
+  const { events } = body as { events?: unknown };
+  if (!Array.isArray(events)) problems.push({ field: 'events', problems: ['must be an array of events'] });
+  else if (events.length < 1 || events.length > MAX_EVENTS_PER_CALL) problems.push({ field: 'events', problems: [`must hold 1 to ${MAX_EVENTS_PER_CALL} events`] });
+  else if (events.some((event) => typeof event !== 'object' || event === null || Array.isArray(event))) {
+    problems.push({ field: 'events', problems: ['each event must be an object'] });
+  }
+  return problems;
 }
 
 @ApiTags('usage')
@@ -30,8 +48,11 @@ export class EventsController {
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: 'Record usage from other services; each event is accepted, a duplicate, or rejected with a reason' })
-  async ingest(@Body() body: IngestEventsDto, @Req() request: Request) {
-    const results = await this.events.ingest(body.events, consumerOf(request)?.customerId ?? null);
+  @ApiBody({ type: IngestEventsDto })
+  async ingest(@Body() body: unknown, @Req() request: Request) {
+    const problems = ingestBodyProblems(body);
+    if (problems.length > 0) throw validationFailed(problems);
+    const results = await this.events.ingest((body as IngestEventsDto).events, consumerOf(request)?.customerId ?? null);
     const count = (status: string) => results.filter((result) => result.status === status).length;
     return { accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results };
   }

@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { findTextProblem, textProblem } from '../common/text.js';
 import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
@@ -28,6 +29,18 @@ export const LATE_EVENT_GRACE_MS = 3600_000;
 /** Clocks differ: a timestamp this far ahead is still "now" (Stripe allows 5 minutes). */
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const MAX_PROPERTIES_BYTES = 4096;
+/** Longest customer id, meter name or timestamp an event may carry (ids are ~20 characters). */
+const MAX_FIELD_LENGTH = 255;
+
+/** Why an event's strings cannot go into the ledger (too long to be an id, or not storable text), else null. */
+function eventTextProblem(raw: IncomingEvent): string | null {
+  for (const field of ['customerId', 'meter', 'timestamp'] as const) {
+    const value = raw[field];
+    if (typeof value === 'string' && value.length > MAX_FIELD_LENGTH) return `${field} must be at most ${MAX_FIELD_LENGTH} characters`;
+  }
+  const found = findTextProblem(raw);
+  return found ? `${found.field} ${found.problem}` : null;
+}
 
 /**
  * The ingest API's logic: validates each event on its own (a bad event is rejected with a reason, the rest
@@ -46,7 +59,8 @@ export class EventsService {
     const customerIds = new Set<string>();
     for (const event of events) {
       const id = event.customerId ?? ownCustomerId;
-      if (typeof id === 'string') customerIds.add(id);
+      // Ids no customer can have are not looked up: they are rejected with their event below.
+      if (typeof id === 'string' && id.length <= MAX_FIELD_LENGTH && !textProblem(id)) customerIds.add(id);
     }
     const customers = new Map<string, CustomerEntity>();
     await Promise.all(
@@ -79,6 +93,8 @@ export class EventsService {
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return 'event must be an object';
     const unknownField = Object.keys(raw).find((key) => !['customerId', 'meter', 'quantity', 'timestamp', 'idempotencyKey', 'properties'].includes(key));
     if (unknownField) return `unknown field "${unknownField}"`;
+    const badText = eventTextProblem(raw);
+    if (badText) return badText;
     const customerId = raw.customerId ?? ownCustomerId;
     if (typeof customerId !== 'string' || customerId.length === 0) return 'customerId is required';
     if (ownCustomerId && customerId !== ownCustomerId) return 'a key may only report usage for its own customer';

@@ -1,5 +1,6 @@
-import { ArrayMaxSize, IsArray, IsEmail, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsEmail, IsIn, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { SCOPE_MESSAGE, SCOPE_PATTERN } from '../admin/dto/api-key.dto.js';
+import { IsOmittable } from '../common/validation.js';
 
 export class KeySignInDto {
   @IsString()
@@ -20,17 +21,17 @@ export class EmailLinkSignInDto {
 }
 
 export class PortalCreateKeyDto {
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 100, { message: 'name must be 1 to 100 characters' })
   name?: string;
 
-  @IsOptional()
+  @IsOmittable()
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
 
   /** At most the scopes of the key the session was opened with (none for an email-link session). */
-  @IsOptional()
+  @IsOmittable()
   @IsArray()
   @ArrayMaxSize(20)
   @Matches(SCOPE_PATTERN, { each: true, message: SCOPE_MESSAGE })
@@ -38,7 +39,7 @@ export class PortalCreateKeyDto {
 }
 
 export class PortalRotateKeyDto {
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(7 * 86400)

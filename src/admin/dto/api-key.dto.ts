@@ -1,34 +1,34 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
-import { ArrayMaxSize, IsArray, IsDate, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
+import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
 import { KEY_PAGE_DEFAULT, KEY_PAGE_MAX } from '../../api-keys/api-keys.service.js';
+import { IsIsoDateTime, IsOmittable } from '../../common/validation.js';
 
 export const SCOPE_PATTERN = /^[a-z][a-z0-9_:.-]{0,49}$/;
 export const SCOPE_MESSAGE = 'each scope is a lower-case word like "ingest"';
 
 export class CreateApiKeyDto {
   @ApiPropertyOptional({ example: 'production' })
-  @IsOptional()
+  @IsOmittable()
   @IsString()
   @Length(1, 100)
   name?: string;
 
   @ApiPropertyOptional({ enum: ['live', 'test'], default: 'live' })
-  @IsOptional()
+  @IsOmittable()
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
 
   @ApiPropertyOptional({ type: [String], example: ['ingest'], description: 'The operator grants any; a key holder at most its own key\'s' })
-  @IsOptional()
+  @IsOmittable()
   @IsArray()
   @ArrayMaxSize(20)
   @Matches(SCOPE_PATTERN, { each: true, message: SCOPE_MESSAGE })
   scopes?: string[];
 
-  @ApiPropertyOptional({ description: 'ISO-8601 time after which the key stops working' })
+  @ApiPropertyOptional({ description: 'ISO-8601 time after which the key stops working (null or absent: never)', example: '2027-01-01T00:00:00Z' })
   @IsOptional()
-  @Type(() => Date)
-  @IsDate({ message: 'expiresAt must be an ISO-8601 date-time' })
+  @IsIsoDateTime()
   expiresAt?: Date;
 }
 
@@ -42,7 +42,7 @@ export class UpdateApiKeyDto {
 
 export class RotateApiKeyDto {
   @ApiPropertyOptional({ description: 'How long the old key keeps working, in seconds', default: 86400 })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(30 * 86400)

@@ -2,6 +2,7 @@ import { ApiProperty, ApiPropertyOptional, OmitType, PartialType } from '@nestjs
 import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
+  IsArray,
   IsEmail,
   IsIn,
   IsInt,
@@ -12,34 +13,40 @@ import {
   Length,
   Matches,
   Max,
+  MaxLength,
   Min,
   ValidateNested,
 } from 'class-validator';
+import { IsOmittable } from '../../common/validation.js';
 
-const RATE_LIMIT = /^\d[\d_]*\s*\/\s*\d*\s*(s|sec|second|m|min|minute|h|hr|hour|d|day)s?$/i;
+// Unambiguous (spaces around "/" can only go one way), so it runs in linear time on a long hostile string.
+const RATE_LIMIT = /^\d[\d_]*\s*\/\s*(?:\d+\s*)?(s|sec|second|m|min|minute|h|hr|hour|d|day)s?$/i;
 
 export class CustomerOverridesDto {
   @ApiPropertyOptional({ description: 'Included calls per month (for `custom` tiers, or a per-customer deal)' })
-  @IsOptional()
+  @IsOmittable()
   @IsInt()
   @Min(0)
+  @Max(Number.MAX_SAFE_INTEGER)
   includedCalls?: number;
 
   @ApiPropertyOptional({ type: [String], example: ['1000/min'] })
-  @IsOptional()
+  @IsOmittable()
+  @IsArray()
   @ArrayMaxSize(5)
+  @MaxLength(50, { each: true, message: 'each rate limit must be at most 50 characters' })
   @Matches(RATE_LIMIT, { each: true, message: 'each rate limit must look like "1000/min"' })
   rateLimit?: string[];
 
   @ApiPropertyOptional({ enum: ['block', 'throttle', 'overage'] })
-  @IsOptional()
+  @IsOmittable()
   @IsIn(['block', 'throttle', 'overage'])
   onQuotaExceeded?: 'block' | 'throttle' | 'overage';
 
   @ApiPropertyOptional({ description: 'Monthly base price as an exact decimal string', example: '1500.00' })
-  @IsOptional()
+  @IsOmittable()
   @IsNumberString({ no_symbols: false })
-  @Matches(/^\d+(\.\d{1,2})?$/, { message: 'price must be an amount like "1500.00"' })
+  @Matches(/^\d{1,12}(\.\d{1,2})?$/, { message: 'price must be an amount like "1500.00"' })
   price?: string;
 }
 
@@ -51,6 +58,7 @@ export class CreateCustomerDto {
 
   @ApiProperty({ example: 'pro' })
   @IsString()
+  @Length(1, 100)
   tier: string;
 
   @ApiPropertyOptional()
@@ -65,7 +73,7 @@ export class CreateCustomerDto {
   externalId?: string;
 
   @ApiPropertyOptional({ type: CustomerOverridesDto })
-  @IsOptional()
+  @IsOmittable()
   @ValidateNested()
   @Type(() => CustomerOverridesDto)
   overrides?: CustomerOverridesDto;
@@ -76,23 +84,30 @@ export class CreateCustomerDto {
   webhookUrl?: string;
 }
 
-/** Every field of a new customer may change, except its external id; plus the status. */
-export class UpdateCustomerDto extends PartialType(OmitType(CreateCustomerDto, ['externalId'] as const)) {
+/**
+ * Every field of a new customer may change, except its external id; plus the status. Fields may be left out
+ * but not set to null, except `email` and `webhookUrl`, where null removes them.
+ */
+export class UpdateCustomerDto extends PartialType(OmitType(CreateCustomerDto, ['externalId'] as const), { skipNullProperties: false }) {
   @ApiPropertyOptional({ enum: ['active', 'suspended', 'past_due', 'canceled'] })
-  @IsOptional()
+  @IsOmittable()
   @IsIn(['active', 'suspended', 'past_due', 'canceled'])
   status?: 'active' | 'suspended' | 'past_due' | 'canceled';
 }
 
 export class ListCustomersQuery {
+  @ApiPropertyOptional({ example: 'pro' })
   @IsOptional()
   @IsString()
+  @MaxLength(100)
   tier?: string;
 
+  @ApiPropertyOptional({ enum: ['active', 'suspended', 'past_due', 'canceled'] })
   @IsOptional()
   @IsIn(['active', 'suspended', 'past_due', 'canceled'])
   status?: 'active' | 'suspended' | 'past_due' | 'canceled';
 
+  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -100,7 +115,9 @@ export class ListCustomersQuery {
   @Max(200)
   limit?: number;
 
+  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
   @IsOptional()
   @IsString()
+  @MaxLength(100)
   cursor?: string;
 }

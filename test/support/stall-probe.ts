@@ -1,0 +1,59 @@
+import { type PerformanceEntry, PerformanceObserver } from 'node:perf_hooks';
+import { sleep } from './wait.js';
+
+export interface ProbeReport {
+  probes: number;
+  /** Longest round trip of a probe, wall clock. */
+  maxMs: number;
+  /**
+   * Longest stall of the event loop by work: per probe, the smaller of its wall time and the CPU time the
+   * process (the app under test runs in it) used meanwhile, less the garbage-collection pauses in that time.
+   * Work that blocks the loop shows as both wall and CPU time; the machine starving the process (other jobs on
+   * a shared box) shows as wall time only: on this 2-core box at load 16, a bare node:http server probed this
+   * way waits up to ~300 ms. GC pauses are left out because their length follows the test runner's heap
+   * (~200 MB of Jest and ts-jest), not the requests; they are reported as `maxGcMs`.
+   */
+  maxBusyMs: number;
+  /** Longest total of GC pauses within one probe. */
+  maxGcMs: number;
+}
+
+/**
+ * Sends `GET url` one after another (5 ms apart) until stopped, to see whether other requests stall the
+ * server's event loop: a blocked loop cannot answer the probe.
+ */
+export function startStallProbe(url: string): { stop(): Promise<ProbeReport> } {
+  const report: ProbeReport = { probes: 0, maxMs: 0, maxBusyMs: 0, maxGcMs: 0 };
+  const pauses: PerformanceEntry[] = [];
+  const gc = new PerformanceObserver((list) => pauses.push(...list.getEntries()));
+  gc.observe({ entryTypes: ['gc'] });
+  const gcWithin = (start: number, end: number) =>
+    pauses.reduce((total, pause) => total + Math.max(0, Math.min(end, pause.startTime + pause.duration) - Math.max(start, pause.startTime)), 0);
+
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      const cpuBefore = process.cpuUsage();
+      const started = performance.now();
+      await (await fetch(url)).arrayBuffer();
+      const ended = performance.now();
+      const cpu = process.cpuUsage(cpuBefore);
+      // GC entries are delivered asynchronously: let the ones of this window arrive.
+      await sleep(5);
+      const gcMs = gcWithin(started, ended);
+      report.probes++;
+      report.maxMs = Math.max(report.maxMs, ended - started);
+      report.maxGcMs = Math.max(report.maxGcMs, gcMs);
+      report.maxBusyMs = Math.max(report.maxBusyMs, Math.max(0, Math.min(ended - started, (cpu.user + cpu.system) / 1000) - gcMs));
+      pauses.splice(0, pauses.findIndex((pause) => pause.startTime + pause.duration >= started) >>> 0);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      gc.disconnect();
+      return { probes: report.probes, maxMs: Math.round(report.maxMs), maxBusyMs: Math.round(report.maxBusyMs), maxGcMs: Math.round(report.maxGcMs) };
+    },
+  };
+}
