@@ -6,6 +6,7 @@ import { CreateNotifications1763885200000 } from './1763885200000-CreateNotifica
 import { CreatePortalSessions1763885300000 } from './1763885300000-CreatePortalSessions.js';
 import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWebhooks.js';
 import { OperatorNotifications1763885500000 } from './1763885500000-OperatorNotifications.js';
+import { UsageCounterLimit1763885610000 } from './1763885610000-UsageCounterLimit.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -17,4 +18,5 @@ export const MIGRATIONS = [
   CreatePortalSessions1763885300000,
   OrderStripeWebhooks1763885400000,
   OperatorNotifications1763885500000,
+  UsageCounterLimit1763885610000,
 ];
