@@ -6,6 +6,7 @@ import { CreateNotifications1763885200000 } from './1763885200000-CreateNotifica
 import { CreatePortalSessions1763885300000 } from './1763885300000-CreatePortalSessions.js';
 import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWebhooks.js';
 import { OperatorNotifications1763885500000 } from './1763885500000-OperatorNotifications.js';
+import { UsageCounterLimit1763885610000 } from './1763885610000-UsageCounterLimit.js';
 import { WebhookUrlSetBy1763885612000 } from './1763885612000-WebhookUrlSetBy.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
@@ -18,5 +19,6 @@ export const MIGRATIONS = [
   CreatePortalSessions1763885300000,
   OrderStripeWebhooks1763885400000,
   OperatorNotifications1763885500000,
+  UsageCounterLimit1763885610000,
   WebhookUrlSetBy1763885612000,
 ];

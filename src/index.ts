@@ -15,7 +15,8 @@ export { Metered, type MeteredOptions, type MeteredCost } from './metering/meter
 export { QuotaGuard } from './metering/quota.guard.js';
 export { MeteringInterceptor } from './metering/metering.interceptor.js';
 export { UsageService, type UsageReport, type MeterUsage } from './metering/usage.service.js';
-export { UsageIngestor } from './metering/usage-ingestor.js';
+export { UsageIngestor, UsageRejectedError } from './metering/usage-ingestor.js';
+export { type JsonQuantity, jsonQuantity, parseQuantity } from './common/quantity.js';
 export {
   USAGE_RECORDED,
   USAGE_THRESHOLD_CROSSED,

@@ -1,5 +1,6 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { type JsonQuantity, jsonQuantity } from '../common/quantity.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { billingAnchor } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
@@ -15,14 +16,15 @@ export interface ReconciliationRow {
   customerId: string;
   meter: string;
   period: { start: string; end: string };
-  localTotal: number;
+  /** Usage quantities: JSON numbers while ≤ 2^53 − 1, else exact decimal strings. */
+  localTotal: JsonQuantity;
   pushedTotal: number;
   /** Null when Stripe is off. */
   stripeTotal: number | null;
   /** pushedTotal − stripeTotal: what we believe Stripe has but it does not (or the reverse, negative). */
   drift: number | null;
   /** localTotal − pushedTotal: recorded, not pushed yet (the next sync sends it). */
-  unpushed: number;
+  unpushed: JsonQuantity;
 }
 
 /** Compares, per customer and meter, what we recorded, what we pushed, and what Stripe's meter says. */
@@ -51,7 +53,7 @@ export class ReconciliationService {
       const totals = await this.ledger.countersForPeriod(customer.id, period.start);
       const pushed = await this.outbox.pushedTotals([period.start]);
       for (const meter of this.tiers.catalog.meters) {
-        const localTotal = totals.get(meter.name) ?? 0;
+        const localTotal = totals.get(meter.name) ?? 0n;
         const pushedTotal = pushed.get(`${customer.id}|${meter.name}|${period.start.getTime()}`) ?? 0;
         const stripeTotal = await this.stripeTotal(customer.stripeCustomerId!, meter.name, period.start, period.end);
         const drift = stripeTotal === null ? null : pushedTotal - stripeTotal;
@@ -59,11 +61,11 @@ export class ReconciliationService {
           customerId: customer.id,
           meter: meter.name,
           period: { start: period.start.toISOString(), end: period.end.toISOString() },
-          localTotal,
+          localTotal: jsonQuantity(localTotal),
           pushedTotal,
           stripeTotal,
           drift,
-          unpushed: localTotal - pushedTotal,
+          unpushed: jsonQuantity(localTotal - BigInt(pushedTotal)),
         });
         if (drift !== null && Math.abs(drift) > this.config.driftThreshold) {
           this.events.emit(BILLING_DRIFT_DETECTED, {

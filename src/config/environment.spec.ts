@@ -28,6 +28,11 @@ describe('environment validation', () => {
     [{ TOLLGATE_SYNC_CRON: 'every hour' }, ['TOLLGATE_SYNC_CRON']],
     [{ PORT: 'x', REDIS_URL: 'y' }, ['PORT', 'REDIS_URL']],
     [{ OPERATOR_EMAIL: 'ops' }, ['OPERATOR_EMAIL']],
+    [{ TOLLGATE_MAX_EVENT_QUANTITY: '0' }, ['TOLLGATE_MAX_EVENT_QUANTITY']],
+    [{ TOLLGATE_MAX_EVENT_QUANTITY: '9007199254740992' }, ['TOLLGATE_MAX_EVENT_QUANTITY']],
+    [{ TOLLGATE_MAX_EVENT_QUANTITY: '1e12' }, ['TOLLGATE_MAX_EVENT_QUANTITY']],
+    [{ TOLLGATE_MAX_COUNTER_TOTAL: '9223372036854775808' }, ['TOLLGATE_MAX_COUNTER_TOTAL']],
+    [{ TOLLGATE_MAX_COUNTER_TOTAL: '-1' }, ['TOLLGATE_MAX_COUNTER_TOTAL']],
     [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks' }, ['OPERATOR_WEBHOOK_SECRET']],
     [{ OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks', OPERATOR_WEBHOOK_SECRET: 'short' }, ['OPERATOR_WEBHOOK_SECRET']],
     [{ TOLLGATE_MAX_KEYS_PER_CUSTOMER: '0' }, ['TOLLGATE_MAX_KEYS_PER_CUSTOMER']],
@@ -79,6 +84,8 @@ describe('environment validation', () => {
     expect(config.catalog.tiers).toHaveLength(3);
     expect(config).toMatchObject({ bodyLimitBytes: 102_400, bulkBodyLimitBytes: 2_097_152, jsonMaxDepth: 32, jsonMaxWidth: 1000 });
     expect(config).toMatchObject({ httpHeadersTimeoutMs: 20_000, httpRequestTimeoutMs: 30_000, httpKeepAliveTimeoutMs: 65_000 });
+    expect(config.maxEventQuantity).toBe(1_000_000_000_000);
+    expect(config.maxCounterTotal).toBe(9_007_199_254_740_991n);
   });
 
   it('reads the body limits and HTTP timeouts', () => {
@@ -96,6 +103,15 @@ describe('environment validation', () => {
     );
     expect(config).toMatchObject({ bodyLimitBytes: 65_536, bulkBodyLimitBytes: 8_388_608, jsonMaxDepth: 16, jsonMaxWidth: 5000 });
     expect(config).toMatchObject({ httpHeadersTimeoutMs: 10_000, httpRequestTimeoutMs: 60_000, httpKeepAliveTimeoutMs: 620_000 });
+  });
+
+  it('reads the usage caps, the counter cap exactly up to bigint', () => {
+    const config = TollgateConfig.fromEnvironment(
+      { TOLLGATE_MAX_EVENT_QUANTITY: '5000', TOLLGATE_MAX_COUNTER_TOTAL: '9223372036854775807' },
+      { catalog: { tiers: [], meters: [], upgradeUrl: '/' } },
+    );
+    expect(config.maxEventQuantity).toBe(5000);
+    expect(config.maxCounterTotal).toBe(9_223_372_036_854_775_807n);
   });
 
   it('turns demo off by default on real Postgres', () => {

@@ -1,5 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateBy, ValidateIf, validateSync } from 'class-validator';
+import { BIGINT_MAX } from '../common/quantity.js';
 import { ConfigError, ConfigErrors } from './config.errors.js';
 import { parseRatePolicy } from './tier-catalog.js';
 
@@ -137,6 +138,25 @@ export class EnvironmentVariables {
   TOLLGATE_METERING_MODE?: 'durable' | 'async';
 
   @IsOptional()
+  @Transform(toInteger)
+  @Min(1, { message: 'must be a whole number from 1 to 9007199254740991' })
+  @Max(Number.MAX_SAFE_INTEGER, { message: 'must be a whole number from 1 to 9007199254740991' })
+  @IsInt({ message: 'must be a whole number' })
+  TOLLGATE_MAX_EVENT_QUANTITY?: number;
+
+  // Kept as a string: the cap may be past what a JavaScript number holds exactly (up to Postgres' bigint).
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @ValidateBy({
+    name: 'bigintColumnValue',
+    validator: {
+      validate: (value: unknown) => typeof value === 'string' && /^[1-9]\d{0,18}$/.test(value) && BigInt(value) <= BIGINT_MAX,
+      defaultMessage: () => `must be a whole number from 1 to ${BIGINT_MAX}`,
+    },
+  })
+  TOLLGATE_MAX_COUNTER_TOTAL?: string;
+
+  @IsOptional()
   @Transform(emptyToUndefined)
   @MinLength(32, { message: 'must be at least 32 characters' })
   TOLLGATE_ENCRYPTION_KEY?: string;
@@ -253,6 +273,8 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'RATE_LIMIT_PORTAL',
   'RATE_LIMIT_PORTAL_SIGN_IN',
   'TOLLGATE_METERING_MODE',
+  'TOLLGATE_MAX_EVENT_QUANTITY',
+  'TOLLGATE_MAX_COUNTER_TOTAL',
   'TOLLGATE_ENCRYPTION_KEY',
   'SMTP_URL',
   'EMAIL_FROM',

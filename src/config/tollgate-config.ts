@@ -65,6 +65,17 @@ export class TollgateConfig {
   portalSignInRateLimit: RatePolicy = { limit: 10, windowSeconds: 60 };
   /** `durable`: a metered response is sent once its event is durable. `async`: it does not wait. */
   meteringMode: 'durable' | 'async' = 'durable';
+  /**
+   * The largest quantity one usage event may carry (ingest API quantity, `@Metered` cost). Larger ones are
+   * refused on their own (`quantity_limit`), before they can reach a batch shared with other customers.
+   */
+  maxEventQuantity = 1_000_000_000_000;
+  /**
+   * The largest total a usage counter (customer, meter, period) may reach. An event that would take it past
+   * is refused on its own (`counter_limit`); the default keeps every total an exact JavaScript number.
+   * At most 2^63 − 1 (Postgres bigint).
+   */
+  maxCounterTotal = BigInt(Number.MAX_SAFE_INTEGER);
   /** Which response statuses count as billable (2xx by default). */
   meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;
   /** Active (unrevoked, unexpired, unreplaced) keys a customer may hold; creating one more answers 409. */
@@ -130,6 +141,8 @@ export class TollgateConfig {
       ...(vars.RATE_LIMIT_PORTAL !== undefined && { portalRateLimit: parseRatePolicy(vars.RATE_LIMIT_PORTAL)! }),
       ...(vars.RATE_LIMIT_PORTAL_SIGN_IN !== undefined && { portalSignInRateLimit: parseRatePolicy(vars.RATE_LIMIT_PORTAL_SIGN_IN)! }),
       meteringMode: vars.TOLLGATE_METERING_MODE ?? 'durable',
+      ...(vars.TOLLGATE_MAX_EVENT_QUANTITY !== undefined && { maxEventQuantity: vars.TOLLGATE_MAX_EVENT_QUANTITY }),
+      ...(vars.TOLLGATE_MAX_COUNTER_TOTAL !== undefined && { maxCounterTotal: BigInt(vars.TOLLGATE_MAX_COUNTER_TOTAL) }),
       encryptionKey: vars.TOLLGATE_ENCRYPTION_KEY ?? null,
       smtpUrl: vars.SMTP_URL ?? null,
       emailFrom: vars.EMAIL_FROM ?? 'Tollgate <billing@localhost>',

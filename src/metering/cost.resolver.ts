@@ -1,6 +1,7 @@
 import { BadRequestException, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import type { Consumer } from '../api-keys/consumer.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
 
@@ -13,6 +14,7 @@ export class CostResolver {
   constructor(
     @Inject(MeteringMetadataAccessor) private readonly metadata: MeteringMetadataAccessor,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
   private readonly resolved = new WeakMap<object, number>();
@@ -31,8 +33,17 @@ export class CostResolver {
     const cost = this.metadata.metered(context)?.cost;
     if (cost !== undefined) {
       const value = typeof cost === 'function' ? cost(request) : cost;
+      // A cost often comes from the request (tokens, rows…): refuse a hostile one here, before it weighs on the
+      // rate limit or reaches a batch shared with other customers' events.
       if (!Number.isSafeInteger(value) || value < 0) {
-        throw new BadRequestException({ error: 'invalid_cost', message: 'This request has no valid cost.' });
+        throw new BadRequestException({ error: 'invalid_cost', message: 'This request has no valid cost: it must be a whole number ≥ 0.' });
+      }
+      if (value > this.config.maxEventQuantity) {
+        throw new BadRequestException({
+          error: 'invalid_cost',
+          message: `This request would cost ${value}, more than the ${this.config.maxEventQuantity} one request may cost.`,
+          maxCost: this.config.maxEventQuantity,
+        });
       }
       return value;
     }

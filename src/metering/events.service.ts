@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { findTextProblem, textProblem } from '../common/text.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
 import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { periodContaining } from './billing-period.js';
-import { UsageIngestor } from './usage-ingestor.js';
+import { UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
 import { IDEMPOTENCY_KEY } from './metering.request.js';
 import type { LedgerEvent } from './usage-ledger.js';
 
@@ -52,6 +53,7 @@ export class EventsService {
     @Inject(UsageIngestor) private readonly ingestor: UsageIngestor,
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
   /** `ownCustomerId` set: the caller is a key holder and may only report its own usage. */
@@ -80,10 +82,15 @@ export class EventsService {
       accepted.push({ index, event: prepared });
     });
 
-    const statuses = await this.ingestor.recordMany(accepted.map((entry) => entry.event));
+    const outcomes = await this.ingestor.recordMany(accepted.map((entry) => entry.event));
     accepted.forEach((entry, i) => {
-      const status = statuses[i] === 'duplicate' ? 'duplicate' : 'accepted';
-      results.push({ index: entry.index, idempotencyKey: entry.event.idempotencyKey.slice(4), status });
+      const outcome = outcomes[i];
+      const idempotencyKey = entry.event.idempotencyKey.slice(4);
+      if (outcome instanceof UsageRejectedError) {
+        results.push({ index: entry.index, idempotencyKey, status: 'rejected', reason: `${outcome.reason}: ${outcome.message}` });
+      } else {
+        results.push({ index: entry.index, idempotencyKey, status: outcome === 'duplicate' ? 'duplicate' : 'accepted' });
+      }
     });
     return results.sort((a, b) => a.index - b.index);
   }
@@ -108,8 +115,12 @@ export class EventsService {
     if (!meter) return `unknown meter "${String(meterName)}" (known: ${this.tiers.catalog.meters.map((m) => m.name).join(', ')})`;
     let quantity = 1;
     if (raw.quantity !== undefined) {
-      if (typeof raw.quantity !== 'number' || !Number.isSafeInteger(raw.quantity) || raw.quantity < 0) {
+      if (typeof raw.quantity !== 'number' || !Number.isInteger(raw.quantity) || raw.quantity < 0) {
         return 'quantity must be a whole number ≥ 0';
+      }
+      // Checked here, per event, so a huge quantity never reaches a batch shared with other customers' events.
+      if (raw.quantity > this.config.maxEventQuantity) {
+        return `quantity_limit: quantity must be at most ${this.config.maxEventQuantity} (TOLLGATE_MAX_EVENT_QUANTITY), got ${raw.quantity}`;
       }
       quantity = raw.quantity;
     }

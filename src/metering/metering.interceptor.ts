@@ -1,14 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { type CallHandler, type ExecutionContext, Inject, Injectable, Logger, type NestInterceptor } from '@nestjs/common';
+import {
+  BadRequestException,
+  type CallHandler,
+  type ExecutionContext,
+  HttpException,
+  HttpStatus,
+  Inject,
+  Injectable,
+  InternalServerErrorException,
+  Logger,
+  type NestInterceptor,
+} from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { catchError, mergeMap, type Observable, throwError } from 'rxjs';
 import { consumerOf } from '../api-keys/consumer.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { ticketOf } from './metering.request.js';
+import { type MeteringTicket, requestEventKey, ticketOf } from './metering.request.js';
 import { QuotaService } from './quota.service.js';
-import { setQuotaHeaders } from './quota.headers.js';
-import { UsageIngestor } from './usage-ingestor.js';
+import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
+import { type IngestStatus, UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
 
 /**
  * Records one usage event per successful metered response. By default the response waits until the event
@@ -26,6 +37,28 @@ export class MeteringInterceptor implements NestInterceptor {
     @Inject(QuotaService) private readonly quotas: QuotaService,
   ) {}
 
+  /**
+   * The event of a served request was refused on its own. With sane costs this does not happen (the guards
+   * refuse first); if it does, the response is not given away unrecorded: the caller gets why, never a 500
+   * for its own doing.
+   */
+  private refusal(error: unknown, ticket: MeteringTicket, response: Response): unknown {
+    if (!(error instanceof UsageRejectedError)) return error;
+    if (error.reason === 'counter_limit') {
+      const retryAfter = secondsUntil(ticket.period.end);
+      response.setHeader('Retry-After', retryAfter);
+      return new HttpException(
+        { error: 'usage_limit_reached', message: `This request cannot be recorded: ${error.message}.`, meter: ticket.meter, retryAfter },
+        HttpStatus.TOO_MANY_REQUESTS,
+      );
+    }
+    if (error.reason === 'quantity_limit') {
+      return new BadRequestException({ error: 'invalid_cost', message: `This request cannot be recorded: ${error.message}.` });
+    }
+    this.logger.error(`usage event refused for a served request: ${error.message}`);
+    return new InternalServerErrorException({ error: 'usage_not_recorded', message: 'This request could not be recorded; retry it with the same Idempotency-Key.' });
+  }
+
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     const request = context.switchToHttp().getRequest<Request>();
     const ticket = ticketOf(request);
@@ -36,26 +69,38 @@ export class MeteringInterceptor implements NestInterceptor {
     return next.handle().pipe(
       mergeMap(async (body: unknown) => {
         try {
-          if (!this.config.meteredStatus(response.statusCode)) return body;
+          // A repeat of a request already recorded: its event is in the ledger, this one costs nothing.
+          if (ticket.duplicate === 'recorded' || !this.config.meteredStatus(response.statusCode)) return body;
           const aggregation = this.tiers.catalog.meters.find((meter) => meter.name === ticket.meter)?.aggregation ?? 'sum';
           const now = new Date();
+          const eventKey = ticket.idempotencyKey ? requestEventKey(ticket.idempotencyKey) : null;
           const recording = this.ingestor.record({
             customerId: consumer.customerId,
             meter: ticket.meter,
             quantity: aggregation === 'count' ? 1 : ticket.cost,
-            idempotencyKey: ticket.idempotencyKey ? `idem:${ticket.idempotencyKey}` : `req:${randomUUID()}`,
+            idempotencyKey: eventKey ?? `req:${randomUUID()}`,
             occurredAt: now,
             periodStart: ticket.period.start,
             periodEnd: ticket.period.end,
             properties: { method: request.method, path: request.path },
           });
           if (this.config.meteringMode === 'async') {
-            recording.catch((error: Error) => this.logger.error(`usage event lost for ${consumer.customerId}: ${error.message}`));
-          } else {
-            const status = await recording;
-            if (status === 'spooled') this.quotas.noteSpooled(consumer.customerId, ticket.meter, ticket.period.start, ticket.cost);
-            if (status !== 'duplicate') setQuotaHeaders(response, ticket.included, ticket.usedBefore + ticket.cost, ticket.period.end, now.getTime());
+            recording.then(
+              () => eventKey && this.quotas.noteRecorded(consumer.customerId, eventKey),
+              (error: Error) => this.logger.error(`usage event lost for ${consumer.customerId}: ${error.message}`),
+            );
+            return body;
           }
+          let status: IngestStatus;
+          try {
+            status = await recording;
+          } catch (error) {
+            throw this.refusal(error, ticket, response);
+          }
+          if (eventKey) this.quotas.noteRecorded(consumer.customerId, eventKey);
+          if (status === 'spooled') this.quotas.noteSpooled(consumer.customerId, ticket.meter, ticket.period.start, ticket.cost);
+          // A duplicate keeps the committed state the guard showed; a new event shows its own cost counted.
+          if (status !== 'duplicate') setQuotaHeaders(response, ticket.included, ticket.usedBefore + BigInt(ticket.cost), ticket.period.end, now.getTime());
           return body;
         } finally {
           ticket.release();

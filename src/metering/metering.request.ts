@@ -6,10 +6,15 @@ export interface MeteringTicket {
   cost: number;
   period: BillingPeriod;
   included: number | null;
-  usedBefore: number;
+  usedBefore: bigint;
   idempotencyKey: string | null;
+  /** A repeat of a request already recorded (nothing to record) or still in flight (recorded, counted once). */
+  duplicate: 'recorded' | 'in_flight' | null;
   release: () => void;
 }
+
+/** The ledger key of a metered request's event: its Idempotency-Key, namespaced apart from the ingest API's. */
+export const requestEventKey = (idempotencyKey: string) => `idem:${idempotencyKey}`;
 
 /** What a caller may send as an idempotency key (header or ingest API): 1-255 visible ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;

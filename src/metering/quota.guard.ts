@@ -5,9 +5,11 @@ import { setRateLimitHeaders } from '../rate-limit/rate-limit.headers.js';
 import { RateLimitService } from '../rate-limit/rate-limit.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { CostResolver } from './cost.resolver.js';
-import { attachTicket, IDEMPOTENCY_KEY } from './metering.request.js';
+import { jsonQuantity } from '../common/quantity.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
-import { setQuotaHeaders } from './quota.headers.js';
+import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
 import { QuotaService } from './quota.service.js';
 
 /** Past its quota, a `throttle` customer keeps a tenth of its rate (at least 1 per minute). */
@@ -16,7 +18,8 @@ const THROTTLE_FRACTION = 10;
 /**
  * Fourth guard, on `@Metered` routes: the monthly quota. Past it, `block` refuses with 429 quota_exceeded,
  * `throttle` slows the customer down, `overage` serves on (the overage is billed). It reserves the
- * request's cost so concurrent requests cannot all take the last unit.
+ * request's cost so concurrent requests cannot all take the last unit. A retry (same Idempotency-Key) of a
+ * request already recorded or in flight is served as the original was: no new cost, no refusal.
  */
 @Injectable()
 export class QuotaGuard implements CanActivate {
@@ -26,6 +29,7 @@ export class QuotaGuard implements CanActivate {
     @Inject(CostResolver) private readonly costs: CostResolver,
     @Inject(RateLimitService) private readonly rateLimits: RateLimitService,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -43,21 +47,37 @@ export class QuotaGuard implements CanActivate {
       });
     }
     const cost = this.costs.resolve(context, consumer);
+    const eventKey = header === undefined ? null : requestEventKey(header);
     // Check and reservation in one step: concurrent requests cannot all take the last unit.
-    const { state, over, release } = await this.quotas.admit(consumer, metered.meter, cost);
+    const { state, over, refused, duplicate, release } = await this.quotas.admit(consumer, metered.meter, cost, eventKey);
     const response = context.switchToHttp().getResponse<Response>();
-    setQuotaHeaders(response, state.included, state.used, state.period.end);
+    const now = Date.now();
+    setQuotaHeaders(response, state.included, state.used, state.period.end, now);
 
-    if (!release) {
+    if (refused) {
+      // Nothing frees up before the period ends: say so, so clients do not retry in a loop.
+      const retryAfter = secondsUntil(state.period.end, now);
+      response.setHeader('Retry-After', retryAfter);
+      const body =
+        refused === 'quota'
+          ? {
+              error: 'quota_exceeded',
+              message: `You have used your ${state.included} included ${metered.meter.replace(/_/g, ' ')} this period. Upgrade or wait for the period to reset.`,
+              upgradeUrl: this.tiers.catalog.upgradeUrl,
+            }
+          : {
+              error: 'usage_limit_reached',
+              message: `This request would take your ${metered.meter.replace(/_/g, ' ')} this period past the most one counter may hold (${this.config.maxCounterTotal}).`,
+              limit: jsonQuantity(this.config.maxCounterTotal),
+            };
       throw new HttpException(
         {
-          error: 'quota_exceeded',
-          message: `You have used your ${state.included} included ${metered.meter.replace(/_/g, ' ')} this period. Upgrade or wait for the period to reset.`,
+          ...body,
           meter: metered.meter,
           included: state.included,
-          used: state.used,
+          used: jsonQuantity(state.used),
           periodEnd: state.period.end.toISOString(),
-          upgradeUrl: this.tiers.catalog.upgradeUrl,
+          retryAfter,
         },
         HttpStatus.TOO_MANY_REQUESTS,
       );
@@ -78,6 +98,7 @@ export class QuotaGuard implements CanActivate {
       included: state.included,
       usedBefore: state.used,
       idempotencyKey: header ?? null,
+      duplicate,
       release,
     });
     return true;

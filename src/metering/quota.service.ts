@@ -2,12 +2,14 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Consumer } from '../api-keys/consumer.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
+import { jsonQuantity } from '../common/quantity.js';
 import { CUSTOM, DEFAULT_METER, type QuotaPolicy } from '../config/tier-catalog.js';
+import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { type BillingPeriod, periodContaining } from './billing-period.js';
 import { UsageIngestor } from './usage-ingestor.js';
-import { type CounterTotal, UsageLedger } from './usage-ledger.js';
+import { type CounterTotal, eventIdentity, UsageLedger } from './usage-ledger.js';
 import {
   QUOTA_EXCEEDED,
   USAGE_RECORDED,
@@ -18,15 +20,33 @@ import {
 
 /** Counters other instances moved are seen within this long; this instance's own commits at once. */
 const TOTAL_TTL_MS = 2_000;
+/** Idempotency keys of requests recorded here lately: a client's retry is recognised without a database read. */
+const RECENTLY_RECORDED_MAX = 10_000;
 
 export interface QuotaState {
   meter: string;
   period: BillingPeriod;
   /** Included quantity this period; null = the tier sets no quota for this meter. */
   included: number | null;
-  /** Committed total plus what requests in flight on this instance have reserved. */
-  used: number;
+  /** Committed total plus what requests in flight on this instance have reserved (a duplicate: committed only). */
+  used: bigint;
   policy: QuotaPolicy;
+}
+
+/** What `admit` decided for one request. */
+export interface Admission {
+  state: QuotaState;
+  /** Past the included quantity with this request (throttle / overage apply). */
+  over: boolean;
+  /** Why it is refused: the `block` quota, or the counter's cap (TOLLGATE_MAX_COUNTER_TOTAL). */
+  refused: 'quota' | 'counter_limit' | null;
+  /**
+   * The request repeats one already recorded ('recorded': nothing to record, nothing to charge) or one still in
+   * flight ('in_flight': it shares that request's reservation; the ledger counts the event once).
+   */
+  duplicate: 'recorded' | 'in_flight' | null;
+  /** Ends the request's reservation (call once, recorded or abandoned); a no-op when nothing was reserved. */
+  release: () => void;
 }
 
 interface QuotaTerms {
@@ -36,6 +56,7 @@ interface QuotaTerms {
 }
 
 const counterKey = (customerId: string, meter: string, periodStart: Date) => `${customerId}\u0000${meter}\u0000${periodStart.getTime()}`;
+const nothingReserved = () => {};
 
 /**
  * Knows how much of its quota a customer has used: a short-lived in-process copy of the counters (updated
@@ -45,9 +66,12 @@ const counterKey = (customerId: string, meter: string, periodStart: Date) => `${
 @Injectable()
 export class QuotaService implements OnModuleInit {
   private readonly logger = new Logger('Quota');
-  private readonly totals = new Map<string, { total: number; fetchedAt: number }>();
-  private readonly reserved = new Map<string, number>();
-  private readonly spooled = new Map<string, number>();
+  private readonly totals = new Map<string, { total: bigint; fetchedAt: number }>();
+  private readonly reserved = new Map<string, bigint>();
+  private readonly spooled = new Map<string, bigint>();
+  /** Ledger identities (customer, event key) of keyed requests in flight here, and of those recorded lately. */
+  private readonly inFlight = new Map<string, number>();
+  private readonly recentlyRecorded = new Set<string>();
 
   constructor(
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
@@ -55,6 +79,7 @@ export class QuotaService implements OnModuleInit {
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
     @Inject(EventEmitter2) private readonly events: EventEmitter2,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
   onModuleInit(): void {
@@ -74,60 +99,113 @@ export class QuotaService implements OnModuleInit {
     const key = counterKey(consumer.customerId, meter, period.start);
     const terms = this.termsFor(consumer, meter);
     const total = await this.total(key, consumer.customerId, meter, period.start);
-    return { meter, period, included: terms.included, used: total + (this.reserved.get(key) ?? 0), policy: terms.policy };
+    return { meter, period, included: terms.included, used: total + (this.reserved.get(key) ?? 0n), policy: terms.policy };
   }
 
   /**
-   * The state and, unless a `block` quota refuses `cost`, a reservation of it — decided in ONE synchronous step
-   * once the total is known. (Reading `used` with `state()` and reserving afterwards leaves an await between the
-   * two: requests resuming together all saw the same `used` and all passed a block quota.)
+   * The state and, unless the request is refused or repeats another, a reservation of its cost — decided in ONE
+   * synchronous step once the total is known. (Reading `used` with `state()` and reserving afterwards leaves an
+   * await between the two: requests resuming together all saw the same `used` and all passed a block quota.)
+   *
+   * `eventKey` is the ledger key a keyed request's event will have: a retry of a request already recorded (or
+   * still in flight) is admitted as what it is, a repeat, even when the quota is used up, reserves nothing, and
+   * is shown the committed state. Recognised from memory (this instance's requests); only a request about to be
+   * refused or slowed costs one index lookup, so requests without a key never wait for the database.
    */
-  async admit(
-    consumer: Consumer,
-    meter: string,
-    cost: number,
-    at = new Date(),
-  ): Promise<{ state: QuotaState; over: boolean; release: (() => void) | null }> {
+  async admit(consumer: Consumer, meter: string, cost: number, eventKey: string | null = null, at = new Date()): Promise<Admission> {
+    const { customerId } = consumer;
     const period = periodContaining(at, consumer.billingPeriod);
-    const key = counterKey(consumer.customerId, meter, period.start);
+    const key = counterKey(customerId, meter, period.start);
     const terms = this.termsFor(consumer, meter);
-    const total = await this.total(key, consumer.customerId, meter, period.start);
-    // No await from here to the reservation.
-    const used = total + (this.reserved.get(key) ?? 0);
-    const over = terms.included !== null && used + cost > terms.included;
-    const release = over && terms.policy === 'block' ? null : this.reserve(consumer.customerId, meter, period, cost);
-    return { state: { meter, period, included: terms.included, used, policy: terms.policy }, over, release };
+    const total = await this.total(key, customerId, meter, period.start);
+    const identity = eventKey === null ? null : eventIdentity(customerId, eventKey);
+    const committed: QuotaState = { meter, period, included: terms.included, used: total, policy: terms.policy };
+    const repeat = (duplicate: 'recorded' | 'in_flight'): Admission => ({ state: committed, over: false, refused: null, duplicate, release: nothingReserved });
+
+    let lookedUp = false;
+    for (;;) {
+      // No await from here to the reservation.
+      if (identity !== null && this.recentlyRecorded.has(identity)) return repeat('recorded');
+      if (identity !== null && this.inFlight.has(identity)) return repeat('in_flight');
+      const used = total + (this.reserved.get(key) ?? 0n);
+      const state: QuotaState = { ...committed, used };
+      const over = terms.included !== null && used + BigInt(cost) > BigInt(terms.included);
+      const refused = used + BigInt(cost) > this.config.maxCounterTotal ? 'counter_limit' : over && terms.policy === 'block' ? 'quota' : null;
+      if (eventKey !== null && !lookedUp && (refused || (over && terms.policy === 'throttle'))) {
+        lookedUp = true;
+        if (await this.recordedInLedger(customerId, eventKey)) {
+          this.noteRecorded(customerId, eventKey);
+          return repeat('recorded');
+        }
+        continue; // decide again: reservations moved during the lookup
+      }
+      if (refused) return { state, over, refused, duplicate: null, release: nothingReserved };
+      return { state, over, refused: null, duplicate: null, release: this.reserve(customerId, meter, period, cost, identity) };
+    }
+  }
+
+  /** With the database away, a retry cannot be told from a new request: it is decided like one. */
+  private async recordedInLedger(customerId: string, eventKey: string): Promise<boolean> {
+    try {
+      return await this.ledger.hasEvent(customerId, eventKey);
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      return false;
+    }
+  }
+
+  /** Called by the interceptor once a keyed request's event is recorded (committed or spooled). */
+  noteRecorded(customerId: string, eventKey: string): void {
+    const identity = eventIdentity(customerId, eventKey);
+    this.recentlyRecorded.delete(identity);
+    this.recentlyRecorded.add(identity);
+    if (this.recentlyRecorded.size > RECENTLY_RECORDED_MAX) this.recentlyRecorded.delete(this.recentlyRecorded.values().next().value!);
+  }
+
+  /** The committed total as this instance knows it (no database read): what a duplicate's headers show. */
+  committedTotal(customerId: string, meter: string, periodStart: Date): bigint | null {
+    return this.totals.get(counterKey(customerId, meter, periodStart))?.total ?? null;
   }
 
   /** Units recorded here while the database was away (spooled), so a stale total still moves. */
-  private spooledSince(key: string): number {
-    return this.spooled.get(key) ?? 0;
+  private spooledSince(key: string): bigint {
+    return this.spooled.get(key) ?? 0n;
   }
 
   /** Called by the interceptor for an event that went to the spool. */
   noteSpooled(customerId: string, meter: string, periodStart: Date, quantity: number): void {
     const key = counterKey(customerId, meter, periodStart);
-    this.spooled.set(key, (this.spooled.get(key) ?? 0) + quantity);
+    this.spooled.set(key, (this.spooled.get(key) ?? 0n) + BigInt(quantity));
   }
 
-  /** Holds `quantity` for a request in flight; call the returned function once it is recorded or abandoned. */
-  reserve(customerId: string, meter: string, period: BillingPeriod, quantity: number): () => void {
+  /**
+   * Holds `quantity` for a request in flight (and, for a keyed one, marks its event in flight so a concurrent
+   * retry does not reserve it again); call the returned function once it is recorded or abandoned.
+   */
+  reserve(customerId: string, meter: string, period: BillingPeriod, quantity: number, identity: string | null = null): () => void {
     const key = counterKey(customerId, meter, period.start);
-    this.reserved.set(key, (this.reserved.get(key) ?? 0) + quantity);
+    const amount = BigInt(quantity);
+    this.reserved.set(key, (this.reserved.get(key) ?? 0n) + amount);
+    if (identity !== null) this.inFlight.set(identity, (this.inFlight.get(identity) ?? 0) + 1);
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const left = (this.reserved.get(key) ?? 0) - quantity;
-      if (left > 0) this.reserved.set(key, left);
+      const left = (this.reserved.get(key) ?? 0n) - amount;
+      if (left > 0n) this.reserved.set(key, left);
       else this.reserved.delete(key);
+      if (identity !== null) {
+        const holders = (this.inFlight.get(identity) ?? 0) - 1;
+        if (holders > 0) this.inFlight.set(identity, holders);
+        else this.inFlight.delete(identity);
+      }
     };
   }
 
-  private async total(key: string, customerId: string, meter: string, periodStart: Date): Promise<number> {
+  private async total(key: string, customerId: string, meter: string, periodStart: Date): Promise<bigint> {
     const cached = this.totals.get(key);
     if (cached && Date.now() - cached.fetchedAt < TOTAL_TTL_MS) return cached.total;
-    let total: number;
+    let total: bigint;
     try {
       total = await this.ledger.counterTotal(customerId, meter, periodStart);
     } catch (error) {
@@ -135,7 +213,7 @@ export class QuotaService implements OnModuleInit {
       // (or none yet) rather than failing the request; the quota catches up when the spool replays.
       if (!isDatabaseUnavailable(error)) throw error;
       this.logger.warn(`quota of ${customerId}/${meter} checked against the last known total: database unavailable`);
-      return (cached?.total ?? 0) + this.spooledSince(key);
+      return (cached?.total ?? 0n) + this.spooledSince(key);
     }
     const latest = this.totals.get(key);
     // A local commit may have landed while we read: never go backwards.
@@ -150,7 +228,14 @@ export class QuotaService implements OnModuleInit {
       const cached = this.totals.get(key);
       if (!cached || counter.total >= cached.total) this.totals.set(key, { total: counter.total, fetchedAt: Date.now() });
       this.spooled.delete(key);
-      this.events.emit(USAGE_RECORDED, { ...counter } satisfies UsageRecordedEvent);
+      this.events.emit(USAGE_RECORDED, {
+        customerId: counter.customerId,
+        meter: counter.meter,
+        periodStart: counter.periodStart,
+        periodEnd: counter.periodEnd,
+        delta: jsonQuantity(counter.delta),
+        total: jsonQuantity(counter.total),
+      } satisfies UsageRecordedEvent);
       void this.raiseAlerts(counter).catch((error: Error) => this.logger.error(`alerts for ${counter.customerId}: ${error.message}`));
     }
   }
@@ -162,25 +247,28 @@ export class QuotaService implements OnModuleInit {
     if (!customer || !tier) return;
     const terms = this.termsFor({ tier, limits: this.customers.limitsOf(customer) }, counter.meter);
     if (terms.included === null || terms.included <= 0) return;
+    const included = BigInt(terms.included);
     const before = counter.total - counter.delta;
-    const percent = (value: number) => (value * 100) / terms.included!;
+    // value reaches `percent` % of the included quantity, in exact integers.
+    const reaches = (value: bigint, percent: number) => value * 100n >= BigInt(percent) * included;
     const base = {
       customerId: counter.customerId,
       meter: counter.meter,
       periodStart: counter.periodStart,
       periodEnd: counter.periodEnd,
-      total: counter.total,
+      total: jsonQuantity(counter.total),
       included: terms.included,
       policy: terms.policy,
     };
+    const record = { customerId: counter.customerId, meter: counter.meter, periodStart: counter.periodStart, total: counter.total };
     for (const threshold of terms.thresholds) {
-      if (percent(before) < threshold && percent(counter.total) >= threshold) {
-        const first = await this.ledger.recordAlertOnce({ ...base, kind: 'threshold', threshold });
+      if (!reaches(before, threshold) && reaches(counter.total, threshold)) {
+        const first = await this.ledger.recordAlertOnce({ ...record, kind: 'threshold', threshold });
         if (first) this.events.emit(USAGE_THRESHOLD_CROSSED, { ...base, threshold } satisfies UsageThresholdCrossedEvent);
       }
     }
-    if (before < terms.included && counter.total >= terms.included) {
-      const first = await this.ledger.recordAlertOnce({ ...base, kind: 'quota_exceeded', threshold: 100 });
+    if (before < included && counter.total >= included) {
+      const first = await this.ledger.recordAlertOnce({ ...record, kind: 'quota_exceeded', threshold: 100 });
       if (first) this.events.emit(QUOTA_EXCEEDED, { ...base, threshold: 100 } satisfies UsageThresholdCrossedEvent);
     }
   }

@@ -1,11 +1,23 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
+import { findTextProblem } from '../common/text.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
-import { eventIdentity, type BatchResult, type CounterTotal, type LedgerEvent, UsageLedger } from './usage-ledger.js';
+import { eventIdentity, type BatchResult, type CounterTotal, type LedgerEvent, UsageLedger, type UsageRefusal } from './usage-ledger.js';
 import { UsageSpool } from './usage-spool.js';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'spooled';
+
+/** One event refused on its own (too large, its counter at its cap, or refused by the database); the rest went on. */
+export class UsageRejectedError extends Error {
+  constructor(
+    readonly reason: UsageRefusal['reason'],
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UsageRejectedError';
+  }
+}
 
 interface Pending {
   event: LedgerEvent;
@@ -39,12 +51,14 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   private replayTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
   private readonly listeners: CountersListener[] = [];
+  private readonly maxEventQuantity: number;
 
   constructor(
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
     @Inject(TollgateConfig) config: TollgateConfig,
   ) {
     this.spool = new UsageSpool(join(config.dataDir, 'spool'));
+    this.maxEventQuantity = config.maxEventQuantity;
   }
 
   onApplicationBootstrap(): void {
@@ -82,8 +96,16 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
     });
   }
 
-  recordMany(events: LedgerEvent[]): Promise<IngestStatus[]> {
-    return Promise.all(events.map((event) => this.record(event)));
+  /** One outcome per event, in order: its status, or the refusal of that event alone (the others still count). */
+  recordMany(events: LedgerEvent[]): Promise<Array<IngestStatus | UsageRejectedError>> {
+    return Promise.all(
+      events.map((event) =>
+        this.record(event).catch((error: unknown) => {
+          if (error instanceof UsageRejectedError) return error;
+          throw error;
+        }),
+      ),
+    );
   }
 
   /** Writes everything queued now and waits for every write in flight. */
@@ -117,31 +139,83 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
     }
   }
 
+  /**
+   * Writes one batch. Events that cannot be valid ledger rows are refused up front, on their own; the others go
+   * in together, and each caller is answered as soon as the statement holding its event has committed.
+   */
   private async write(batch: Pending[]): Promise<void> {
     // Two events with one idempotency key in one batch: the first one counts, the other is its duplicate.
-    const unique = new Map<string, LedgerEvent>();
-    for (const { event } of batch) {
-      const identity = eventIdentity(event.customerId, event.idempotencyKey);
-      if (!unique.has(identity)) unique.set(identity, event);
-    }
-    try {
-      const result = await this.insertWithRetry([...unique.values()]);
-      const claimed = new Set<string>();
-      for (const pending of batch) {
-        const identity = eventIdentity(pending.event.customerId, pending.event.idempotencyKey);
-        const first = result.inserted.has(identity) && !claimed.has(identity);
-        if (first) claimed.add(identity);
-        pending.resolve(first ? 'accepted' : 'duplicate');
+    const byIdentity = new Map<string, Pending[]>();
+    const events: LedgerEvent[] = [];
+    const refused = new Map<string, UsageRefusal>();
+    for (const pending of batch) {
+      const identity = eventIdentity(pending.event.customerId, pending.event.idempotencyKey);
+      const same = byIdentity.get(identity);
+      if (same) {
+        same.push(pending);
+        continue;
       }
-      this.publish(result.counters);
+      byIdentity.set(identity, [pending]);
+      const refusal = this.refusalOf(pending.event);
+      if (refusal) refused.set(identity, refusal);
+      else events.push(pending.event);
+    }
+    if (refused.size > 0) this.settle([], { inserted: new Set(), counters: [], refused }, byIdentity);
+
+    const settled = new Set<LedgerEvent>();
+    try {
+      await this.insertIsolating(events, (committed, result) => {
+        for (const event of committed) settled.add(event);
+        this.settle(committed, result, byIdentity);
+        this.publish(result.counters);
+      });
     } catch (error) {
-      if (!isDatabaseUnavailable(error)) {
+      const unsettled = events.filter((event) => !settled.has(event));
+      const waiting = unsettled.flatMap((event) => byIdentity.get(eventIdentity(event.customerId, event.idempotencyKey)) ?? []);
+      if (!unavailable(error)) {
         this.logger.error(`usage batch refused by the database: ${(error as Error).message}`);
-        for (const pending of batch) pending.reject(error as Error);
+        for (const pending of waiting) pending.reject(error as Error);
         return;
       }
-      await this.spoolBatch(batch, [...unique.values()], error as Error);
+      await this.spoolBatch(waiting, unsettled, error as Error);
     }
+  }
+
+  /** Answers the callers of `committed` (and of any refused event): accepted, duplicate, or refused. */
+  private settle(committed: LedgerEvent[], result: BatchResult, byIdentity: Map<string, Pending[]>): void {
+    const identities = new Set([...committed.map((event) => eventIdentity(event.customerId, event.idempotencyKey)), ...result.refused.keys()]);
+    for (const identity of identities) {
+      const refusal = result.refused.get(identity);
+      const [first, ...others] = byIdentity.get(identity) ?? [];
+      if (!first) continue;
+      if (refusal) {
+        for (const pending of [first, ...others]) pending.reject(new UsageRejectedError(refusal.reason, refusal.message));
+        continue;
+      }
+      first.resolve(result.inserted.has(identity) ? 'accepted' : 'duplicate');
+      for (const pending of others) pending.resolve('duplicate');
+    }
+  }
+
+  /**
+   * Why an event can never be a ledger row, checked before it joins a statement shared with other customers'
+   * events: a quantity out of range, or text Postgres cannot store (NUL, lone UTF-16 surrogates).
+   */
+  private refusalOf(event: LedgerEvent): UsageRefusal | null {
+    const { quantity } = event;
+    if (!Number.isSafeInteger(quantity) || quantity < 0 || quantity > this.maxEventQuantity) {
+      return {
+        reason: 'quantity_limit',
+        message: `quantity must be a whole number from 0 to ${this.maxEventQuantity} (TOLLGATE_MAX_EVENT_QUANTITY), got ${quantity}`,
+      };
+    }
+    if (findTextProblem([event.customerId, event.meter, event.idempotencyKey, event.properties])) {
+      return { reason: 'refused', message: 'the event holds text that cannot be stored (NUL or a lone UTF-16 surrogate)' };
+    }
+    if ([event.occurredAt, event.periodStart, event.periodEnd].some((date) => Number.isNaN(date.getTime()))) {
+      return { reason: 'refused', message: 'the event has an invalid date' };
+    }
+    return null;
   }
 
   private async spoolBatch(batch: Pending[], events: LedgerEvent[], cause: Error): Promise<void> {
@@ -154,6 +228,34 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
       this.logger.error(`could not spool usage: ${(spoolError as Error).message}`);
       for (const pending of batch) pending.reject(spoolError as Error);
     }
+  }
+
+  /**
+   * Inserts `events`, calling `committed` for each statement that commits. A statement the database refuses for
+   * a reason other than being unreachable is split in halves and each retried, down to the event at fault,
+   * which alone is refused: one customer's bad row never fails the other customers' rows sharing its batch.
+   * Innocent halves are committed (and their callers answered) as the search goes on.
+   */
+  private async insertIsolating(events: LedgerEvent[], committed: (events: LedgerEvent[], result: BatchResult) => void): Promise<void> {
+    if (events.length === 0) return;
+    let result: BatchResult;
+    try {
+      result = await this.insertWithRetry(events);
+    } catch (error) {
+      if (unavailable(error)) throw error;
+      if (events.length === 1) {
+        const [event] = events;
+        const refusal = refusalFromDatabase(error as Error);
+        this.logger.warn(`usage event ${event.idempotencyKey} of ${event.customerId} refused on its own: ${refusal.message}`);
+        committed(events, { inserted: new Set(), counters: [], refused: new Map([[eventIdentity(event.customerId, event.idempotencyKey), refusal]]) });
+        return;
+      }
+      const middle = Math.ceil(events.length / 2);
+      await this.insertIsolating(events.slice(0, middle), committed);
+      await this.insertIsolating(events.slice(middle), committed);
+      return;
+    }
+    committed(events, result);
   }
 
   /** Deadlocks and serialization failures between concurrent batches are retried. */
@@ -197,16 +299,54 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
         await this.spool.quarantine(name);
         continue;
       }
+      // The same checks and the same split as live batches: a bad event is kept aside alone, never the file.
+      const refused: Array<{ event: LedgerEvent; refusal: UsageRefusal }> = [];
+      const valid: LedgerEvent[] = [];
+      for (const event of events) {
+        const refusal = this.refusalOf(event);
+        if (refusal) refused.push({ event, refusal });
+        else valid.push(event);
+      }
+      let inserted = 0;
       try {
-        const result = await this.insertWithRetry(events);
-        await this.spool.remove(name);
-        this.logger.log(`replayed ${name}: ${result.inserted.size} new, ${events.length - result.inserted.size} already recorded`);
-        this.publish(result.counters);
+        await this.insertIsolating(valid, (committed, result) => {
+          inserted += result.inserted.size;
+          for (const event of committed) {
+            const refusal = result.refused.get(eventIdentity(event.customerId, event.idempotencyKey));
+            if (refusal) refused.push({ event, refusal });
+          }
+          this.publish(result.counters);
+        });
       } catch (error) {
-        if (isDatabaseUnavailable(error)) return; // still down: try again later, in order
+        if (unavailable(error)) return; // still down: try again later, in order (what went in stays in, once)
         this.logger.error(`spool file ${name} refused by the database, kept aside: ${(error as Error).message}`);
         await this.spool.quarantine(name);
+        continue;
       }
+      if (refused.length > 0) {
+        const aside = await this.spool.keepAside(name, refused);
+        this.logger.error(`replaying ${name}: ${refused.length} events refused, kept aside in ${aside}: ${refused[0].refusal.message}`);
+      }
+      await this.spool.remove(name);
+      this.logger.log(`replayed ${name}: ${inserted} new, ${events.length - inserted - refused.length} already recorded, ${refused.length} refused`);
     }
   }
+}
+
+/**
+ * The database is away (spool, retry later) — unless it refused the statement for the rows it holds (data,
+ * constraints, the counter cap), which no retry fixes, whatever its message says.
+ */
+function unavailable(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code ?? '';
+  return !(code === 'TGCAP' || /^(22|23)/.test(code)) && isDatabaseUnavailable(error);
+}
+
+/** What to tell the reporter of a single event the database refused. */
+function refusalFromDatabase(error: Error): UsageRefusal {
+  const code = (error as { code?: string }).code;
+  if (code === 'TGCAP') return { reason: 'counter_limit', message: error.message.replace(/^counter_limit: /, '') };
+  if (code === '22003') return { reason: 'quantity_limit', message: `a quantity is out of range: ${error.message}` };
+  if (code === '23503') return { reason: 'refused', message: 'the customer does not exist' };
+  return { reason: 'refused', message: `the database refused the event: ${error.message}` };
 }

@@ -59,7 +59,7 @@ describe('UsageLedger (property: exact counters under duplicates and interleavin
     const config = TollgateConfig.create({ databaseUrl: database.databaseUrl, databaseSchema: database.schema });
     dataSource = await new DataSource(dataSourceOptions(config, database.embedded)).initialize();
     await runMigrations(dataSource, { schema: database.schema, embedded: database.embedded !== null });
-    ledger = new UsageLedger(dataSource);
+    ledger = new UsageLedger(dataSource, config);
   });
 
   afterAll(async () => {
@@ -154,12 +154,12 @@ describe('UsageLedger (property: exact counters under duplicates and interleavin
             const key = counterKey(row.customer_id, row.meter, new Date(row.period_start));
             expected.set(key, (expected.get(key) ?? 0) + Number(row.quantity));
           }
-          const reported = new Map(result.counters.map((c) => [counterKey(c.customerId, c.meter, c.periodStart), c.delta]));
+          const reported = new Map(result.counters.map((c) => [counterKey(c.customerId, c.meter, c.periodStart), Number(c.delta)]));
           expect(result.counters).toHaveLength(reported.size);
           expect(reported).toEqual(expected);
           for (const counter of result.counters) {
             const key = counterKey(counter.customerId, counter.meter, counter.periodStart);
-            steps.set(key, [...(steps.get(key) ?? []), { before: counter.total - counter.delta, total: counter.total }]);
+            steps.set(key, [...(steps.get(key) ?? []), { before: Number(counter.total - counter.delta), total: Number(counter.total) }]);
             expect(counter.periodEnd.getTime()).toBe(PERIOD_ENDS[PERIOD_STARTS.findIndex((p) => p.getTime() === counter.periodStart.getTime())].getTime());
           }
         }
@@ -202,4 +202,81 @@ describe('UsageLedger (property: exact counters under duplicates and interleavin
     // Not an assertion: how often concurrent batches deadlocked and were retried (real Postgres only).
     if (deadlockRetries > 0) process.stderr.write(`usage-ledger property: ${deadlockRetries} deadlock retries\n`);
   }, 60_000);
+});
+
+describe('UsageLedger: counter cap', () => {
+  const CAP = 1000n;
+  let database: TestDatabase;
+  let dataSource: DataSource;
+  let ledger: UsageLedger;
+  let customerNumber = 0;
+
+  beforeAll(async () => {
+    database = await createTestDatabase();
+    const config = TollgateConfig.create({ databaseUrl: database.databaseUrl, databaseSchema: database.schema, maxCounterTotal: CAP });
+    dataSource = await new DataSource(dataSourceOptions(config, database.embedded)).initialize();
+    await runMigrations(dataSource, { schema: database.schema, embedded: database.embedded !== null });
+    ledger = new UsageLedger(dataSource, config);
+  });
+
+  afterAll(async () => {
+    await dataSource?.destroy();
+    await database?.dispose();
+  });
+
+  async function customer(): Promise<string> {
+    const id = `cus_cap_${++customerNumber}`;
+    await database.query(`INSERT INTO customers (id, name, tier) VALUES ($1, $1, 'pro')`, [id]);
+    return id;
+  }
+
+  const event = (customerId: string, key: string, quantity: number): LedgerEvent => ({
+    customerId,
+    meter: 'api_calls',
+    quantity,
+    idempotencyKey: key,
+    occurredAt: new Date(PERIOD_STARTS[0].getTime() + 60_000),
+    periodStart: PERIOD_STARTS[0],
+    periodEnd: PERIOD_ENDS[0],
+    properties: null,
+  });
+
+  const counterOf = async (customerId: string) =>
+    (await database.query<{ total: string }>('SELECT total::text AS total FROM usage_counters WHERE customer_id = $1', [customerId]))[0]?.total ?? '0';
+  const ledgerSum = async (customerId: string) =>
+    (await database.query<{ sum: string | null }>('SELECT sum(quantity)::text AS sum FROM usage_events WHERE customer_id = $1', [customerId]))[0].sum ?? '0';
+
+  it('leaves out, and reports, only the events that would take a counter past the cap', async () => {
+    const [a, b] = [await customer(), await customer()];
+    await ledger.insertBatch([event(a, 'k0', 990)]);
+    const result = await ledger.insertBatch([event(a, 'k1', 500), event(a, 'k2', 4), event(b, 'k1', 999), event(a, 'k3', 6), event(a, 'k4', 1), event(a, 'k0', 990)]);
+    expect([...result.refused.keys()].sort()).toEqual([eventIdentity(a, 'k1'), eventIdentity(a, 'k4')].sort());
+    expect(result.refused.get(eventIdentity(a, 'k1'))?.reason).toBe('counter_limit');
+    // k0 repeats a counted event: a duplicate (neither inserted nor refused).
+    expect([...result.inserted].sort()).toEqual([eventIdentity(a, 'k2'), eventIdentity(a, 'k3'), eventIdentity(b, 'k1')].sort());
+    expect(result.counters.map((counter) => [counter.customerId, counter.total, counter.delta]).sort()).toEqual([
+      [a, 1000n, 10n],
+      [b, 999n, 999n],
+    ]);
+    expect([await counterOf(a), await counterOf(b)]).toEqual(['1000', '999']);
+  });
+
+  it('refuses a counter update past the cap with SQLSTATE TGCAP, the last line of defence against racing batches', async () => {
+    await expect(dataSource.query(`SELECT usage_counter_limit_exceeded(1001, 1000)`)).rejects.toMatchObject({ code: 'TGCAP' });
+  });
+
+  it('never takes a counter past the cap when concurrent batches race for its last units', async () => {
+    const a = await customer();
+    await ledger.insertBatch([event(a, 'base', 700)]);
+    // Ten batches of 100 race for the last 300: three fit. Each is refused in its statement (the counter as of
+    // the statement's start) or, when another batch took the units since, fails with TGCAP as a whole.
+    const outcomes = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => ledger.insertBatch([event(a, `race-${i}`, 100)])));
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') expect((outcome.reason as { code?: string }).code).toBe('TGCAP');
+      else expect(outcome.value.inserted.size + outcome.value.refused.size).toBe(1);
+    }
+    const inserted = outcomes.filter((outcome) => outcome.status === 'fulfilled' && outcome.value.inserted.size === 1);
+    expect(inserted).toHaveLength(3);
+    expect([await counterOf(a), await ledgerSum(a)]).toEqual(['1000', '1000']);
+  });
 });

@@ -1,5 +1,6 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
+import { TollgateConfig } from '../config/tollgate-config.js';
 import { queryPrepared } from '../database/prepared-query.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 
@@ -7,6 +8,7 @@ import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 export interface LedgerEvent {
   customerId: string;
   meter: string;
+  /** A whole number from 0 to `maxEventQuantity` (the ingestor refuses anything else on its own). */
   quantity: number;
   idempotencyKey: string;
   occurredAt: Date;
@@ -15,19 +17,28 @@ export interface LedgerEvent {
   properties: Record<string, unknown> | null;
 }
 
+/** A counter moved by a committed batch. Totals are `bigint`: a counter can pass 2^53. */
 export interface CounterTotal {
   customerId: string;
   meter: string;
   periodStart: Date;
   periodEnd: Date;
-  delta: number;
-  total: number;
+  delta: bigint;
+  total: bigint;
 }
 
 export interface BatchResult {
-  /** `customerId\u0000idempotencyKey` of the events this batch inserted (the others were duplicates). */
+  /** `customerId\u0000idempotencyKey` of the events this batch inserted (the others were duplicates or refused). */
   inserted: Set<string>;
   counters: CounterTotal[];
+  /** Events refused on their own, by identity, with the reason (e.g. the counter would pass its cap). */
+  refused: Map<string, UsageRefusal>;
+}
+
+/** Why the ledger refused one event. `counter_limit` and `quantity_limit` are the reporter's doing. */
+export interface UsageRefusal {
+  reason: 'counter_limit' | 'quantity_limit' | 'refused';
+  message: string;
 }
 
 export const eventIdentity = (customerId: string, idempotencyKey: string) => `${customerId}\u0000${idempotencyKey}`;
@@ -36,6 +47,15 @@ export const eventIdentity = (customerId: string, idempotencyKey: string) => `${
  * The ledger write: events and the counters they move, in ONE statement. Counters are summed from the rows
  * the INSERT actually returned, so a duplicate (ON CONFLICT DO NOTHING) can never reach a counter, and a
  * crash can never leave events without their counts or counts without their events.
+ *
+ * No counter may pass the cap ($9, TOLLGATE_MAX_COUNTER_TOTAL), and nothing may overflow on the way: every
+ * counter write is checked in numeric first and refused (usage_counter_limit_exceeded, SQLSTATE TGCAP) past
+ * the cap. That check costs nothing on the usual path. A batch it refuses (a counter near its cap, in
+ * practice only a customer flooding huge quantities) is written again by ADMITTING_INSERT_BATCH, which leaves
+ * out just the events that do not fit.
+ *
+ * New totals and deltas come back as separate rows for the caller to pair: a join of the two would be a
+ * nested loop (the prepared statement's generic plan guesses ~10 rows), quadratic in the customers of a batch.
  */
 const INSERT_BATCH = `
 WITH input AS (
@@ -57,38 +77,120 @@ WITH input AS (
    GROUP BY i.customer_id, i.meter, i.period_start
 ), counted AS (
   INSERT INTO usage_counters AS c (customer_id, meter, period_start, period_end, total)
-  SELECT customer_id, meter, period_start, period_end, delta FROM sums
+  SELECT customer_id, meter, period_start, period_end,
+         CASE WHEN delta > $9::numeric THEN usage_counter_limit_exceeded(delta, $9::numeric) ELSE delta END
+    FROM sums
    ORDER BY customer_id, meter, period_start
   ON CONFLICT (customer_id, meter, period_start)
-  DO UPDATE SET total = c.total + EXCLUDED.total, updated_at = now()
+  DO UPDATE SET total = CASE WHEN c.total::numeric + EXCLUDED.total > $9::numeric
+                             THEN usage_counter_limit_exceeded(c.total::numeric + EXCLUDED.total, $9::numeric)
+                             ELSE c.total + EXCLUDED.total END,
+                updated_at = now()
   RETURNING c.customer_id, c.meter, c.period_start, c.period_end, c.total
 )
 -- Only the duplicates come back (usually none), not a row per inserted event: big batches stay cheap.
 SELECT 'duplicate' AS kind, input.customer_id, input.idempotency_key AS key, NULL::text AS meter, NULL::timestamptz AS period_start,
-       NULL::timestamptz AS period_end, NULL::bigint AS total, NULL::bigint AS delta
+       NULL::timestamptz AS period_end, NULL::bigint AS total
   FROM input
  WHERE NOT EXISTS (SELECT 1 FROM inserted i WHERE i.customer_id = input.customer_id AND i.idempotency_key = input.idempotency_key)
 UNION ALL
-SELECT 'counter', c.customer_id, NULL, c.meter, c.period_start, c.period_end, c.total, s.delta
-  FROM counted c JOIN sums s ON s.customer_id = c.customer_id AND s.meter = c.meter AND s.period_start = c.period_start`;
+SELECT 'counter', c.customer_id, NULL, c.meter, c.period_start, c.period_end, c.total FROM counted c
+UNION ALL
+SELECT 'delta', s.customer_id, NULL, s.meter, s.period_start, NULL, s.delta FROM sums s`;
+
+/**
+ * The same write for a batch that would take a counter past its cap: the events that do not fit are left out
+ * and reported ('limit'), never failing the other rows, which belong to other customers' requests. Checked in
+ * numeric: first each event against its counter alone (a huge event does not crowd out the small ones after
+ * it), then the ones that fit alone, in key order. It reads counters as of the statement's start; if a
+ * concurrent batch moved one since, the counter write still refuses (TGCAP) and the ingestor splits the batch.
+ * Flags rather than filters until the INSERT, so the generic plan's row guesses stay ~10 and its joins hashed.
+ */
+const ADMITTING_INSERT_BATCH = `
+WITH input AS (
+  -- One row per (customer, key), the first one given: a key repeated within the batch would otherwise match
+  -- the inserted row twice in \`sums\` and count it twice. Sorted by key: concurrent batches lock keys in one order.
+  SELECT DISTINCT ON (customer_id, idempotency_key) *
+    FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
+         WITH ORDINALITY AS t(customer_id, meter, quantity, idempotency_key, occurred_at, period_start, period_end, properties, ord)
+   ORDER BY customer_id, idempotency_key, ord
+), sized AS (
+  SELECT i.*, coalesce(c.total, 0)::numeric AS counted, coalesce(c.total, 0)::numeric + i.quantity <= $9::numeric AS fits_alone
+    FROM input i
+    LEFT JOIN usage_counters c ON c.customer_id = i.customer_id AND c.meter = i.meter AND c.period_start = i.period_start
+), admission AS (
+  SELECT s.*,
+         s.fits_alone AND s.counted + sum(s.quantity) FILTER (WHERE s.fits_alone)
+           OVER (PARTITION BY s.customer_id, s.meter, s.period_start ORDER BY s.idempotency_key ROWS UNBOUNDED PRECEDING) <= $9::numeric AS admitted
+    FROM sized s
+), inserted AS (
+  INSERT INTO usage_events (customer_id, meter, quantity, idempotency_key, occurred_at, period_start, properties)
+  SELECT customer_id, meter, quantity, idempotency_key, occurred_at, period_start, properties FROM admission WHERE admitted
+  ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+  RETURNING customer_id, meter, quantity, idempotency_key, period_start
+), sums AS (
+  SELECT i.customer_id, i.meter, i.period_start, max(a.period_end) AS period_end, sum(i.quantity) AS delta
+    FROM inserted i
+    JOIN admission a ON a.customer_id = i.customer_id AND a.idempotency_key = i.idempotency_key
+   GROUP BY i.customer_id, i.meter, i.period_start
+), counted AS (
+  INSERT INTO usage_counters AS c (customer_id, meter, period_start, period_end, total)
+  SELECT customer_id, meter, period_start, period_end, delta FROM sums
+   ORDER BY customer_id, meter, period_start
+  ON CONFLICT (customer_id, meter, period_start)
+  DO UPDATE SET total = CASE WHEN c.total::numeric + EXCLUDED.total > $9::numeric
+                             THEN usage_counter_limit_exceeded(c.total::numeric + EXCLUDED.total, $9::numeric)
+                             ELSE c.total + EXCLUDED.total END,
+                updated_at = now()
+  RETURNING c.customer_id, c.meter, c.period_start, c.period_end, c.total
+)
+-- Only the duplicates and refusals come back (usually none), not a row per inserted event: big batches stay cheap.
+SELECT 'duplicate' AS kind, a.customer_id, a.idempotency_key AS key, NULL::text AS meter, NULL::timestamptz AS period_start,
+       NULL::timestamptz AS period_end, NULL::bigint AS total
+  FROM admission a
+ WHERE a.admitted AND (a.customer_id, a.idempotency_key) NOT IN (SELECT i.customer_id, i.idempotency_key FROM inserted i)
+UNION ALL
+-- Left out by the cap: a retry of an event already counted is still just a duplicate.
+SELECT CASE WHEN EXISTS (SELECT 1 FROM usage_events e WHERE e.customer_id = a.customer_id AND e.idempotency_key = a.idempotency_key)
+            THEN 'duplicate' ELSE 'limit' END,
+       a.customer_id, a.idempotency_key, a.meter, NULL, NULL, NULL
+  FROM admission a
+ WHERE NOT a.admitted
+UNION ALL
+SELECT 'counter', c.customer_id, NULL, c.meter, c.period_start, c.period_end, c.total FROM counted c
+UNION ALL
+SELECT 'delta', s.customer_id, NULL, s.meter, s.period_start, NULL, s.delta FROM sums s`;
 
 interface Row {
-  kind: 'duplicate' | 'counter';
+  kind: 'duplicate' | 'limit' | 'counter' | 'delta';
   customer_id: string;
   key: string | null;
   meter: string | null;
   period_start: Date | null;
   period_end: Date | null;
+  /** The new total ('counter') or the batch's delta ('delta') of one counter. */
   total: string | null;
-  delta: string | null;
 }
 
 @Injectable()
 export class UsageLedger {
-  constructor(@InjectTollgateDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(TollgateConfig) private readonly config: Pick<TollgateConfig, 'maxCounterTotal'>,
+  ) {}
 
   async insertBatch(events: LedgerEvent[]): Promise<BatchResult> {
-    const rows = await queryPrepared<Row>(this.dataSource, 'tollgate_ledger_insert_batch', INSERT_BATCH, [
+    try {
+      return await this.write('tollgate_ledger_insert_batch', INSERT_BATCH, events);
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'TGCAP') throw error;
+      // A counter of this batch would pass its cap: write it again, leaving out only the events that do not fit.
+      return this.write('tollgate_ledger_insert_batch_admitting', ADMITTING_INSERT_BATCH, events);
+    }
+  }
+
+  private async write(name: string, text: string, events: LedgerEvent[]): Promise<BatchResult> {
+    const rows = await queryPrepared<Row>(this.dataSource, name, text, [
       events.map((e) => e.customerId),
       events.map((e) => e.meter),
       events.map((e) => String(e.quantity)),
@@ -97,64 +199,85 @@ export class UsageLedger {
       events.map((e) => e.periodStart.toISOString()),
       events.map((e) => e.periodEnd.toISOString()),
       events.map((e) => (e.properties ? JSON.stringify(e.properties) : null)),
+      this.config.maxCounterTotal.toString(),
     ]);
-    const duplicates = new Set<string>();
-    const counters: CounterTotal[] = [];
+    const notInserted = new Set<string>();
+    const refused = new Map<string, UsageRefusal>();
+    const moved = new Map<string, { row: Row; delta?: bigint }>();
+    const counterKey = (row: Row) => `${row.customer_id}\u0000${row.meter}\u0000${new Date(row.period_start!).getTime()}`;
     for (const row of rows) {
-      if (row.kind === 'duplicate') duplicates.add(eventIdentity(row.customer_id, row.key!));
-      else {
-        counters.push({
-          customerId: row.customer_id,
-          meter: row.meter!,
-          periodStart: new Date(row.period_start!),
-          periodEnd: new Date(row.period_end!),
-          total: Number(row.total),
-          delta: Number(row.delta),
+      if (row.kind === 'counter' || row.kind === 'delta') {
+        const entry = moved.get(counterKey(row)) ?? { row };
+        if (row.kind === 'counter') entry.row = row;
+        else entry.delta = BigInt(row.total!);
+        moved.set(counterKey(row), entry);
+        continue;
+      }
+      const identity = eventIdentity(row.customer_id, row.key!);
+      notInserted.add(identity);
+      if (row.kind === 'limit') {
+        refused.set(identity, {
+          reason: 'counter_limit',
+          message: `the ${row.meter} counter of this period would pass its cap of ${this.config.maxCounterTotal} (TOLLGATE_MAX_COUNTER_TOTAL)`,
         });
       }
     }
+    const counters: CounterTotal[] = [...moved.values()].map(({ row, delta }) => ({
+      customerId: row.customer_id,
+      meter: row.meter!,
+      periodStart: new Date(row.period_start!),
+      periodEnd: new Date(row.period_end!),
+      total: BigInt(row.total!),
+      delta: delta!,
+    }));
     const inserted = new Set<string>();
     for (const event of events) {
       const identity = eventIdentity(event.customerId, event.idempotencyKey);
-      if (!duplicates.has(identity)) inserted.add(identity);
+      if (!notInserted.has(identity)) inserted.add(identity);
     }
-    return { inserted, counters };
+    return { inserted, counters, refused };
   }
 
-  async counterTotal(customerId: string, meter: string, periodStart: Date): Promise<number> {
+  async counterTotal(customerId: string, meter: string, periodStart: Date): Promise<bigint> {
     const rows = (await this.dataSource.query(
-      'SELECT total FROM usage_counters WHERE customer_id = $1 AND meter = $2 AND period_start = $3',
+      'SELECT total::text AS total FROM usage_counters WHERE customer_id = $1 AND meter = $2 AND period_start = $3',
       [customerId, meter, periodStart.toISOString()],
     )) as Array<{ total: string }>;
-    return rows.length ? Number(rows[0].total) : 0;
+    return rows.length ? BigInt(rows[0].total) : 0n;
   }
 
-  async countersForPeriod(customerId: string, periodStart: Date): Promise<Map<string, number>> {
-    const rows = (await this.dataSource.query('SELECT meter, total FROM usage_counters WHERE customer_id = $1 AND period_start = $2', [
+  /** Whether this customer's event with this idempotency key is in the ledger (one index lookup). */
+  async hasEvent(customerId: string, idempotencyKey: string): Promise<boolean> {
+    const rows = (await this.dataSource.query('SELECT 1 FROM usage_events WHERE customer_id = $1 AND idempotency_key = $2', [customerId, idempotencyKey])) as unknown[];
+    return rows.length > 0;
+  }
+
+  async countersForPeriod(customerId: string, periodStart: Date): Promise<Map<string, bigint>> {
+    const rows = (await this.dataSource.query('SELECT meter, total::text AS total FROM usage_counters WHERE customer_id = $1 AND period_start = $2', [
       customerId,
       periodStart.toISOString(),
     ])) as Array<{ meter: string; total: string }>;
-    return new Map(rows.map((row) => [row.meter, Number(row.total)]));
+    return new Map(rows.map((row) => [row.meter, BigInt(row.total)]));
   }
 
-  async dailySeries(customerId: string, periodStart: Date): Promise<Array<{ date: string; meter: string; quantity: number }>> {
+  async dailySeries(customerId: string, periodStart: Date): Promise<Array<{ date: string; meter: string; quantity: bigint }>> {
     const rows = (await this.dataSource.query(
-      `SELECT to_char(date_trunc('day', occurred_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS date, meter, sum(quantity) AS quantity
+      `SELECT to_char(date_trunc('day', occurred_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS date, meter, sum(quantity)::text AS quantity
          FROM usage_events WHERE customer_id = $1 AND period_start = $2
         GROUP BY 1, 2 ORDER BY 1, 2`,
       [customerId, periodStart.toISOString()],
     )) as Array<{ date: string; meter: string; quantity: string }>;
-    return rows.map((row) => ({ date: row.date, meter: row.meter, quantity: Number(row.quantity) }));
+    return rows.map((row) => ({ date: row.date, meter: row.meter, quantity: BigInt(row.quantity) }));
   }
 
   /** Records an alert once; true only for the caller that recorded it. */
   async recordAlertOnce(
-    alert: { customerId: string; meter: string; periodStart: Date; kind: 'threshold' | 'quota_exceeded'; threshold: number; total: number },
+    alert: { customerId: string; meter: string; periodStart: Date; kind: 'threshold' | 'quota_exceeded'; threshold: number; total: bigint },
   ): Promise<boolean> {
     const rows = (await this.dataSource.query(
       `INSERT INTO usage_alerts (customer_id, meter, period_start, kind, threshold, total) VALUES ($1, $2, $3, $4, $5, $6)
        ON CONFLICT DO NOTHING RETURNING threshold`,
-      [alert.customerId, alert.meter, alert.periodStart.toISOString(), alert.kind, alert.threshold, alert.total],
+      [alert.customerId, alert.meter, alert.periodStart.toISOString(), alert.kind, alert.threshold, alert.total.toString()],
     )) as unknown[];
     return rows.length > 0;
   }

@@ -65,7 +65,24 @@ export class UsageSpool {
     await unlink(join(this.dir, name));
   }
 
-  /** A batch the database refuses for a reason other than being down is kept aside, never dropped. */
+  /**
+   * Events the ledger refused on replay, each with its reason, kept in `failed/` (never dropped) so an operator
+   * can see and fix them; the rest of their batch went in. Returns the file's name.
+   */
+  async keepAside(name: string, refused: Array<{ event: LedgerEvent; refusal: { reason: string; message: string } }>): Promise<string> {
+    const aside = name.replace(/\.jsonl$/, '.refused.jsonl');
+    const body = refused.map(({ event, refusal }) => JSON.stringify({ ...event, refused: refusal })).join('\n') + '\n';
+    const file = await open(join(this.failedDir, aside), 'a');
+    try {
+      await file.writeFile(body);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    return aside;
+  }
+
+  /** A batch that cannot be read (or replayed at all) is kept aside whole, never dropped. */
   async quarantine(name: string): Promise<void> {
     await rename(join(this.dir, name), join(this.failedDir, name));
   }

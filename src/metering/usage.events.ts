@@ -1,4 +1,9 @@
-/** Domain events of metering (`@nestjs/event-emitter`). */
+import type { JsonQuantity } from '../common/quantity.js';
+
+/**
+ * Domain events of metering (`@nestjs/event-emitter`). Totals and deltas follow the JSON rule of every API: a
+ * number while ≤ 2^53 − 1 (always, at the default TOLLGATE_MAX_COUNTER_TOTAL), else an exact decimal string.
+ */
 export const USAGE_RECORDED = 'usage.recorded';
 export const USAGE_THRESHOLD_CROSSED = 'usage.threshold_crossed';
 export const QUOTA_EXCEEDED = 'quota.exceeded';
@@ -9,8 +14,8 @@ export interface UsageRecordedEvent {
   meter: string;
   periodStart: Date;
   periodEnd: Date;
-  delta: number;
-  total: number;
+  delta: JsonQuantity;
+  total: JsonQuantity;
 }
 
 /** Emitted once per customer, meter, period and threshold, however many requests cross it together. */
@@ -20,7 +25,7 @@ export interface UsageThresholdCrossedEvent {
   periodStart: Date;
   periodEnd: Date;
   threshold: number;
-  total: number;
+  total: JsonQuantity;
   included: number;
   policy: 'block' | 'throttle' | 'overage';
 }

@@ -2,16 +2,19 @@ import { BadRequestException, Inject, Injectable } from '@nestjs/common';
 import { CUSTOM, DEFAULT_METER } from '../config/tier-catalog.js';
 import { billingAnchor } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
+import { type JsonQuantity, jsonQuantity } from '../common/quantity.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { periodFromQuery } from './billing-period.js';
 import { UsageLedger } from './usage-ledger.js';
 
+/** Quantities are JSON numbers while ≤ 2^53 − 1 and exact decimal strings beyond (see `JsonQuantity`). */
 export interface MeterUsage {
   meter: string;
-  total: number;
+  total: JsonQuantity;
   included: number | null;
-  remaining: number | null;
-  overage: number;
+  remaining: JsonQuantity | null;
+  overage: JsonQuantity;
+  /** Rounded to 2 decimals (a display figure, not a quantity). */
   percentUsed: number | null;
 }
 
@@ -20,7 +23,7 @@ export interface UsageReport {
   tier: string;
   period: { start: string; end: string };
   meters: MeterUsage[];
-  daily: Array<{ date: string; meter: string; quantity: number }>;
+  daily: Array<{ date: string; meter: string; quantity: JsonQuantity }>;
 }
 
 /** Usage of one customer in one period, per meter, from the counters and the ledger. */
@@ -48,16 +51,17 @@ export class UsageService {
     const [totals, daily] = await Promise.all([this.ledger.countersForPeriod(customerId, period.start), this.ledger.dailySeries(customerId, period.start)]);
     const meterNames = new Set([DEFAULT_METER, ...Object.keys(tier.meters), ...totals.keys()]);
     const meters = [...meterNames].map((meter): MeterUsage => {
-      const total = totals.get(meter) ?? 0;
+      const total = totals.get(meter) ?? 0n;
       const terms = tier.meters[meter];
       const included = meter === DEFAULT_METER ? limits.includedCalls : terms && terms.included !== CUSTOM ? terms.included : null;
+      const includedUnits = BigInt(included ?? 0);
       return {
         meter,
-        total,
+        total: jsonQuantity(total),
         included,
-        remaining: included === null ? null : Math.max(0, included - total),
-        overage: included === null ? 0 : Math.max(0, total - included),
-        percentUsed: included ? Math.round((total * 10_000) / included) / 100 : null,
+        remaining: included === null ? null : jsonQuantity(includedUnits > total ? includedUnits - total : 0n),
+        overage: jsonQuantity(included !== null && total > includedUnits ? total - includedUnits : 0n),
+        percentUsed: included ? percentOf(total, includedUnits) : null,
       };
     });
     return {
@@ -65,7 +69,13 @@ export class UsageService {
       tier: customer.tier,
       period: { start: period.start.toISOString(), end: period.end.toISOString() },
       meters,
-      daily,
+      daily: daily.map((point) => ({ ...point, quantity: jsonQuantity(point.quantity) })),
     };
   }
+}
+
+/** `part` as a percentage of `whole`, rounded half up to 2 decimals, computed exactly before the final number. */
+function percentOf(part: bigint, whole: bigint): number {
+  const hundredths = (part * 10_000n * 2n + whole) / (whole * 2n);
+  return Number(hundredths) / 100;
 }

@@ -76,7 +76,7 @@ function listen(app: INestApplication, customerId: string) {
  * 0 → final exactly: no commit announced twice or lost, and so every threshold lies in exactly one step.
  */
 function expectStepsTile(recorded: UsageRecordedEvent[], final: number): void {
-  const steps = recorded.map((event) => [event.total - event.delta, event.total]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const steps = recorded.map((event) => [Number(event.total) - Number(event.delta), Number(event.total)]).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
   let at = 0;
   for (const [before, after] of steps) {
     expect([before, after]).toEqual([at, after]);

@@ -375,25 +375,27 @@ function periodDays(period) {
 
 function renderChart(meter, period, daily) {
   const today = new Date().toISOString().slice(0, 10);
-  const byDay = new Map(daily.filter((point) => point.meter === meter).map((point) => [point.date, point.quantity]));
+  // Quantities are JSON numbers, or decimal strings past 2^53: BigInt keeps the sums exact; bar heights are ratios.
+  const byDay = new Map(daily.filter((point) => point.meter === meter).map((point) => [point.date, BigInt(point.quantity)]));
+  const on = (date) => byDay.get(date) || 0n;
   const days = periodDays(period);
-  const peak = Math.max(0, ...days.map((date) => byDay.get(date) || 0));
-  const scale = peak || 1;
+  const peak = days.reduce((most, date) => (on(date) > most ? on(date) : most), 0n);
+  const scale = Number(peak || 1n);
   const label = (date) => utcDay.format(new Date(`${date}T00:00:00Z`));
-  const total = days.reduce((sum, date) => sum + (byDay.get(date) || 0), 0);
-  const peakDay = days.find((date) => (byDay.get(date) || 0) === peak && peak > 0);
+  const total = days.reduce((sum, date) => sum + on(date), 0n);
+  const peakDay = days.find((date) => on(date) === peak && peak > 0n);
   const summary = `${meterLabel(meter)} per day, ${label(days[0])} to ${label(days[days.length - 1])}: ${count(total)} in total${peakDay ? `, highest ${count(peak)} on ${label(peakDay)}` : ''}.`;
   const bars = days.map((date) => {
-    const quantity = byDay.get(date) || 0;
+    const quantity = on(date);
     const bar = el('div', {
-      class: `chart-bar${quantity === 0 ? ' zero' : ''}${date > today ? ' future' : ''}${date === today ? ' today' : ''}`,
-      title: `${label(date)}: ${count(quantity)} ${meterUnit(meter, quantity)}`,
+      class: `chart-bar${quantity === 0n ? ' zero' : ''}${date > today ? ' future' : ''}${date === today ? ' today' : ''}`,
+      title: `${label(date)}: ${count(quantity)} ${meterUnit(meter, Number(quantity))}`,
       dataset: { date, quantity: String(quantity) },
     });
-    bar.style.height = `${(quantity / scale) * 100}%`;
+    bar.style.height = `${(Number(quantity) / scale) * 100}%`;
     return bar;
   });
-  if (peak === 0) return [el('p', { class: 'empty chart-empty', text: `No ${meterLabel(meter).toLowerCase().replace('api', 'API')} recorded yet this period.` })];
+  if (peak === 0n) return [el('p', { class: 'empty chart-empty', text: `No ${meterLabel(meter).toLowerCase().replace('api', 'API')} recorded yet this period.` })];
   const middle = days[Math.floor((days.length - 1) / 2)];
   const chart = el(
     'div',
@@ -401,7 +403,7 @@ function renderChart(meter, period, daily) {
     el(
       'div',
       { class: 'chart-frame', role: 'img', 'aria-label': summary },
-      el('div', { class: 'chart-axis', 'aria-hidden': 'true' }, el('span', { text: count(peak) }), el('span', { text: peak % 2 === 0 ? count(peak / 2) : '' }), el('span', { text: '0' })),
+      el('div', { class: 'chart-axis', 'aria-hidden': 'true' }, el('span', { text: count(peak) }), el('span', { text: peak % 2n === 0n ? count(peak / 2n) : '' }), el('span', { text: '0' })),
       el('div', { class: 'chart-bars' }, bars),
       el('div', { class: 'chart-labels', 'aria-hidden': 'true' }, el('span', { text: label(days[0]) }), el('span', { text: label(middle) }), el('span', { text: label(days[days.length - 1]) })),
     ),
@@ -422,7 +424,7 @@ function renderChart(meter, period, daily) {
         el(
           'tbody',
           {},
-          rows.map((date) => el('tr', {}, el('th', { scope: 'row', text: label(date) }), el('td', { class: 'num', text: count(byDay.get(date) || 0) }))),
+          rows.map((date) => el('tr', {}, el('th', { scope: 'row', text: label(date) }), el('td', { class: 'num', text: count(on(date)) }))),
         ),
       ),
     ),
