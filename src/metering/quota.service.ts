@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type { Consumer } from '../api-keys/consumer.js';
 import { isDatabaseUnavailable } from '../common/database-errors.js';
+import { KeyedSerializer } from '../common/keyed-serializer.js';
 import { jsonQuantity } from '../common/quantity.js';
 import { CUSTOM, DEFAULT_METER, type QuotaPolicy } from '../config/tier-catalog.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
@@ -72,6 +73,7 @@ export class QuotaService implements OnModuleInit {
   /** Ledger identities (customer, event key) of keyed requests in flight here, and of those recorded lately. */
   private readonly inFlight = new Map<string, number>();
   private readonly recentlyRecorded = new Set<string>();
+  private readonly alertsInOrder = new KeyedSerializer();
 
   constructor(
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
@@ -236,7 +238,10 @@ export class QuotaService implements OnModuleInit {
         delta: jsonQuantity(counter.delta),
         total: jsonQuantity(counter.total),
       } satisfies UsageRecordedEvent);
-      void this.raiseAlerts(counter).catch((error: Error) => this.logger.error(`alerts for ${counter.customerId}: ${error.message}`));
+      // One customer and meter at a time, in commit order: a listener never hears "120 %" before "quota exceeded".
+      void this.alertsInOrder
+        .run(key, () => this.raiseAlerts(counter))
+        .catch((error: Error) => this.logger.error(`alerts for ${counter.customerId}: ${error.message}`));
     }
   }
 
