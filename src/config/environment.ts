@@ -157,6 +157,13 @@ export class EnvironmentVariables {
   TOLLGATE_MAX_COUNTER_TOTAL?: string;
 
   @IsOptional()
+  @Transform(toInteger)
+  @Min(1024, { message: 'must be at least 1024 (bytes)' })
+  @Max(Number.MAX_SAFE_INTEGER, { message: 'must be a whole number of bytes' })
+  @IsInt({ message: 'must be a whole number of bytes' })
+  TOLLGATE_SPOOL_MAX_BYTES?: number;
+
+  @IsOptional()
   @Transform(emptyToUndefined)
   @MinLength(32, { message: 'must be at least 32 characters' })
   TOLLGATE_ENCRYPTION_KEY?: string;
@@ -275,6 +282,7 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'TOLLGATE_METERING_MODE',
   'TOLLGATE_MAX_EVENT_QUANTITY',
   'TOLLGATE_MAX_COUNTER_TOTAL',
+  'TOLLGATE_SPOOL_MAX_BYTES',
   'TOLLGATE_ENCRYPTION_KEY',
   'SMTP_URL',
   'EMAIL_FROM',

@@ -76,6 +76,12 @@ export class TollgateConfig {
    * At most 2^63 − 1 (Postgres bigint).
    */
   maxCounterTotal = BigInt(Number.MAX_SAFE_INTEGER);
+  /**
+   * The most the local spool (events held while the database is unreachable) may hold, in bytes (an event is
+   * ~300 bytes: the default holds about 3 million). Past it, and when the disk refuses the write (full,
+   * read-only), metered requests answer 503 `usage_unavailable` with Retry-After: never 2xx unrecorded.
+   */
+  spoolMaxBytes = 1024 * 1024 * 1024;
   /** Which response statuses count as billable (2xx by default). */
   meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;
   /** Active (unrevoked, unexpired, unreplaced) keys a customer may hold; creating one more answers 409. */
@@ -164,6 +170,7 @@ export class TollgateConfig {
         httpHeadersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
         httpRequestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
         httpKeepAliveTimeoutMs: vars.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        spoolMaxBytes: vars.TOLLGATE_SPOOL_MAX_BYTES,
       }),
     });
   }
