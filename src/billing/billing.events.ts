@@ -17,4 +17,13 @@ export interface DriftDetectedEvent {
   pushedTotal: number;
   stripeTotal: number;
   drift: number;
+  /**
+   * Why (absent: reconciliation found Stripe's total differs): `push_failed` (Stripe refused a push, synchronously or
+   * in a meter error report), `too_old_for_stripe` (usage older than Stripe accepts), `after_invoice_finalized`
+   * (usage of a period whose invoice was already final: it lands on no invoice).
+   */
+  reason?: 'push_failed' | 'too_old_for_stripe' | 'after_invoice_finalized';
+  /** The push concerned and Stripe's words, when there is one. */
+  identifier?: string;
+  detail?: string;
 }

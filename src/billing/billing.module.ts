@@ -5,6 +5,8 @@ import { UsageModule } from '../metering/usage.module.js';
 import { TiersModule } from '../tiers/tiers.module.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
+import { MeterErrorsService } from './meter-errors.service.js';
+import { PeriodCloseScheduler } from './period-close.scheduler.js';
 import { PushOutbox } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { createStripeClient, StripeClient } from './stripe.client.js';
@@ -22,9 +24,11 @@ import { UsageSyncService } from './usage-sync.service.js';
     PushOutbox,
     UsageSyncService,
     UsageSyncScheduler,
+    PeriodCloseScheduler,
+    MeterErrorsService,
     ReconciliationService,
     SubscriptionsService,
   ],
-  exports: [BillingService, CatalogProvisioner, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient],
+  exports: [BillingService, CatalogProvisioner, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient, MeterErrorsService, PeriodCloseScheduler],
 })
 export class BillingModule {}

@@ -61,7 +61,9 @@ export class CatalogProvisioner {
           {
             display_name: meter.name,
             event_name: eventName,
-            default_aggregation: { formula: meter.aggregation === 'count' ? 'count' : 'sum' },
+            // Always sum: each push carries the delta of a counter's total, and a `count` meter's counter already counts
+            // usage events; a Stripe `count` meter would bill the number of pushes instead.
+            default_aggregation: { formula: 'sum' },
             customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
             value_settings: { event_payload_key: 'value' },
           },
