@@ -227,10 +227,13 @@ export class PushOutbox {
   async failByIdentifiers(failures: Array<{ identifier: string; code: string; message: string }>): Promise<Push[]> {
     if (failures.length === 0) return [];
     const rows = (await this.dataSource.query(
-      `UPDATE stripe_pushes s SET status = 'failed', failure_code = f.code, last_error = left(f.message, 500), failed_at = now(), updated_at = now()
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS f(identifier, code, message)
-        WHERE s.identifier = f.identifier AND s.status IN ('sent', 'pending')
-        RETURNING s.*`,
+      // As a CTE: TypeORM answers a bare UPDATE with [rows, count], a SELECT with the rows.
+      `WITH failed AS (
+         UPDATE stripe_pushes s SET status = 'failed', failure_code = f.code, last_error = left(f.message, 500), failed_at = now(), updated_at = now()
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS f(identifier, code, message)
+          WHERE s.identifier = f.identifier AND s.status IN ('sent', 'pending')
+          RETURNING s.*)
+       SELECT * FROM failed`,
       [failures.map((f) => f.identifier), failures.map((f) => f.code), failures.map((f) => f.message)],
     )) as PushRow[];
     return rows.map(toPush);
@@ -242,9 +245,11 @@ export class PushOutbox {
    */
   async failByMeter(meterId: string | null, window: { start: Date; end: Date }, code: string, message: string): Promise<Push[]> {
     const rows = (await this.dataSource.query(
-      `UPDATE stripe_pushes SET status = 'failed', failure_code = $4, last_error = left($5, 500), failed_at = now(), updated_at = now()
-        WHERE meter_id IS NOT DISTINCT FROM $1 AND (status = 'sent' OR (status = 'pending' AND attempts > 0)) AND coalesce(sent_at, updated_at) BETWEEN $2 AND $3
-        RETURNING *`,
+      `WITH failed AS (
+         UPDATE stripe_pushes SET status = 'failed', failure_code = $4, last_error = left($5, 500), failed_at = now(), updated_at = now()
+          WHERE meter_id IS NOT DISTINCT FROM $1 AND (status = 'sent' OR (status = 'pending' AND attempts > 0)) AND coalesce(sent_at, updated_at) BETWEEN $2 AND $3
+          RETURNING *)
+       SELECT * FROM failed`,
       [meterId, window.start.toISOString(), window.end.toISOString(), code, message],
     )) as PushRow[];
     return rows.map(toPush);
@@ -253,7 +258,9 @@ export class PushOutbox {
   /** The operator asks for a failed push to be re-sent (e.g. after fixing what Stripe refused). */
   async requestRetry(id: string): Promise<Push | null> {
     const rows = (await this.dataSource.query(
-      `UPDATE stripe_pushes SET failure_code = 'retry_requested', updated_at = now() WHERE id = $1 AND status = 'failed' AND replanned_as IS NULL RETURNING *`,
+      `WITH retried AS (
+         UPDATE stripe_pushes SET failure_code = 'retry_requested', updated_at = now() WHERE id = $1 AND status = 'failed' AND replanned_as IS NULL RETURNING *)
+       SELECT * FROM retried`,
       [id],
     )) as PushRow[];
     return rows[0] ? toPush(rows[0]) : null;
