@@ -14,7 +14,7 @@ import { SEED_TIERS, startTestApp, type TestApp } from '../support/test-app.js';
 const TIERS = SEED_TIERS.replace(
   /^tiers:\n/m,
   'meters:\n  searches: { aggregation: count, unit: search }\ntiers:\n',
-).replace(/(\n  pro:\n(?: {4}.*\n)+)/, '$1    meters:\n      searches: { included: 10/month, overage: $0.10/search }\n');
+).replace(/(\n {2}pro:\n(?: {4}.*\n)+)/, '$1    meters:\n      searches: { included: 10/month, overage: $0.10/search }\n');
 
 const DESTINATION_SECRET = 'whsec_tollgate_event_destination_test';
 /** More than the emulator's meter event processing delay (60 s by default). */
