@@ -6,6 +6,8 @@ import { TiersModule } from '../tiers/tiers.module.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
 import { InvoiceUsageCheck } from './invoice-usage.check.js';
+import { MeterErrorsService } from './meter-errors.service.js';
+import { PeriodCloseScheduler } from './period-close.scheduler.js';
 import { PushOutbox } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { createStripeClient, StripeClient } from './stripe.client.js';
@@ -23,10 +25,12 @@ import { UsageSyncService } from './usage-sync.service.js';
     PushOutbox,
     UsageSyncService,
     UsageSyncScheduler,
+    PeriodCloseScheduler,
+    MeterErrorsService,
     ReconciliationService,
     SubscriptionsService,
     InvoiceUsageCheck,
   ],
-  exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient],
+  exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient, MeterErrorsService, PeriodCloseScheduler],
 })
 export class BillingModule {}
