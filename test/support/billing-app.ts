@@ -46,5 +46,10 @@ export async function subscribeAndPay(
   } else if (subscribed.status !== 200) {
     throw new Error(`subscribe: ${subscribed.status} ${JSON.stringify(subscribed.body)}`);
   }
-  return (await admin.request('GET', `/v1/customers/${customerId}`)).body;
+  const view = (await admin.request('GET', `/v1/customers/${customerId}`)).body;
+  if (view.tier === tier) return view;
+  // No webhook endpoint registered: subscribing again to the same tier applies what Stripe says now (active).
+  const again = await admin.request('POST', `/v1/customers/${customerId}/subscription`, { tier });
+  if (again.status !== 200) throw new Error(`subscribe after paying: ${again.status} ${JSON.stringify(again.body)}`);
+  return again.body;
 }
