@@ -8,6 +8,7 @@ import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWeb
 import { OperatorNotifications1763885500000 } from './1763885500000-OperatorNotifications.js';
 import { UsageCounterLimit1763885610000 } from './1763885610000-UsageCounterLimit.js';
 import { WebhookUrlSetBy1763885612000 } from './1763885612000-WebhookUrlSetBy.js';
+import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -21,4 +22,5 @@ export const MIGRATIONS = [
   OperatorNotifications1763885500000,
   UsageCounterLimit1763885610000,
   WebhookUrlSetBy1763885612000,
+  BillingHistory1763886000000,
 ];

@@ -1,9 +1,10 @@
 import { ConflictException, Inject, Injectable } from '@nestjs/common';
 import type Stripe from 'stripe';
 import { CUSTOM } from '../config/tier-catalog.js';
-import type { CustomerEntity } from '../customers/customer.entity.js';
+import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
+import { BillingHistoryService } from './billing-history.service.js';
 import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
 
 /** The billing period of a subscription: on its items since the 2025 APIs, on the subscription before. */
@@ -32,6 +33,7 @@ export class SubscriptionsService {
     @InjectStripe() private readonly stripe: StripeClient,
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(BillingHistoryService) private readonly history: BillingHistoryService,
   ) {}
 
   async subscribe(customerId: string, tierName: string): Promise<CustomerEntity> {
@@ -54,6 +56,9 @@ export class SubscriptionsService {
     let subscription: Stripe.Subscription;
     if (customer.stripeSubscriptionId) {
       const current = await stripe.subscriptions.retrieve(customer.stripeSubscriptionId);
+      // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
+      // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
+      const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
       subscription = await stripe.subscriptions.update(current.id, {
         items: [
           ...current.items.data.map((item) => ({ id: item.id, deleted: true })),
@@ -61,6 +66,17 @@ export class SubscriptionsService {
         ],
         metadata,
         proration_behavior: 'create_prorations',
+      });
+      const kept = new Set(current.items.data.map((item) => item.id));
+      const added = subscription.items.data.filter((item) => !kept.has(item.id)).map((item) => item.created);
+      await this.history.recordTierChange(customer.id, {
+        // Stripe's instant of the change (its new items' creation), which splits the period's usage and prorations.
+        at: added.length > 0 ? new Date(Math.max(...added) * 1000) : new Date(),
+        previousTier: customer.tier,
+        tier: tier.name,
+        stripeSubscriptionId: subscription.id,
+        period: subscriptionPeriod(subscription),
+        closedQuantities,
       });
     } else {
       subscription = await stripe.subscriptions.create(
@@ -108,6 +124,14 @@ export class SubscriptionsService {
     });
     if (!session.url) throw new Error('Stripe returned a checkout session without a URL');
     return { id: session.id, url: session.url };
+  }
+
+  /** What Stripe's meters hold for the customer since the current segment began (period start or last change). */
+  private async closingQuantities(stripe: Stripe, customer: CustomerEntity, stripeCustomerId: string): Promise<Record<string, number>> {
+    const period = billingAnchor(customer);
+    if (!period) return {};
+    const changes = (await this.history.rows(customer.id)).filter((row) => row.kind === 'tier_change' && row.at >= period.start && row.at < period.end);
+    return this.history.meteredSince(stripe, stripeCustomerId, changes[changes.length - 1]?.at ?? period.start);
   }
 
   private async createStripeCustomer(stripe: Stripe, customer: CustomerEntity): Promise<string> {
