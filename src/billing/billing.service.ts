@@ -45,10 +45,10 @@ export class BillingService {
     const changes = rows.filter((row) => row.kind === 'tier_change' && row.at > period.start && row.at < period.end);
     const usage = await this.ledger.countersForPeriod(customer.id, period.start);
     const segments = this.segments(customer, period, inForce.tier, changes, usage);
+    // The subscription ends with the period when, just after its end, the customer no longer has it.
     const subscription = inForce.stripeSubscriptionId;
-    const ended =
-      subscription !== null &&
-      rows.some((row) => row.at > period.start && row.at.getTime() <= period.end.getTime() + ENDS_WITH_PERIOD_MS && row.stripeSubscriptionId !== subscription);
+    const afterEnd = rows.filter((row) => row.at.getTime() <= period.end.getTime() + ENDS_WITH_PERIOD_MS);
+    const ended = subscription !== null && afterEnd.length > 0 && afterEnd[afterEnd.length - 1].stripeSubscriptionId !== subscription;
     const preview = periodInvoice({ period, segments, renews: !ended });
     return {
       customerId: customer.id,
