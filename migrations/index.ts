@@ -8,6 +8,7 @@ import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWeb
 import { OperatorNotifications1763885500000 } from './1763885500000-OperatorNotifications.js';
 import { UsageCounterLimit1763885610000 } from './1763885610000-UsageCounterLimit.js';
 import { WebhookUrlSetBy1763885612000 } from './1763885612000-WebhookUrlSetBy.js';
+import { SubscribeAttempts1763885800000 } from './1763885800000-SubscribeAttempts.js';
 import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
@@ -22,5 +23,6 @@ export const MIGRATIONS = [
   OperatorNotifications1763885500000,
   UsageCounterLimit1763885610000,
   WebhookUrlSetBy1763885612000,
+  SubscribeAttempts1763885800000,
   BillingHistory1763886000000,
 ];

@@ -1,5 +1,6 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, Post, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import type { Response } from 'express';
 import { IsString, Length } from 'class-validator';
 import { AdminGuard } from '../admin/admin.guard.js';
 import { Public } from '../api-keys/public.decorator.js';
@@ -61,9 +62,16 @@ export class BillingController {
 
   @Post('customers/:customerId/subscription')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Put a customer on a paid tier in Stripe (customer + subscription with base and metered prices)' })
-  async subscribe(@Param('customerId') customerId: string, @Body() body: SubscribeDto) {
-    return this.customers.view(await this.subscriptions.subscribe(customerId, body.tier));
+  @ApiOperation({
+    summary: 'Put a customer on a paid tier in Stripe (customer + subscription with base and metered prices)',
+    description: '200: the subscription is active (or trialing) and the tier is granted. 202: Stripe created it but it waits for payment (e.g. `incomplete`); the tier is granted when Stripe reports it active — `subscription.latestInvoice.hostedInvoiceUrl` is where the customer pays.',
+  })
+  @ApiResponse({ status: 200, description: 'Subscribed; the tier is granted' })
+  @ApiResponse({ status: 202, description: 'Subscription created, waiting for payment; tier not granted yet' })
+  async subscribe(@Param('customerId') customerId: string, @Body() body: SubscribeDto, @Res({ passthrough: true }) response: Response) {
+    const result = await this.subscriptions.subscribe(customerId, body.tier);
+    if (!result.granted) response.status(202);
+    return { ...this.customers.view(result.customer), subscription: result.subscription };
   }
 
   @Get('customers/:customerId/invoice-preview')

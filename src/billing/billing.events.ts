@@ -17,4 +17,6 @@ export interface DriftDetectedEvent {
   pushedTotal: number;
   stripeTotal: number;
   drift: number;
+  /** Set when the disagreement was found on a finalized Stripe invoice (stripeTotal is then its metered quantity). */
+  invoiceId?: string;
 }

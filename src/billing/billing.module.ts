@@ -6,6 +6,7 @@ import { TiersModule } from '../tiers/tiers.module.js';
 import { BillingHistoryService } from './billing-history.service.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
+import { InvoiceUsageCheck } from './invoice-usage.check.js';
 import { PushOutbox } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { createStripeClient, StripeClient } from './stripe.client.js';
@@ -26,7 +27,8 @@ import { UsageSyncService } from './usage-sync.service.js';
     UsageSyncScheduler,
     ReconciliationService,
     SubscriptionsService,
+    InvoiceUsageCheck,
   ],
-  exports: [BillingService, CatalogProvisioner, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient],
+  exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient],
 })
 export class BillingModule {}

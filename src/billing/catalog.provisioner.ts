@@ -1,42 +1,24 @@
 import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
-import Stripe from 'stripe';
-import { multiplyDecimals } from '../common/decimal.js';
-import { CUSTOM, type OveragePricing, type TierDefinition } from '../config/tier-catalog.js';
+import type Stripe from 'stripe';
+import { CUSTOM, type TierDefinition } from '../config/tier-catalog.js';
 import { TiersService } from '../tiers/tiers.service.js';
+import { idempotencyKeyFor, priceMatches, pricesByLookupKey, wantedPrices } from './price-catalog.js';
 import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
 
 export interface ProvisionReport {
   created: string[];
   existing: string[];
-}
-
-/** Stripe prices are in cents: "0.002" USD per call is unit_amount_decimal "0.2". */
-const toCents = (amount: string) => multiplyDecimals(amount, '100');
-
-type PriceTier = Stripe.PriceCreateParams.Tier;
-const decimal = (value: string) => Stripe.Decimal.from(value);
-
-/**
- * The metered price's tiers: the included quantity is free, then the overage pricing. Stripe gets the
- * whole period's usage on the meter, so "included" lives in the price as a free first tier.
- */
-function meteredTiers(included: number, overage: OveragePricing): PriceTier[] {
-  const free: PriceTier[] = included > 0 ? [{ up_to: included, unit_amount_decimal: decimal('0') }] : [];
-  if (overage.mode === 'per_unit') return [...free, { up_to: 'inf', unit_amount_decimal: decimal(toCents(overage.unitPrice ?? '0')) }];
-  return [
-    ...free,
-    ...overage.bands.map((band) => ({
-      up_to: band.upTo === null ? ('inf' as const) : included + band.upTo,
-      unit_amount_decimal: decimal(toCents(band.unitPrice)),
-      ...(band.flatFee !== '0' && { flat_amount: Number(toCents(band.flatFee)) }),
-    })),
-  ];
+  /** Prices replaced by a changed one (their lookup_key moved to it) and archived. */
+  deactivated: string[];
 }
 
 /**
  * Creates the Stripe side of tiers.yaml, idempotently: a Meter per meter (found by event_name), a Product
  * per priced tier (our own id), a licensed base Price and a metered Price linked to the Meter (found by
- * lookup_key). A second run creates nothing; a changed amount creates a new Price and moves the lookup_key.
+ * lookup_key). A second run creates nothing. Any change of a price's terms (amounts, tiers, mode, interval,
+ * currency, meter) creates a new Price that takes over the lookup_key (`transfer_lookup_key`), and the old one
+ * is archived: Stripe prices are immutable, and subscriptions already on the old price keep it until changed.
+ * Idempotency keys hash the request's parameters, so a changed price never collides with an earlier key.
  */
 @Injectable()
 export class CatalogProvisioner {
@@ -49,7 +31,7 @@ export class CatalogProvisioner {
 
   async provision(): Promise<ProvisionReport> {
     const stripe = this.requireStripe();
-    const report: ProvisionReport = { created: [], existing: [] };
+    const report: ProvisionReport = { created: [], existing: [], deactivated: [] };
     const meters = new Map<string, Stripe.Billing.Meter>();
     const existingMeters = await stripe.billing.meters.list({ limit: 100, status: 'active' });
     for (const meter of this.tiers.catalog.meters) {
@@ -57,16 +39,14 @@ export class CatalogProvisioner {
       let found = existingMeters.data.find((candidate) => candidate.event_name === eventName);
       if (found) report.existing.push(`meter ${eventName}`);
       else {
-        found = await stripe.billing.meters.create(
-          {
-            display_name: meter.name,
-            event_name: eventName,
-            default_aggregation: { formula: meter.aggregation === 'count' ? 'count' : 'sum' },
-            customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
-            value_settings: { event_payload_key: 'value' },
-          },
-          { idempotencyKey: `tollgate-meter-${eventName}` },
-        );
+        const params: Stripe.Billing.MeterCreateParams = {
+          display_name: meter.name,
+          event_name: eventName,
+          default_aggregation: { formula: meter.aggregation === 'count' ? 'count' : 'sum' },
+          customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
+          value_settings: { event_payload_key: 'value' },
+        };
+        found = await stripe.billing.meters.create(params, { idempotencyKey: idempotencyKeyFor('meter', eventName, params) });
         report.created.push(`meter ${eventName}`);
       }
       meters.set(meter.name, found);
@@ -75,7 +55,7 @@ export class CatalogProvisioner {
       if (tier.price === CUSTOM) continue; // custom deals are priced per customer, by hand
       await this.provisionTier(stripe, tier, meters, report);
     }
-    this.logger.log(`provisioned: ${report.created.length} created, ${report.existing.length} already there`);
+    this.logger.log(`provisioned: ${report.created.length} created, ${report.existing.length} already there, ${report.deactivated.length} archived`);
     return report;
   }
 
@@ -87,52 +67,43 @@ export class CatalogProvisioner {
       report.existing.push(`product ${productId}`);
     } catch (error) {
       if ((error as { statusCode?: number }).statusCode !== 404) throw error;
-      await stripe.products.create({ id: productId, name: `${tier.name} plan`, metadata: { tollgate_tier: tier.name } }, { idempotencyKey: `tollgate-product-${productId}` });
+      const params: Stripe.ProductCreateParams = { id: productId, name: `${tier.name} plan`, metadata: { tollgate_tier: tier.name } };
+      await stripe.products.create(params, { idempotencyKey: idempotencyKeyFor('product', productId, params) });
       report.created.push(`product ${productId}`);
     }
-    const wanted: Array<{ lookupKey: string; params: Stripe.PriceCreateParams; matches: (price: Stripe.Price) => boolean }> = [
-      {
-        lookupKey: stripeNames.basePrice(tier.name),
-        params: {
-          product: productId,
-          currency: tier.price.currency,
-          unit_amount: tier.price.amountMinor,
-          recurring: { interval: tier.price.interval, usage_type: 'licensed' },
-          metadata: { tollgate_tier: tier.name, tollgate_kind: 'base' },
-        },
-        matches: (price) => price.unit_amount === (tier.price as { amountMinor: number }).amountMinor,
-      },
-    ];
-    for (const [meterName, terms] of Object.entries(tier.meters)) {
-      const meter = meters.get(meterName);
-      if (!meter || !terms.overage || terms.included === CUSTOM) continue;
-      const tiers = meteredTiers(terms.included, terms.overage);
-      wanted.push({
-        lookupKey: stripeNames.meteredPrice(tier.name, meterName),
-        params: {
-          product: productId,
-          currency: terms.overage.currency,
-          recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
-          billing_scheme: 'tiered',
-          tiers_mode: terms.overage.mode === 'volume' ? 'volume' : 'graduated',
-          tiers,
-          metadata: { tollgate_tier: tier.name, tollgate_kind: 'metered', tollgate_meter: meterName },
-        },
-        matches: (price) => price.recurring?.meter === meter.id && JSON.stringify(price.metadata ?? {}).includes(meterName),
-      });
-    }
-    const lookup = await stripe.prices.list({ lookup_keys: wanted.map((entry) => entry.lookupKey), active: true, limit: 100 });
+    await this.provisionPrices(stripe, tier, productId, meters, report);
+  }
+
+  /** Creates what is missing or changed, moves the lookup_key to it and archives what it replaces. */
+  private async provisionPrices(stripe: Stripe, tier: TierDefinition, productId: string, meters: Map<string, Stripe.Billing.Meter>, report: ProvisionReport) {
+    const meterIds = new Map([...meters].map(([name, meter]) => [name, meter.id]));
+    const wanted = wantedPrices(tier, productId, meterIds);
+    const current = await pricesByLookupKey(stripe, wanted.map((entry) => entry.lookupKey));
     for (const entry of wanted) {
-      const current = lookup.data.find((price) => price.lookup_key === entry.lookupKey);
-      if (current && entry.matches(current)) {
+      const existing = current.get(entry.lookupKey);
+      let live: Stripe.Price;
+      if (existing && priceMatches(existing, entry)) {
         report.existing.push(`price ${entry.lookupKey}`);
-        continue;
+        live = existing;
+      } else {
+        const params: Stripe.PriceCreateParams = { ...entry.params, lookup_key: entry.lookupKey, transfer_lookup_key: true };
+        // What it replaces is part of the key: A → B → A creates a third price, not a replay of the first.
+        live = await stripe.prices.create(params, { idempotencyKey: idempotencyKeyFor('price', entry.lookupKey, { params, replaces: existing?.id ?? null }) });
+        report.created.push(`price ${entry.lookupKey}`);
       }
-      await stripe.prices.create(
-        { ...entry.params, lookup_key: entry.lookupKey, transfer_lookup_key: current !== undefined },
-        { idempotencyKey: `tollgate-price-${entry.lookupKey}-${JSON.stringify(entry.params).length}-${current?.id ?? 'new'}` },
-      );
-      report.created.push(`price ${entry.lookupKey}`);
+      await this.archiveReplaced(stripe, productId, entry.lookupKey, live.id, report);
+    }
+  }
+
+  /**
+   * Archives the product's other active prices made for this lookup_key (found by metadata, since the key
+   * itself moved): right after a replacement, and on a later run when a crash came between the two steps.
+   */
+  private async archiveReplaced(stripe: Stripe, productId: string, lookupKey: string, liveId: string, report: ProvisionReport) {
+    for await (const price of stripe.prices.list({ product: productId, active: true, limit: 100 })) {
+      if (price.id === liveId || price.metadata?.tollgate_lookup_key !== lookupKey) continue;
+      await stripe.prices.update(price.id, { active: false }, { idempotencyKey: idempotencyKeyFor('price-archive', price.id, { active: false }) });
+      report.deactivated.push(`price ${price.id} (${lookupKey})`);
     }
   }
 

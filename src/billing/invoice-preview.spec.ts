@@ -75,10 +75,10 @@ describe('periodInvoice: the invoice Stripe makes when a period closes', () => {
     expect(invoice).toMatchObject({ total: '-29.00', totalMinor: -2900 });
   });
 
-  it('prorates nothing for a free tier, and rounds each line once (one call over: 0.003 → 0.00)', () => {
+  it('prorates nothing for a free tier, and rounds each line once (one call over: 0.003 → nothing)', () => {
     const invoice = periodInvoice({ period, segments: [segment('free', period.start, 500), segment('starter', day(15), 10_001)], renews: true });
-    // Base 19.00 in advance; starter overage 1 × 0.003; remaining 15 of 30 days on starter: 9.50.
-    expect(invoice.lines.map((line) => line.amount)).toEqual(['19.00', '0.00', '9.50']);
+    // Base 19.00 in advance; starter overage 1 × 0.003 rounds to 0.00; remaining 15 of 30 days on starter: 9.50.
+    expect(invoice.lines.map((line) => line.amount)).toEqual(['19.00', '9.50']);
     expect(invoice.totalMinor).toBe(1900 + 950);
   });
 

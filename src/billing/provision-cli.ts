@@ -14,7 +14,8 @@ async function main(): Promise<void> {
     const report = await app.get(CatalogProvisioner).provision();
     for (const item of report.created) console.log(`created  ${item}`);
     for (const item of report.existing) console.log(`exists   ${item}`);
-    console.log(`${report.created.length} created, ${report.existing.length} already in Stripe`);
+    for (const item of report.deactivated) console.log(`archived ${item}`);
+    console.log(`${report.created.length} created, ${report.existing.length} already in Stripe, ${report.deactivated.length} replaced prices archived`);
   } finally {
     await app.close();
   }

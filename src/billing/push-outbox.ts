@@ -23,6 +23,13 @@ export interface Push {
   createdAt: Date;
 }
 
+export interface PushedTotals {
+  latest: number;
+  settled: number;
+  low: number;
+  high: number;
+}
+
 export interface UnpushedCounter {
   customerId: string;
   stripeCustomerId: string | null;
@@ -156,15 +163,32 @@ export class PushOutbox {
     await this.dataSource.query(`UPDATE stripe_pushes SET attempts = attempts + 1, last_error = $2, updated_at = now() WHERE id = $1`, [id, error?.slice(0, 500) ?? null]);
   }
 
-  /** The highest total Stripe has been sent for a counter. */
-  async pushedTotals(periodStarts: Date[]): Promise<Map<string, number>> {
+  /**
+   * What Stripe should show for each counter, given that its summaries lag: `settled` is the total of the last
+   * push sent before `settledBefore` (Stripe has surely processed it), `low`..`high` the range its summary may
+   * show while the pushes sent since are being processed, `latest` the total of the last push sent.
+   */
+  async pushedTotals(periodStarts: Date[], settledBefore: Date = new Date()): Promise<Map<string, PushedTotals>> {
     if (periodStarts.length === 0) return new Map();
     const rows = (await this.dataSource.query(
-      `SELECT customer_id, meter, period_start, max(to_total)::text AS pushed FROM stripe_pushes
+      `SELECT customer_id, meter, period_start,
+              coalesce((array_agg(to_total ORDER BY id DESC))[1], 0)::text AS latest,
+              coalesce((array_agg(to_total ORDER BY id DESC) FILTER (WHERE sent_at < $2))[1], 0)::text AS settled,
+              coalesce(min(to_total) FILTER (WHERE sent_at >= $2), 0)::text AS recent_low,
+              coalesce(max(to_total) FILTER (WHERE sent_at >= $2), 0)::text AS recent_high,
+              count(*) FILTER (WHERE sent_at >= $2)::int AS recent
+         FROM stripe_pushes
         WHERE status = 'sent' AND period_start = ANY($1::timestamptz[]) GROUP BY 1, 2, 3`,
-      [periodStarts.map((date) => date.toISOString())],
-    )) as Array<{ customer_id: string; meter: string; period_start: Date; pushed: string }>;
-    return new Map(rows.map((row) => [`${row.customer_id}|${row.meter}|${new Date(row.period_start).getTime()}`, Number(row.pushed)]));
+      [periodStarts.map((date) => date.toISOString()), settledBefore.toISOString()],
+    )) as Array<{ customer_id: string; meter: string; period_start: Date; latest: string; settled: string; recent_low: string; recent_high: string; recent: number }>;
+    return new Map(
+      rows.map((row) => {
+        const settled = Number(row.settled);
+        const low = row.recent > 0 ? Math.min(settled, Number(row.recent_low)) : settled;
+        const high = row.recent > 0 ? Math.max(settled, Number(row.recent_high)) : settled;
+        return [`${row.customer_id}|${row.meter}|${new Date(row.period_start).getTime()}`, { latest: Number(row.latest), settled, low, high }];
+      }),
+    );
   }
 
   async recent(limit = 100): Promise<Push[]> {

@@ -1,4 +1,4 @@
-import { BadRequestException, Inject, Injectable } from '@nestjs/common';
+import { BadRequestException, Inject, Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import { type JsonQuantity, jsonQuantity } from '../common/quantity.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
@@ -19,9 +19,17 @@ export interface ReconciliationRow {
   /** Usage quantities: JSON numbers while ≤ 2^53 − 1, else exact decimal strings. */
   localTotal: JsonQuantity;
   pushedTotal: number;
+  /**
+   * Of pushedTotal, what Stripe has surely processed: pushes sent more than STRIPE_SUMMARY_DELAY_MS ago.
+   * Stripe's summaries are eventually consistent; a push younger than that may not show yet.
+   */
+  settledTotal: number;
   /** Null when Stripe is off. */
   stripeTotal: number | null;
-  /** pushedTotal − stripeTotal: what we believe Stripe has but it does not (or the reverse, negative). */
+  /**
+   * What we believe Stripe has but it does not (or the reverse, negative), beyond what its summary delay
+   * explains: 0 while Stripe's total lies between the settled total and the totals pushed since.
+   */
   drift: number | null;
   /** localTotal − pushedTotal: recorded, not pushed yet (the next sync sends it). */
   unpushed: JsonQuantity;
@@ -30,6 +38,8 @@ export interface ReconciliationRow {
 /** Compares, per customer and meter, what we recorded, what we pushed, and what Stripe's meter says. */
 @Injectable()
 export class ReconciliationService {
+  private readonly logger = new Logger('Reconciliation');
+
   constructor(
     @InjectStripe() private readonly stripe: StripeClient,
     @Inject(CustomersService) private readonly customers: CustomersService,
@@ -50,19 +60,21 @@ export class ReconciliationService {
     for (const customer of await this.customers.billable()) {
       const anchor = billingAnchor(customer);
       const period = periodFromQuery(periodQuery, anchor)!;
-      const totals = await this.ledger.countersForPeriod(customer.id, period.start);
-      const pushed = await this.outbox.pushedTotals([period.start]);
+      const counters = await this.ledger.countersForPeriod(customer.id, period.start);
+      const pushed = await this.outbox.pushedTotals([period.start], new Date(Date.now() - this.config.stripeSummaryDelayMs));
       for (const meter of this.tiers.catalog.meters) {
-        const localTotal = totals.get(meter.name) ?? 0n;
-        const pushedTotal = pushed.get(`${customer.id}|${meter.name}|${period.start.getTime()}`) ?? 0;
+        const localTotal = counters.get(meter.name) ?? 0n;
+        const sent = pushed.get(`${customer.id}|${meter.name}|${period.start.getTime()}`) ?? { latest: 0, settled: 0, low: 0, high: 0 };
+        const pushedTotal = sent.latest;
         const stripeTotal = await this.stripeTotal(customer.stripeCustomerId!, meter.name, period.start, period.end);
-        const drift = stripeTotal === null ? null : pushedTotal - stripeTotal;
+        const drift = stripeTotal === null ? null : stripeTotal < sent.low ? sent.low - stripeTotal : stripeTotal > sent.high ? sent.high - stripeTotal : 0;
         rows.push({
           customerId: customer.id,
           meter: meter.name,
           period: { start: period.start.toISOString(), end: period.end.toISOString() },
           localTotal: jsonQuantity(localTotal),
           pushedTotal,
+          settledTotal: sent.settled,
           stripeTotal,
           drift,
           unpushed: jsonQuantity(localTotal - BigInt(pushedTotal)),
@@ -80,6 +92,16 @@ export class ReconciliationService {
       }
     }
     return { rows, driftDetected: rows.filter((row) => row.drift !== null && Math.abs(row.drift) > this.config.driftThreshold).length };
+  }
+
+  /**
+   * The scheduled run: the current period of every customer, and the previous one while its invoice may still
+   * be a draft (usage that missed it is worth an alert). Only one instance needs to do it, but a second one
+   * only repeats the comparison (alerts are recorded once per customer, meter and drift).
+   */
+  async scheduled(): Promise<void> {
+    const { driftDetected } = await this.reconcile('current');
+    if (driftDetected > 0) this.logger.warn(`reconciliation: ${driftDetected} customer/meter pairs drift from Stripe`);
   }
 
   private async stripeTotal(stripeCustomerId: string, meter: string, start: Date, end: Date): Promise<number | null> {

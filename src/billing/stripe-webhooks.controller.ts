@@ -10,16 +10,22 @@ import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { subscriptionPeriod, subscriptionTier } from './subscriptions.service.js';
+import { InvoiceUsageCheck } from './invoice-usage.check.js';
+import { ENDING_STATUSES, GRANTING_STATUSES, SUSPENDING_STATUSES, subscriptionPeriod, subscriptionTier } from './subscriptions.service.js';
 
 /**
  * Stripe → Tollgate. Signature verified on the raw body; each event id processed once.
- * Policy: subscription created/updated → tier and period from the subscription; deleted → the lowest tier,
- * calendar-month periods; invoice.payment_failed → status past_due (keys keep working; the operator decides
- * on suspension); invoice.paid → active again.
+ * Policy (the tier follows the subscription's status): `active` / `trialing` grant the subscription's tier and
+ * period; `incomplete` grants nothing (the first payment is not made) and only records a pending subscription;
+ * `past_due` keeps the tier and marks the customer past_due (keys keep working; the operator decides on
+ * suspension); `unpaid` / `paused` take the tier away (lowest tier) but keep the subscription, which may come
+ * back; `canceled` / `incomplete_expired` (and deletion) end it: lowest tier, calendar-month periods.
+ * invoice.payment_failed → past_due; invoice.paid → active again. invoice.created / invoice.finalized: the
+ * invoice's metered quantities are checked against Tollgate's own totals (see InvoiceUsageCheck).
  * Order: Stripe may deliver events late and out of order. A subscription event older (by `event.created`)
- * than one already applied for the same Stripe customer is recorded but not applied, and the deletion of a
- * subscription that is no longer the customer's current one does not touch the tier.
+ * than one already applied for the same Stripe customer is recorded but not applied; the same holds among
+ * payment events (invoice.paid / invoice.payment_failed). The end of a subscription that is no longer the
+ * customer's current one does not touch the tier.
  */
 @ApiExcludeController()
 @Public()
@@ -35,6 +41,7 @@ export class StripeWebhooksController {
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(InvoiceUsageCheck) private readonly invoiceCheck: InvoiceUsageCheck,
   ) {}
 
   @Post()
@@ -60,8 +67,9 @@ export class StripeWebhooksController {
     const seen = (await this.dataSource.query('SELECT 1 FROM stripe_webhook_events WHERE id = $1', [event.id])) as unknown[];
     if (seen.length > 0) return { received: true, duplicate: true };
     const created = new Date(event.created * 1000);
-    const superseded = isSubscriptionEvent(event) && stripeCustomerId !== null && (await this.newerSubscriptionEventApplied(stripeCustomerId, created));
-    if (superseded) this.logger.warn(`${event.type} ${event.id} skipped: a newer subscription event of ${stripeCustomerId} was already applied`);
+    const group = orderingGroup(event.type);
+    const superseded = group !== null && stripeCustomerId !== null && (await this.newerEventApplied(stripeCustomerId, created, group));
+    if (superseded) this.logger.warn(`${event.type} ${event.id} skipped: a newer ${group.name} event of ${stripeCustomerId} was already applied`);
     else await this.apply(event, stripeCustomerId);
     // Recorded after applying: a crash in between means a redelivery applies it again, which is harmless
     // (every handler sets state from the event) — unlike skipping it.
@@ -72,11 +80,11 @@ export class StripeWebhooksController {
     return superseded ? { received: true, superseded: true } : { received: true };
   }
 
-  private async newerSubscriptionEventApplied(stripeCustomerId: string, created: Date): Promise<boolean> {
+  private async newerEventApplied(stripeCustomerId: string, created: Date, group: OrderingGroup): Promise<boolean> {
     const rows = (await this.dataSource.query(
       `SELECT 1 FROM stripe_webhook_events
-        WHERE stripe_customer_id = $1 AND type LIKE 'customer.subscription.%' AND event_created > $2 LIMIT 1`,
-      [stripeCustomerId, created],
+        WHERE stripe_customer_id = $1 AND type = ANY($3::text[]) AND event_created > $2 LIMIT 1`,
+      [stripeCustomerId, created, group.types],
     )) as unknown[];
     return rows.length > 0;
   }
@@ -88,23 +96,37 @@ export class StripeWebhooksController {
     switch (event.type) {
       case 'customer.subscription.created':
       case 'customer.subscription.updated':
+      case 'customer.subscription.paused':
+      case 'customer.subscription.resumed':
       case 'customer.subscription.deleted': {
         const subscription = event.data.object;
-        if (event.type === 'customer.subscription.deleted' || subscription.status === 'canceled') {
-          // The end of a subscription the customer has already replaced (an upgrade by a new subscription).
-          if (customer.stripeSubscriptionId && customer.stripeSubscriptionId !== subscription.id) {
-            return this.logger.log(`${event.type} for ${subscription.id}, not the current subscription of ${customer.id}: tier kept`);
-          }
-          await this.customers.applyBilling(customer.id, { tier: this.tiers.list()[0].name, stripeSubscriptionId: null, period: null, status: 'active' });
+        const status = event.type === 'customer.subscription.deleted' ? 'canceled' : subscription.status;
+        // Not the customer's subscription of record (e.g. an upgrade replaced it): only an active one takes over.
+        const current = !customer.stripeSubscriptionId || customer.stripeSubscriptionId === subscription.id;
+        const lowest = this.tiers.list()[0].name;
+        const reactivate = customer.status === 'past_due' ? { status: 'active' as const } : {};
+        if (GRANTING_STATUSES.has(status)) {
+          const tier = subscriptionTier(subscription);
+          await this.customers.applyBilling(customer.id, {
+            ...(tier && this.tiers.has(tier) && { tier }),
+            stripeSubscriptionId: subscription.id,
+            period: subscriptionPeriod(subscription),
+            ...reactivate,
+          });
           return;
         }
-        const tier = subscriptionTier(subscription);
-        await this.customers.applyBilling(customer.id, {
-          ...(tier && this.tiers.has(tier) && { tier }),
-          stripeSubscriptionId: subscription.id,
-          period: subscriptionPeriod(subscription),
-          ...(subscription.status === 'active' && customer.status === 'past_due' && { status: 'active' }),
-        });
+        if (!current) return this.logger.log(`${event.type} (${status}) for ${subscription.id}, not the current subscription of ${customer.id}: tier kept`);
+        if (ENDING_STATUSES.has(status)) {
+          await this.customers.applyBilling(customer.id, { tier: lowest, stripeSubscriptionId: null, period: null, ...reactivate });
+        } else if (SUSPENDING_STATUSES.has(status)) {
+          // Unpaid or paused: no paid tier meanwhile; the subscription is kept, so its return to active restores it.
+          await this.customers.applyBilling(customer.id, { tier: lowest, stripeSubscriptionId: subscription.id, ...reactivate });
+        } else if (status === 'past_due') {
+          if (customer.status === 'active') await this.customers.applyBilling(customer.id, { status: 'past_due', stripeSubscriptionId: subscription.id });
+        } else if (status === 'incomplete') {
+          // Waiting for its first payment: recorded, nothing granted.
+          await this.customers.applyBilling(customer.id, { stripeSubscriptionId: subscription.id });
+        }
         return;
       }
       case 'invoice.payment_failed':
@@ -112,6 +134,10 @@ export class StripeWebhooksController {
         return;
       case 'invoice.paid':
         if (customer.status === 'past_due') await this.customers.applyBilling(customer.id, { status: 'active' });
+        return;
+      case 'invoice.created':
+      case 'invoice.finalized':
+        await this.invoiceCheck.check(customer, event.data.object, event.type === 'invoice.finalized' ? 'finalized' : 'draft');
         return;
       default:
         return;
@@ -122,12 +148,30 @@ export class StripeWebhooksController {
 const HANDLED_EVENTS: ReadonlySet<string> = new Set([
   'customer.subscription.created',
   'customer.subscription.updated',
+  'customer.subscription.paused',
+  'customer.subscription.resumed',
   'customer.subscription.deleted',
   'invoice.payment_failed',
   'invoice.paid',
+  'invoice.created',
+  'invoice.finalized',
 ]);
 
-const isSubscriptionEvent = (event: Stripe.Event) => event.type.startsWith('customer.subscription.');
+interface OrderingGroup {
+  name: string;
+  types: string[];
+}
+
+/**
+ * Events that set state from their snapshot, grouped so that an older one never undoes a newer one of its
+ * group: subscription events (tier, period, status) and payment events (status). invoice.created/finalized only
+ * check, so they are not ordered.
+ */
+const ORDERING_GROUPS: OrderingGroup[] = [
+  { name: 'subscription', types: [...HANDLED_EVENTS].filter((type) => type.startsWith('customer.subscription.')) },
+  { name: 'payment', types: ['invoice.paid', 'invoice.payment_failed'] },
+];
+const orderingGroup = (type: string) => ORDERING_GROUPS.find((group) => group.types.includes(type)) ?? null;
 
 /** Stripe ids (`evt_…`, `cus_…`): visible ASCII, which Postgres stores as is. */
 const STRIPE_ID = /^[\x21-\x7e]{1,255}$/;

@@ -1,16 +1,40 @@
-import { ConflictException, Inject, Injectable } from '@nestjs/common';
+import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import type Stripe from 'stripe';
+import type { DataSource } from 'typeorm';
+import { KeyedSerializer } from '../common/keyed-serializer.js';
 import { CUSTOM } from '../config/tier-catalog.js';
 import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
+import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { BillingHistoryService } from './billing-history.service.js';
-import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
+import { pricesByLookupKey } from './price-catalog.js';
+import { InjectStripe, isStripeError, type StripeClient, stripeNames } from './stripe.client.js';
 
-/** The billing period of a subscription: on its items since the 2025 APIs, on the subscription before. */
-export function subscriptionPeriod(subscription: Stripe.Subscription): { start: Date; end: Date } | null {
-  const item = subscription.items?.data?.[0] as (Stripe.SubscriptionItem & { current_period_start?: number; current_period_end?: number }) | undefined;
-  const legacy = subscription as Stripe.Subscription & { current_period_start?: number; current_period_end?: number };
+/** Statuses in which a subscription grants its tier. `incomplete` (first payment not made) does not. */
+export const GRANTING_STATUSES: ReadonlySet<string> = new Set(['active', 'trialing']);
+/** Statuses that take the tier away (the customer falls back to the lowest tier). */
+export const ENDING_STATUSES: ReadonlySet<string> = new Set(['canceled', 'incomplete_expired']);
+export const SUSPENDING_STATUSES: ReadonlySet<string> = new Set(['unpaid', 'paused']);
+
+type ItemWithPeriod = Stripe.SubscriptionItem & { current_period_start?: number; current_period_end?: number };
+
+/**
+ * The billing period usage is counted in: the METERED item's (since the 2025 APIs each item has its own
+ * period, and in flexible billing mode items may differ in interval). The item is matched by price id when
+ * the caller knows the metered prices, else by a Tollgate metered lookup_key, else any metered item; the
+ * first item, then the legacy subscription fields, are the fallbacks.
+ */
+export function subscriptionPeriod(subscription: Stripe.Subscription, meteredPriceIds?: ReadonlySet<string>): { start: Date; end: Date } | null {
+  const items = (subscription.items?.data ?? []) as ItemWithPeriod[];
+  const metered = (item: ItemWithPeriod) => item.price?.recurring?.usage_type === 'metered';
+  const item =
+    (meteredPriceIds && items.find((candidate) => meteredPriceIds.has(candidate.price?.id))) ??
+    items.find((candidate) => metered(candidate) && /^tollgate_.+_.+$/.test(candidate.price?.lookup_key ?? '') && !/_base$/.test(candidate.price?.lookup_key ?? '')) ??
+    items.find(metered) ??
+    items[0];
+  const legacy = subscription as unknown as { current_period_start?: number; current_period_end?: number };
   const start = item?.current_period_start ?? legacy.current_period_start;
   const end = item?.current_period_end ?? legacy.current_period_end;
   return start && end ? { start: new Date(start * 1000), end: new Date(end * 1000) } : null;
@@ -26,71 +50,157 @@ export function subscriptionTier(subscription: Stripe.Subscription): string | nu
   return null;
 }
 
+/** What a subscribe call did: the tier is granted only once the subscription is active (or trialing). */
+export interface SubscribeResult {
+  customer: CustomerEntity;
+  granted: boolean;
+  subscription: {
+    id: string;
+    status: string;
+    /** The invoice the customer must pay when the subscription waits for payment (incomplete, past_due). */
+    latestInvoice: { id: string; status: string | null; amountDue: number; hostedInvoiceUrl: string | null } | null;
+    /** What has to happen next, in words, when the tier is not granted yet. */
+    nextStep: string | null;
+  };
+}
+
+interface Attempt {
+  id: string;
+  tier: string;
+}
+
 /** Puts customers on paid tiers in Stripe: a Stripe customer and a subscription with the tier's prices. */
 @Injectable()
 export class SubscriptionsService {
+  private readonly logger = new Logger('Subscriptions');
+  /** One subscribe per customer at a time on this instance (the open-attempt index decides between instances). */
+  private readonly perCustomer = new KeyedSerializer();
+
   constructor(
     @InjectStripe() private readonly stripe: StripeClient,
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(BillingHistoryService) private readonly history: BillingHistoryService,
   ) {}
 
-  async subscribe(customerId: string, tierName: string): Promise<CustomerEntity> {
+  subscribe(customerId: string, tierName: string): Promise<SubscribeResult> {
+    return this.perCustomer.run(customerId, () => this.subscribeNow(customerId, tierName));
+  }
+
+  private async subscribeNow(customerId: string, tierName: string): Promise<SubscribeResult> {
     const stripe = this.stripe;
     if (!stripe) {
       throw new ConflictException({ error: 'stripe_disabled', message: 'Stripe is off (no STRIPE_SECRET_KEY): change the tier with PATCH /v1/customers/:id.' });
     }
-    const customer = await this.customers.get(customerId);
+    let customer = await this.customers.get(customerId);
     const tier = this.tiers.find(tierName);
     if (!tier || tier.price === CUSTOM) {
       throw new ConflictException({ error: 'tier_not_subscribable', message: `Tier "${tierName}" has no list price to subscribe to; custom deals are set up in Stripe by hand.` });
     }
     const stripeCustomerId = customer.stripeCustomerId ?? (await this.createStripeCustomer(stripe, customer));
-    const lookupKeys = [stripeNames.basePrice(tier.name), ...Object.keys(tier.meters).map((meter) => stripeNames.meteredPrice(tier.name, meter))];
-    const prices = (await stripe.prices.list({ lookup_keys: lookupKeys, active: true, limit: 100 })).data;
-    if (!prices.some((price) => price.lookup_key === stripeNames.basePrice(tier.name))) {
-      throw new ConflictException({ error: 'catalog_not_provisioned', message: 'Stripe has no prices for this tier yet: run provisioning first (POST /v1/billing/provision).' });
+    const prices = await this.tierPrices(stripe, tier.name, Object.keys(tier.meters));
+    const meteredIds = new Set(prices.filter((price) => price.recurring?.usage_type === 'metered').map((price) => price.id));
+
+    // An attempt left open by a crash or a lost answer: Stripe may have applied it. Its subscription carries
+    // the attempt id in its metadata; adopt it if it is there, else the attempt never happened.
+    const open = await this.openAttempt(customer.id);
+    if (open) {
+      const applied = await this.findAttemptSubscription(stripe, stripeCustomerId, open.id);
+      await this.closeAttempt(open.id, applied ? 'done' : 'failed', applied?.id ?? null);
+      if (applied && open.tier === tier.name) return this.settle(customer.id, tier.name, applied, meteredIds);
+      if (applied) customer = await this.customers.applyBilling(customer.id, { stripeSubscriptionId: applied.id });
     }
-    const metadata = { tollgate_customer_id: customer.id, tollgate_tier: tier.name };
+
+    const current = customer.stripeSubscriptionId ? await stripe.subscriptions.retrieve(customer.stripeSubscriptionId) : null;
+    const attempt = await this.startAttempt(customer.id, tier.name);
+    const metadata = { tollgate_customer_id: customer.id, tollgate_tier: tier.name, tollgate_attempt: attempt.id };
     let subscription: Stripe.Subscription;
-    if (customer.stripeSubscriptionId) {
-      const current = await stripe.subscriptions.retrieve(customer.stripeSubscriptionId);
-      // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
-      // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
-      const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
-      subscription = await stripe.subscriptions.update(current.id, {
-        items: [
-          ...current.items.data.map((item) => ({ id: item.id, deleted: true })),
-          ...prices.map((price) => ({ price: price.id })),
-        ],
-        metadata,
-        proration_behavior: 'create_prorations',
-      });
-      const kept = new Set(current.items.data.map((item) => item.id));
-      const added = subscription.items.data.filter((item) => !kept.has(item.id)).map((item) => item.created);
-      await this.history.recordTierChange(customer.id, {
-        // Stripe's instant of the change (its new items' creation), which splits the period's usage and prorations.
-        at: added.length > 0 ? new Date(Math.max(...added) * 1000) : new Date(),
-        previousTier: customer.tier,
-        tier: tier.name,
-        stripeSubscriptionId: subscription.id,
-        period: subscriptionPeriod(subscription),
-        closedQuantities,
-      });
-    } else {
-      subscription = await stripe.subscriptions.create(
-        { customer: stripeCustomerId, items: prices.map((price) => ({ price: price.id })), metadata },
-        { idempotencyKey: `tollgate-subscribe-${customer.id}-${tier.name}` },
-      );
+    try {
+      if (current && !ENDING_STATUSES.has(current.status) && current.status !== 'incomplete') {
+        // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
+        // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
+        const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
+        subscription = await this.withRetries(() =>
+          stripe.subscriptions.update(
+            current.id,
+            {
+              items: [...current.items.data.map((item) => ({ id: item.id, deleted: true })), ...prices.map((price) => ({ price: price.id }))],
+              metadata,
+              proration_behavior: 'create_prorations',
+              expand: ['latest_invoice'],
+            },
+            { idempotencyKey: `tollgate-subscription-update-${attempt.id}` },
+          ),
+        );
+        await this.recordTierChange(customer, tier.name, current, subscription, meteredIds, closedQuantities);
+      } else {
+        if (current?.status === 'incomplete') {
+          // "A subscription in this status can only have metadata and default_source updated": replace it.
+          await this.withRetries(() => stripe.subscriptions.cancel(current.id, {}, { idempotencyKey: `tollgate-subscription-cancel-${current.id}` }));
+        }
+        subscription = await this.withRetries(() =>
+          stripe.subscriptions.create(
+            {
+              customer: stripeCustomerId,
+              items: prices.map((price) => ({ price: price.id })),
+              metadata,
+              // Stated, not assumed: Stripe's default. A first invoice that cannot be paid leaves it `incomplete`.
+              payment_behavior: 'allow_incomplete',
+              expand: ['latest_invoice'],
+            },
+            // A new key per attempt: re-subscribing after a cancellation (even within Stripe's 24 h key
+            // memory) is a new subscription, never the replay of the old one.
+            { idempotencyKey: `tollgate-subscribe-${attempt.id}` },
+          ),
+        );
+      }
+    } catch (error) {
+      // A refusal that Stripe made (4xx): this attempt is over; the next call starts a new one. A lost answer
+      // (network, 5xx) leaves the attempt open, to be found by its metadata.
+      if (isStripeError(error) && error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 && error.statusCode !== 429) {
+        await this.closeAttempt(attempt.id, 'failed', null);
+      }
+      throw error;
     }
-    return this.customers.applyBilling(customer.id, {
-      tier: tier.name,
-      status: 'active',
-      stripeCustomerId,
-      stripeSubscriptionId: subscription.id,
-      period: subscriptionPeriod(subscription),
-    });
+    await this.closeAttempt(attempt.id, 'done', subscription.id);
+    return this.settle(customer.id, tier.name, subscription, meteredIds);
+  }
+
+  /** Records what the subscription means for the customer: the tier if it grants it, else only the pending id. */
+  private async settle(customerId: string, tierName: string, subscription: Stripe.Subscription, meteredIds: ReadonlySet<string>): Promise<SubscribeResult> {
+    const stripe = this.stripe!;
+    let latest = subscription.latest_invoice;
+    if (typeof latest === 'string') latest = await stripe.invoices.retrieve(latest);
+    const granted = GRANTING_STATUSES.has(subscription.status);
+    const customer = await this.customers.get(customerId);
+    const saved = granted
+      ? await this.customers.applyBilling(customerId, {
+          tier: tierName,
+          ...(customer.status === 'past_due' && { status: 'active' }),
+          stripeSubscriptionId: subscription.id,
+          period: subscriptionPeriod(subscription, meteredIds),
+        })
+      : // Not granted: remember the subscription (its webhooks grant the tier once paid) unless one already serves the customer.
+        !customer.stripeSubscriptionId || customer.stripeSubscriptionId === subscription.id
+        ? await this.customers.applyBilling(customerId, { stripeSubscriptionId: subscription.id })
+        : customer;
+    const invoice = latest ?? null;
+    const waitsForPayment = !granted && invoice !== null && invoice.status === 'open';
+    return {
+      customer: saved,
+      granted,
+      subscription: {
+        id: subscription.id,
+        status: subscription.status,
+        latestInvoice: invoice && { id: invoice.id!, status: invoice.status, amountDue: invoice.amount_due, hostedInvoiceUrl: invoice.hosted_invoice_url ?? null },
+        nextStep: granted
+          ? null
+          : waitsForPayment
+            ? `The first invoice is unpaid: the customer pays it${invoice.hosted_invoice_url ? ` at ${invoice.hosted_invoice_url}` : ''}; the tier is granted when Stripe reports the subscription active.`
+            : `The subscription is ${subscription.status}: the tier is granted when Stripe reports it active.`,
+      },
+    };
   }
 
   /**
@@ -108,11 +218,7 @@ export class SubscriptionsService {
       throw new ConflictException({ error: 'tier_not_subscribable', message: `Tier "${tierName}" cannot be bought online; contact sales.` });
     }
     const stripeCustomerId = customer.stripeCustomerId ?? (await this.createStripeCustomer(stripe, customer));
-    const lookupKeys = [stripeNames.basePrice(tier.name), ...Object.keys(tier.meters).map((meter) => stripeNames.meteredPrice(tier.name, meter))];
-    const prices = (await stripe.prices.list({ lookup_keys: lookupKeys, active: true, limit: 100 })).data;
-    if (!prices.some((price) => price.lookup_key === stripeNames.basePrice(tier.name))) {
-      throw new ConflictException({ error: 'catalog_not_provisioned', message: 'Stripe has no prices for this tier yet: run provisioning first.' });
-    }
+    const prices = await this.tierPrices(stripe, tier.name, Object.keys(tier.meters));
     const session = await stripe.checkout.sessions.create({
       mode: 'subscription',
       customer: stripeCustomerId,
@@ -134,12 +240,84 @@ export class SubscriptionsService {
     return this.history.meteredSince(stripe, stripeCustomerId, changes[changes.length - 1]?.at ?? period.start);
   }
 
+  /** A price swap mid-period, at Stripe's instant of it (its new items' creation): it splits usage and prorations. */
+  private async recordTierChange(
+    customer: CustomerEntity,
+    tierName: string,
+    before: Stripe.Subscription,
+    after: Stripe.Subscription,
+    meteredIds: ReadonlySet<string>,
+    closedQuantities: Record<string, number>,
+  ): Promise<void> {
+    const kept = new Set(before.items.data.map((item) => item.id));
+    const added = after.items.data.filter((item) => !kept.has(item.id)).map((item) => item.created);
+    await this.history.recordTierChange(customer.id, {
+      at: added.length > 0 ? new Date(Math.max(...added) * 1000) : new Date(),
+      previousTier: customer.tier,
+      tier: tierName,
+      stripeSubscriptionId: after.id,
+      period: subscriptionPeriod(after, meteredIds),
+      closedQuantities,
+    });
+  }
+
+  /** The tier's active prices (base first), looked up by lookup_key 10 at a time. */
+  private async tierPrices(stripe: Stripe, tier: string, meters: string[]): Promise<Stripe.Price[]> {
+    const base = stripeNames.basePrice(tier);
+    const found = await pricesByLookupKey(stripe, [base, ...meters.map((meter) => stripeNames.meteredPrice(tier, meter))]);
+    if (!found.has(base)) {
+      throw new ConflictException({ error: 'catalog_not_provisioned', message: 'Stripe has no prices for this tier yet: run provisioning first (POST /v1/billing/provision).' });
+    }
+    return [found.get(base)!, ...[...found.values()].filter((price) => price.lookup_key !== base)];
+  }
+
+  /** Retries a Stripe call whose answer was lost (connection error, 5xx, 429) with the same Idempotency-Key. */
+  private async withRetries<T>(call: () => Promise<T>, tries = 3): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await call();
+      } catch (error) {
+        const status = isStripeError(error) ? error.statusCode : undefined;
+        const transient = !isStripeError(error) || error.type === 'StripeConnectionError' || status === undefined || status === 429 || status >= 500;
+        if (!transient || attempt >= tries) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  }
+
+  private async openAttempt(customerId: string): Promise<Attempt | null> {
+    const rows = (await this.dataSource.query(`SELECT id, tier FROM stripe_subscribe_attempts WHERE customer_id = $1 AND status = 'open'`, [customerId])) as Attempt[];
+    return rows[0] ?? null;
+  }
+
+  private async startAttempt(customerId: string, tier: string): Promise<Attempt> {
+    const id = randomUUID();
+    const rows = (await this.dataSource.query(
+      `INSERT INTO stripe_subscribe_attempts (id, customer_id, tier) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id`,
+      [id, customerId, tier],
+    )) as Array<{ id: string }>;
+    if (rows.length === 0) throw new ConflictException({ error: 'subscribe_in_progress', message: 'Another subscribe call for this customer is in progress; retry when it has finished.' });
+    return { id, tier };
+  }
+
+  private async closeAttempt(id: string, status: 'done' | 'failed', subscriptionId: string | null): Promise<void> {
+    await this.dataSource.query(`UPDATE stripe_subscribe_attempts SET status = $2, stripe_subscription_id = $3, updated_at = now() WHERE id = $1`, [id, status, subscriptionId]);
+  }
+
+  private async findAttemptSubscription(stripe: Stripe, stripeCustomerId: string, attemptId: string): Promise<Stripe.Subscription | null> {
+    for await (const subscription of stripe.subscriptions.list({ customer: stripeCustomerId, status: 'all', limit: 100 })) {
+      if (subscription.metadata?.tollgate_attempt === attemptId) return subscription;
+    }
+    return null;
+  }
+
   private async createStripeCustomer(stripe: Stripe, customer: CustomerEntity): Promise<string> {
     const created = await stripe.customers.create(
       { name: customer.name, ...(customer.email && { email: customer.email }), metadata: { tollgate_customer_id: customer.id } },
       { idempotencyKey: `tollgate-customer-${customer.id}` },
     );
     await this.customers.applyBilling(customer.id, { stripeCustomerId: created.id });
+    this.logger.log(`Stripe customer ${created.id} for ${customer.id}`);
     return created.id;
   }
 }

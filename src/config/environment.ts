@@ -93,6 +93,43 @@ export class EnvironmentVariables {
 
   @IsOptional()
   @Transform(emptyToUndefined)
+  @Matches(/^(@(hourly|daily|weekly|monthly)|(\S+\s+){4,5}\S+)$/, { message: 'must be a cron expression like "30 * * * *"' })
+  TOLLGATE_RECONCILE_CRON?: string;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(0, { message: 'must be at least 0' })
+  @IsInt({ message: 'must be a whole number of units' })
+  TOLLGATE_DRIFT_THRESHOLD?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(0, { message: 'must be at least 0 (ms)' })
+  @Max(86_400_000, { message: 'must be at most 86400000 (ms, one day)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  STRIPE_SUMMARY_DELAY_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(0, { message: 'must be at least 0 (ms)' })
+  @Max(259_200_000, { message: 'must be at most 259200000 (ms): Stripe allows a grace of up to 72 hours' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  STRIPE_FINALIZATION_GRACE_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(0, { message: 'must be at least 0 (ms)' })
+  @Max(259_200_000, { message: 'must be at most 259200000 (ms)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS?: number;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
+  @Matches(/^whsec_\w+$/, { message: 'must look like whsec_…' })
+  STRIPE_EVENT_DESTINATION_SECRET?: string;
+
+  @IsOptional()
+  @Transform(emptyToUndefined)
   @IsIn(['open', 'closed'], { message: 'must be "open" or "closed"' })
   RATE_LIMIT_FAILURE_MODE?: 'open' | 'closed';
 
@@ -155,6 +192,13 @@ export class EnvironmentVariables {
     },
   })
   TOLLGATE_MAX_COUNTER_TOTAL?: string;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1024, { message: 'must be at least 1024 (bytes)' })
+  @Max(Number.MAX_SAFE_INTEGER, { message: 'must be a whole number of bytes' })
+  @IsInt({ message: 'must be a whole number of bytes' })
+  TOLLGATE_SPOOL_MAX_BYTES?: number;
 
   @IsOptional()
   @Transform(emptyToUndefined)
@@ -265,6 +309,12 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'STRIPE_WEBHOOK_SECRET',
   'STRIPE_API_URL',
   'TOLLGATE_SYNC_CRON',
+  'TOLLGATE_RECONCILE_CRON',
+  'TOLLGATE_DRIFT_THRESHOLD',
+  'STRIPE_SUMMARY_DELAY_MS',
+  'STRIPE_FINALIZATION_GRACE_MS',
+  'TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS',
+  'STRIPE_EVENT_DESTINATION_SECRET',
   'RATE_LIMIT_FAILURE_MODE',
   'RATE_LIMIT_STORE_TIMEOUT_MS',
   'RATE_LIMIT_BREAKER_FAULTS',
@@ -275,6 +325,7 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'TOLLGATE_METERING_MODE',
   'TOLLGATE_MAX_EVENT_QUANTITY',
   'TOLLGATE_MAX_COUNTER_TOTAL',
+  'TOLLGATE_SPOOL_MAX_BYTES',
   'TOLLGATE_ENCRYPTION_KEY',
   'SMTP_URL',
   'EMAIL_FROM',

@@ -137,6 +137,21 @@ tiers:
     expect(problemsOf(text)).toEqual(fields);
   });
 
+  it('refuses a sub-cent flat fee, which Stripe cannot bill (flat amounts are whole cents)', () => {
+    const banded = (flat: string) =>
+      seed.replace('overage: $0.002/call', `overage:\n      mode: volume\n      bands:\n        - { up_to: 100, unit_price: $0.01, flat_fee: ${flat} }\n        - { up_to: inf, unit_price: $0.001 }`);
+    expect(parseTierCatalog(banded('2.50')).tiers[1].overage?.bands[0].flatFee).toBe('2.5');
+    expect(problemsOf(banded('0.005'))).toEqual(['tiers.pro.overage.bands[0].flat_fee']);
+    expect(() => parseTierCatalog(banded('$1.001'), 't.yaml')).toThrow(
+      't.yaml: tiers.pro.overage.bands[0].flat_fee: a flat fee must be a whole number of cents (Stripe bills flat amounts in whole minor units), got "$1.001"',
+    );
+  });
+
+  it('refuses a unit price finer than Stripe takes (12 decimal places of a cent)', () => {
+    expect(parseTierCatalog(seed.replace('$0.002/call', '$0.00000000000001/call')).tiers[1].overage?.unitPrice).toBe('0.00000000000001');
+    expect(problemsOf(seed.replace('$0.002/call', '$0.000000000000001/call'))).toEqual(['tiers.pro.overage']);
+  });
+
   it('reports every bad field at once', () => {
     const text = seed.replace('rate_limit: 10/min', 'rate_limit: fast').replace('price: 49/month', 'price: lots');
     expect(problemsOf(text)).toEqual(['tiers.free.rate_limit', 'tiers.pro.price']);

@@ -176,9 +176,17 @@ function parseUnitPrice(value: unknown): { unitPrice: string; currency: string; 
   return { unitPrice: normalizeDecimal(match[2]), currency, unit: (match[4] ?? 'unit').toLowerCase() };
 }
 
+/** Stripe's `unit_amount_decimal` has at most 12 decimal places in minor units: 14 in dollars. */
+const MAX_UNIT_PRICE_DECIMALS = 14;
+const fitsStripeUnitAmount = (unitPrice: string) => (unitPrice.split('.')[1]?.length ?? 0) <= MAX_UNIT_PRICE_DECIMALS;
+
 function parseOverage(value: unknown, field: string, problems: Problems): OveragePricing | null {
   if (value === undefined || value === null) return null;
   const simple = parseUnitPrice(value);
+  if (simple && !fitsStripeUnitAmount(simple.unitPrice)) {
+    problems.add(field, `at most ${MAX_UNIT_PRICE_DECIMALS} decimal places (Stripe's unit_amount_decimal takes 12 places of a cent), got ${describe(value)}`);
+    return null;
+  }
   if (simple) return { mode: 'per_unit', ...simple, bands: [] };
   if (!isRecord(value)) {
     problems.add(field, `expected a unit price like "$0.002/call" or { mode, bands }, got ${describe(value)}`);
@@ -217,6 +225,14 @@ function parseOverage(value: unknown, field: string, problems: Problems): Overag
     if (price.unit !== 'unit') unit = price.unit;
     const flat = band.flat_fee === undefined ? '0' : String(band.flat_fee).replace(/^\$/, '');
     if (!isDecimalString(flat)) return problems.add(`${bandField}.flat_fee`, `expected an amount, got ${describe(band.flat_fee)}`);
+    // Stripe's tier flat_amount (and flat_amount_decimal: "a decimal value representing an integer in the minor
+    // units of the currency", Price.tiers) is whole cents: a sub-cent fee cannot be billed as written.
+    if (toMinorUnits(flat) === null) {
+      return problems.add(`${bandField}.flat_fee`, `a flat fee must be a whole number of cents (Stripe bills flat amounts in whole minor units), got ${describe(band.flat_fee)}`);
+    }
+    if (!fitsStripeUnitAmount(price.unitPrice)) {
+      return problems.add(`${bandField}.unit_price`, `at most ${MAX_UNIT_PRICE_DECIMALS} decimal places (Stripe's unit_amount_decimal takes 12 places of a cent), got ${describe(band.unit_price)}`);
+    }
     bands.push({ upTo, unitPrice: price.unitPrice, flatFee: normalizeDecimal(flat) });
   });
   if (bands.length && bands[bands.length - 1].upTo !== null) {

@@ -46,6 +46,23 @@ export class TollgateConfig {
   notificationPollMs = 500;
   /** Reconciliation reports drift above this many units (per customer and meter) as billing.drift_detected. */
   driftThreshold = 0;
+  /** When reconciliation runs on its own (compares local, pushed and Stripe totals; alerts on drift). */
+  reconcileCron = '30 * * * *';
+  /**
+   * How long Stripe may take to show a meter event in its summaries ("Meters events are aggregated asynchronously
+   * so the meter event summaries provide an eventually consistent view", MeterEventSummary). Stripe gives no
+   * figure; reconciliation counts pushes younger than this as possibly not visible yet.
+   */
+  stripeSummaryDelayMs = 300_000;
+  /**
+   * The Stripe account's invoice finalization grace ("The default is set to 1 hour for all invoices", Stripe's
+   * configure-grace-period): must match the account's setting. Usage pushed later lands on no invoice.
+   */
+  stripeFinalizationGraceMs = 3_600_000;
+  /** A sync runs this long after a customer's period ends (and again when its late-event grace ends). */
+  periodCloseSyncDelayMs = 60_000;
+  /** Verifies the thin events Stripe sends to the event destination `/v1/billing/stripe/events`. */
+  stripeEventDestinationSecret: string | null = null;
   /** When the rate-limit store faults (see below): admit (open, the default) or refuse with 503 (closed). */
   rateLimitFailureMode: 'open' | 'closed' = 'open';
   /**
@@ -76,6 +93,12 @@ export class TollgateConfig {
    * At most 2^63 − 1 (Postgres bigint).
    */
   maxCounterTotal = BigInt(Number.MAX_SAFE_INTEGER);
+  /**
+   * The most the local spool (events held while the database is unreachable) may hold, in bytes (an event is
+   * ~300 bytes: the default holds about 3 million). Past it, and when the disk refuses the write (full,
+   * read-only), metered requests answer 503 `usage_unavailable` with Retry-After: never 2xx unrecorded.
+   */
+  spoolMaxBytes = 1024 * 1024 * 1024;
   /** Which response statuses count as billable (2xx by default). */
   meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;
   /** Active (unrevoked, unexpired, unreplaced) keys a customer may hold; creating one more answers 409. */
@@ -132,6 +155,7 @@ export class TollgateConfig {
         apiUrl: vars.STRIPE_API_URL ?? null,
       },
       syncCron: vars.TOLLGATE_SYNC_CRON ?? '0 * * * *',
+      stripeEventDestinationSecret: vars.STRIPE_EVENT_DESTINATION_SECRET ?? null,
       rateLimitFailureMode: vars.RATE_LIMIT_FAILURE_MODE ?? 'open',
       // Unset: the class' defaults above.
       ...(vars.RATE_LIMIT_STORE_TIMEOUT_MS !== undefined && { rateLimitStoreTimeoutMs: vars.RATE_LIMIT_STORE_TIMEOUT_MS }),
@@ -164,6 +188,12 @@ export class TollgateConfig {
         httpHeadersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
         httpRequestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
         httpKeepAliveTimeoutMs: vars.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        spoolMaxBytes: vars.TOLLGATE_SPOOL_MAX_BYTES,
+        reconcileCron: vars.TOLLGATE_RECONCILE_CRON,
+        driftThreshold: vars.TOLLGATE_DRIFT_THRESHOLD,
+        stripeSummaryDelayMs: vars.STRIPE_SUMMARY_DELAY_MS,
+        stripeFinalizationGraceMs: vars.STRIPE_FINALIZATION_GRACE_MS,
+        periodCloseSyncDelayMs: vars.TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS,
       }),
     });
   }

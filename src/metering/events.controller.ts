@@ -1,11 +1,13 @@
-import { Body, Controller, HttpCode, Inject, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/consumer.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { type FieldProblem, validationFailed } from '../common/validation.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { EventsService, type IncomingEvent } from './events.service.js';
+import { UsageUnavailableError } from './usage-ingestor.js';
+import { usageUnavailable } from './usage-unavailable.js';
 
 export const MAX_EVENTS_PER_CALL = 1000;
 
@@ -49,10 +51,16 @@ export class EventsController {
   @HttpCode(200)
   @ApiOperation({ summary: 'Record usage from other services; each event is accepted, a duplicate, or rejected with a reason' })
   @ApiBody({ type: IngestEventsDto })
-  async ingest(@Body() body: unknown, @Req() request: Request) {
+  async ingest(@Body() body: unknown, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const problems = ingestBodyProblems(body);
     if (problems.length > 0) throw validationFailed(problems);
-    const results = await this.events.ingest((body as IngestEventsDto).events, consumerOf(request)?.customerId ?? null);
+    let results: Awaited<ReturnType<EventsService['ingest']>>;
+    try {
+      results = await this.events.ingest((body as IngestEventsDto).events, consumerOf(request)?.customerId ?? null);
+    } catch (error) {
+      // Some events of the call may be recorded already: the retry (same idempotency keys) counts them once.
+      throw error instanceof UsageUnavailableError ? usageUnavailable(error, response) : error;
+    }
     const count = (status: string) => results.filter((result) => result.status === status).length;
     return { accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results };
   }

@@ -19,7 +19,8 @@ import { TiersService } from '../tiers/tiers.service.js';
 import { type MeteringTicket, requestEventKey, ticketOf } from './metering.request.js';
 import { QuotaService } from './quota.service.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
-import { type IngestStatus, UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
+import { type IngestStatus, UsageIngestor, UsageRejectedError, UsageUnavailableError } from './usage-ingestor.js';
+import { usageUnavailable } from './usage-unavailable.js';
 
 /**
  * Records one usage event per successful metered response. By default the response waits until the event
@@ -43,6 +44,7 @@ export class MeteringInterceptor implements NestInterceptor {
    * for its own doing.
    */
   private refusal(error: unknown, ticket: MeteringTicket, response: Response): unknown {
+    if (error instanceof UsageUnavailableError) return usageUnavailable(error, response);
     if (!(error instanceof UsageRejectedError)) return error;
     if (error.reason === 'counter_limit') {
       const retryAfter = secondsUntil(ticket.period.end);

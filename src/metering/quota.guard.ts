@@ -108,7 +108,9 @@ export class QuotaGuard implements CanActivate {
     const base = limits[0] ?? { limit: 60, windowSeconds: 60 };
     const policy = { id: 'quota-throttle', limit: Math.max(1, Math.floor(base.limit / THROTTLE_FRACTION)), windowMs: base.windowSeconds * 1000 };
     const outcome = await this.rateLimits.consume({ bucket: customerId, policies: [policy], cost });
-    if ('unavailable' in outcome || outcome.decided.allowed) return;
+    // A store fault decides as on every other limit: admitted in `open` mode, 503 in `closed` mode.
+    if ('unavailable' in outcome) return this.rateLimits.failOver(response);
+    if (outcome.decided.allowed) return;
     setRateLimitHeaders(response, outcome.decided);
     const retryAfter = Math.max(1, Math.ceil(outcome.decided.retryAfterMs / 1000));
     throw new HttpException(

@@ -19,6 +19,22 @@ export class UsageRejectedError extends Error {
   }
 }
 
+/**
+ * Neither the database nor the local spool took the event (the database is unreachable and the spool is full or
+ * not writable): it is not recorded, so its request must not be answered as served. Temporary: retry later.
+ */
+export class UsageUnavailableError extends Error {
+  /** What to tell the client: the spool is replayed (and frees space) once the database is back. */
+  readonly retryAfterSeconds = 5;
+
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageUnavailableError';
+  }
+}
+
+const WARN_EVERY_MS = 10_000;
+
 interface Pending {
   event: LedgerEvent;
   resolve: (status: IngestStatus) => void;
@@ -52,12 +68,13 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   private replaying: Promise<void> | null = null;
   private readonly listeners: CountersListener[] = [];
   private readonly maxEventQuantity: number;
+  private lastSpoolWarning = 0;
 
   constructor(
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
     @Inject(TollgateConfig) config: TollgateConfig,
   ) {
-    this.spool = new UsageSpool(join(config.dataDir, 'spool'));
+    this.spool = new UsageSpool(join(config.dataDir, 'spool'), config.spoolMaxBytes);
     this.maxEventQuantity = config.maxEventQuantity;
   }
 
@@ -224,9 +241,13 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
       this.logger.warn(`database unavailable (${cause.message}); ${events.length} events spooled to ${name}`);
       for (const pending of batch) pending.resolve('spooled');
     } catch (spoolError) {
-      // Neither the database nor the disk took the events: the request must fail, not pretend.
-      this.logger.error(`could not spool usage: ${(spoolError as Error).message}`);
-      for (const pending of batch) pending.reject(spoolError as Error);
+      // Neither the database nor the disk took the events: the request must fail (503, retry), not pretend.
+      if (Date.now() - this.lastSpoolWarning > WARN_EVERY_MS) {
+        this.lastSpoolWarning = Date.now();
+        this.logger.error(`database unavailable (${cause.message}) and usage cannot be spooled: ${(spoolError as Error).message}; refusing metered requests`);
+      }
+      const error = new UsageUnavailableError(`usage cannot be recorded: the database is unavailable and ${(spoolError as Error).message}`);
+      for (const pending of batch) pending.reject(error);
     }
   }
 

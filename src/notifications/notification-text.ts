@@ -21,6 +21,19 @@ export const notificationText = {
   drift(event: DriftDetectedEvent): NotificationDraft {
     const month = event.periodStart.toISOString().slice(0, 7);
     const sign = event.drift > 0 ? '+' : '';
+    if (event.invoiceId) {
+      // Found on a finalized invoice: that money is settled, the operator corrects it by hand (credit note or invoice item).
+      return {
+        kind: 'billing.drift_detected',
+        dedupeKey: `invoice:${event.invoiceId}:${event.meter}`,
+        subject: `Invoice ${event.invoiceId} for ${event.customerId}: ${noun(event.meter)} ${sign}${event.drift} not invoiced as recorded`,
+        message:
+          `Stripe finalized invoice ${event.invoiceId} for customer ${event.customerId} with ${event.stripeTotal} ${noun(event.meter)} for the ` +
+          `period starting ${day(event.periodStart)}, but Tollgate recorded ${event.pushedTotal} (difference ${sign}${event.drift}). ` +
+          `Usage that reaches Stripe after finalization lands on no invoice. See GET /v1/billing/reconciliation?period=${month}.`,
+        data: { meter: event.meter, periodStart: event.periodStart.toISOString(), tollgateTotal: event.pushedTotal, invoicedQuantity: event.stripeTotal, drift: event.drift, invoiceId: event.invoiceId },
+      };
+    }
     return {
       kind: 'billing.drift_detected',
       // A new alert when the disagreement changes; the same one (once) while it stays as it is.

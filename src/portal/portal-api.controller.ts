@@ -153,7 +153,10 @@ export class PortalApiController {
     }
     if (customer.stripeSubscriptionId) {
       const updated = await this.subscriptions.subscribe(customer.id, target.name);
-      return { changed: true, tier: updated.tier };
+      // The tier moves once Stripe reports the subscription active; until then the customer has an invoice to pay.
+      return updated.granted
+        ? { changed: true, tier: updated.customer.tier }
+        : { changed: false, tier: updated.customer.tier, subscriptionStatus: updated.subscription.status, payUrl: updated.subscription.latestInvoice?.hostedInvoiceUrl ?? null };
     }
     const base = (this.config.publicUrl ?? `${request.protocol}://${request.host}`).replace(/\/+$/, '');
     const checkout = await this.subscriptions.checkout(customer.id, target.name, {

@@ -27,10 +27,13 @@ export function rateLimitExceeded(decision: RateLimitDecision, wording: RefusalW
   );
 }
 
-/** 503 `rate_limiter_unavailable` (failure mode `closed`, store faulted); the caller sets `Retry-After: 1`. */
-export function rateLimiterUnavailable(): HttpException {
-  return new HttpException(
-    { error: 'rate_limiter_unavailable', message: 'Rate limiting is temporarily unavailable; retry shortly.' },
-    HttpStatus.SERVICE_UNAVAILABLE,
-  );
+/** 503 `rate_limiter_unavailable` (failure mode `closed`, store faulted); whoever holds the response sets `Retry-After`. */
+export class RateLimiterUnavailableException extends HttpException {
+  constructor() {
+    super({ error: 'rate_limiter_unavailable', message: 'Rate limiting is temporarily unavailable; retry shortly.' }, HttpStatus.SERVICE_UNAVAILABLE);
+  }
+}
+
+export function rateLimiterUnavailable(): RateLimiterUnavailableException {
+  return new RateLimiterUnavailableException();
 }

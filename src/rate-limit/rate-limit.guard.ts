@@ -12,7 +12,8 @@ import { consumerOf } from '../api-keys/consumer.js';
 import { CostResolver } from '../metering/cost.resolver.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
-import { RateLimitService } from './rate-limit.service.js';
+import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
+import { RateLimitService, UNAVAILABLE_RETRY_AFTER_SECONDS } from './rate-limit.service.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
 
 type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
@@ -78,9 +79,17 @@ export class RateLimitGuard extends ThrottlerGuard {
     return true;
   }
 
-  /** Anonymous path: an unbounded default throttler costs nothing and limits nothing. */
+  /**
+   * Anonymous path: an unbounded default throttler costs nothing and limits nothing. A store fault in `closed`
+   * mode surfaces here from the storage adapter (which has no response): its 503 gets the same `Retry-After`.
+   */
   protected override async handleRequest(props: ThrottlerRequest): Promise<boolean> {
     if (!Number.isFinite(props.limit)) return true;
-    return super.handleRequest(props);
+    try {
+      return await super.handleRequest(props);
+    } catch (error) {
+      if (error instanceof RateLimiterUnavailableException) props.context.switchToHttp().getResponse<Response>().setHeader('Retry-After', UNAVAILABLE_RETRY_AFTER_SECONDS);
+      throw error;
+    }
   }
 }

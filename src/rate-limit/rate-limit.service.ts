@@ -10,6 +10,8 @@ import { type BreakerState, StoreBreaker } from './store.breaker.js';
 export type RateLimitOutcome = { decided: RateLimitDecision } | { unavailable: string };
 
 const WARN_EVERY_MS = 10_000;
+/** A closed-mode 503 asks the client back after about one breaker cooldown (the default 1 s). */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 const BREAKER_OPEN = 'circuit breaker open after repeated faults';
 
 /**
@@ -80,13 +82,19 @@ export class RateLimitService {
    */
   async enforce(response: Response, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
     const outcome = await this.consume(request);
-    if ('unavailable' in outcome) {
-      if (this.failureMode === 'open') return;
-      response.setHeader('Retry-After', 1);
-      throw rateLimiterUnavailable();
-    }
+    if ('unavailable' in outcome) return this.failOver(response);
     setRateLimitHeaders(response, outcome.decided);
     if (!outcome.decided.allowed) throw rateLimitExceeded(outcome.decided, wording);
+  }
+
+  /**
+   * The store faulted: in `open` mode nothing happens (the request is admitted); in `closed` mode 503
+   * `rate_limiter_unavailable` with `Retry-After`. Every limit that consults the store ends here, so they all agree.
+   */
+  failOver(response: Pick<Response, 'setHeader'>): void {
+    if (this.failureMode === 'open') return;
+    response.setHeader('Retry-After', UNAVAILABLE_RETRY_AFTER_SECONDS);
+    throw rateLimiterUnavailable();
   }
 
   private unavailable(reason: string): RateLimitOutcome {

@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type Stripe from 'stripe';
-import { BILLING_DRIFT_DETECTED, CustomersService } from 'tollgate';
+import { BILLING_DRIFT_DETECTED, CustomersService, TollgateConfig } from 'tollgate';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -120,58 +120,6 @@ describe('Stripe billing against the emulator', () => {
     expect(events).toEqual([300, -40]);
   });
 
-  it('previews the invoice with exact money, and matches Stripe’s create_preview', async () => {
-    const customer = await subscribedCustomer('pro');
-    await ingest(customer.id, 60_000, 'preview-1');
-    const preview = await admin.request('GET', `/v1/customers/${customer.id}/invoice-preview`);
-    expect(preview.body).toMatchObject({ currency: 'usd', total: '69.00', totalMinor: 6900 });
-    expect(preview.body.lines.map((line: { amount: string }) => line.amount)).toEqual(['49.00', '20.00']);
-    await admin.request('POST', '/v1/billing/sync');
-    const stripePreview = await stripe.invoices.createPreview({ customer: customer.stripeCustomerId });
-    expect(stripePreview.amount_due).toBe(preview.body.totalMinor);
-  });
-
-  it('reconciles local, pushed and Stripe totals and reports drift', async () => {
-    const customer = await subscribedCustomer('pro');
-    await ingest(customer.id, 500, 'rec-1');
-    await admin.request('POST', '/v1/billing/sync');
-    const drifts: unknown[] = [];
-    service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: unknown) => drifts.push(event));
-
-    const clean = await admin.request('GET', '/v1/billing/reconciliation?period=current');
-    const row = clean.body.rows.find((r: { customerId: string }) => r.customerId === customer.id);
-    expect(row).toMatchObject({ meter: 'api_calls', localTotal: 500, pushedTotal: 500, stripeTotal: 500, drift: 0, unpushed: 0 });
-
-    // Someone cancels the event in Stripe: the totals no longer agree.
-    const [push] = (await admin.request('GET', '/v1/billing/pushes')).body.data.filter((p: { customerId: string }) => p.customerId === customer.id);
-    await stripe.billing.meterEventAdjustments.create({ event_name: 'tollgate_api_calls', type: 'cancel', cancel: { identifier: push.identifier } });
-    const drifted = await admin.request('GET', '/v1/billing/reconciliation');
-    expect(drifted.body.rows.find((r: { customerId: string }) => r.customerId === customer.id)).toMatchObject({ stripeTotal: 0, drift: 500 });
-    expect(drifts).toContainEqual(expect.objectContaining({ customerId: customer.id, drift: 500 }));
-  });
-
-  it('checks Stripe before re-sending a push pending for more than 23 hours', async () => {
-    const customer = await subscribedCustomer('pro');
-    await ingest(customer.id, 40, 'old-1');
-    emulator.faults = { ...emulator.faults, resetAfterApplyRate: 1, onlyPaths: /meter_events/ };
-    await admin.request('POST', '/v1/billing/sync');
-    emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
-    const [pending] = await database.query<{ identifier: string; status: string }>(
-      `SELECT identifier, status FROM stripe_pushes WHERE customer_id = $1`,
-      [customer.id],
-    );
-    expect(pending.status).toBe('pending');
-    expect(emulator.appliedIdentifierCounts().get(pending.identifier)).toBe(1);
-    // A day later Stripe may have forgotten the identifier: the summaries decide instead of a blind re-send.
-    await database.query(`UPDATE stripe_pushes SET created_at = now() - interval '25 hours' WHERE identifier = $1`, [pending.identifier]);
-    const before = emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
-    await admin.request('POST', '/v1/billing/sync');
-    expect(emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(before);
-    const [after] = await database.query<{ status: string }>(`SELECT status FROM stripe_pushes WHERE identifier = $1`, [pending.identifier]);
-    expect(after.status).toBe('sent');
-    expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(40);
-  });
-
   describe('webhooks', () => {
     const url = () => `${service.url}/v1/stripe/webhooks`;
 
@@ -255,6 +203,110 @@ describe('Stripe billing against the emulator', () => {
       expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body.status).toBe('past_due');
       await emulator.postWebhook(url(), { type: 'invoice.paid', data: { object: { object: 'invoice', id: 'in_2', customer: customer.stripeCustomerId } } });
       expect((await admin.request('GET', `/v1/customers/${customer.id}`)).body.status).toBe('active');
+    });
+  });
+  /**
+   * Stripe is eventually consistent: "Stripe processes meter events asynchronously, so aggregated usage in meter
+   * event summaries and on upcoming invoices might not immediately reflect recently received meter events"
+   * (recording-usage-api). These tests move the emulator's clock past its processing lag (and, for Tollgate's
+   * side, backdate what happened), so they run last: their customers subscribe before the clock moves.
+   */
+  describe('with Stripe\'s processing lag', () => {
+    /** More than the emulator's meter event processing delay (60 s by default). */
+    const PAST_THE_LAG = 120;
+    const lagCustomers: Record<'preview' | 'reconcile' | 'stale' | 'threshold', Awaited<ReturnType<typeof subscribedCustomer>>> = {} as never;
+
+    beforeAll(async () => {
+      for (const name of ['preview', 'reconcile', 'stale', 'threshold'] as const) lagCustomers[name] = await subscribedCustomer('pro');
+    });
+
+    const rowOf = async (customerId: string) =>
+      ((await admin.request('GET', '/v1/billing/reconciliation?period=current')).body.rows as Array<{ customerId: string }>).find((row) => row.customerId === customerId);
+
+    it('previews the invoice with exact money, and matches Stripe’s create_preview once Stripe has processed the usage', async () => {
+      const customer = lagCustomers.preview;
+      await ingest(customer.id, 60_000, 'preview-1');
+      const preview = await admin.request('GET', `/v1/customers/${customer.id}/invoice-preview`);
+      expect(preview.body).toMatchObject({ currency: 'usd', total: '69.00', totalMinor: 6900 });
+      expect(preview.body.lines.map((line: { amount: string }) => line.amount)).toEqual(['49.00', '20.00']);
+      await admin.request('POST', '/v1/billing/sync');
+      await emulator.advanceBy(PAST_THE_LAG);
+      const stripePreview = await stripe.invoices.createPreview({ customer: customer.stripeCustomerId });
+      expect(stripePreview.amount_due).toBe(preview.body.totalMinor);
+    });
+
+    it('reconciles local, pushed and Stripe totals: no drift while Stripe processes, drift once it is real', async () => {
+      const customer = lagCustomers.reconcile;
+      await ingest(customer.id, 500, 'rec-1');
+      await admin.request('POST', '/v1/billing/sync');
+      const drifts: Array<{ customerId: string }> = [];
+      service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: { customerId: string }) => drifts.push(event));
+
+      // Just pushed: Stripe's summary does not show it yet, and that is no drift.
+      expect(await rowOf(customer.id)).toMatchObject({ meter: 'api_calls', localTotal: 500, pushedTotal: 500, settledTotal: 0, stripeTotal: 0, drift: 0, unpushed: 0 });
+      await emulator.advanceBy(PAST_THE_LAG);
+      expect(await rowOf(customer.id)).toMatchObject({ pushedTotal: 500, stripeTotal: 500, drift: 0 });
+      // Tollgate's side of the time that passed: the push is older than Stripe's summary delay (5 min by default).
+      await database.query(`UPDATE stripe_pushes SET sent_at = sent_at - interval '10 minutes' WHERE customer_id = $1`, [customer.id]);
+      expect(await rowOf(customer.id)).toMatchObject({ pushedTotal: 500, settledTotal: 500, stripeTotal: 500, drift: 0 });
+      expect(drifts.filter((event) => event.customerId === customer.id)).toEqual([]);
+
+      // Someone cancels the event in Stripe: once Stripe has processed the cancellation, the totals no longer agree.
+      const [push] = (await admin.request('GET', '/v1/billing/pushes')).body.data.filter((p: { customerId: string }) => p.customerId === customer.id);
+      await stripe.billing.meterEventAdjustments.create({ event_name: 'tollgate_api_calls', type: 'cancel', cancel: { identifier: push.identifier } });
+      await emulator.advanceBy(PAST_THE_LAG);
+      expect(await rowOf(customer.id)).toMatchObject({ stripeTotal: 0, drift: 500 });
+      expect(drifts).toContainEqual(expect.objectContaining({ customerId: customer.id, drift: 500 }));
+    });
+
+    it('alerts only on drift above the threshold', async () => {
+      const customer = lagCustomers.threshold;
+      await ingest(customer.id, 30, 'thr-1');
+      await admin.request('POST', '/v1/billing/sync');
+      await emulator.advanceBy(PAST_THE_LAG);
+      await database.query(`UPDATE stripe_pushes SET sent_at = sent_at - interval '10 minutes' WHERE customer_id = $1`, [customer.id]);
+      const [push] = (await admin.request('GET', '/v1/billing/pushes')).body.data.filter((p: { customerId: string }) => p.customerId === customer.id);
+      await stripe.billing.meterEventAdjustments.create({ event_name: 'tollgate_api_calls', type: 'cancel', cancel: { identifier: push.identifier } });
+      await emulator.advanceBy(PAST_THE_LAG);
+      const drifts: Array<{ customerId: string }> = [];
+      service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: { customerId: string }) => drifts.push(event));
+      const config = service.app.get(TollgateConfig);
+      const threshold = config.driftThreshold;
+      try {
+        config.driftThreshold = 30;
+        expect(await rowOf(customer.id)).toMatchObject({ drift: 30 });
+        expect(drifts.filter((event) => event.customerId === customer.id)).toEqual([]);
+        config.driftThreshold = 29;
+        expect(await rowOf(customer.id)).toMatchObject({ drift: 30 });
+        expect(drifts).toContainEqual(expect.objectContaining({ customerId: customer.id, drift: 30 }));
+      } finally {
+        config.driftThreshold = threshold;
+      }
+    });
+
+    it('checks Stripe before re-sending a push pending for more than 23 hours', async () => {
+      const customer = lagCustomers.stale;
+      await ingest(customer.id, 40, 'old-1');
+      emulator.faults = { ...emulator.faults, resetAfterApplyRate: 1, onlyPaths: /meter_events/ };
+      await admin.request('POST', '/v1/billing/sync');
+      emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
+      const [pending] = await database.query<{ identifier: string; status: string }>(
+        `SELECT identifier, status FROM stripe_pushes WHERE customer_id = $1`,
+        [customer.id],
+      );
+      expect(pending.status).toBe('pending');
+      expect(emulator.appliedIdentifierCounts().get(pending.identifier)).toBe(1);
+      // A day later (on both sides) Stripe has processed the event and may have forgotten its identifier (it
+      // dedupes for "at least 24 hours"): a blind re-send would count it twice, so the summaries decide.
+      await database.query(`UPDATE stripe_pushes SET created_at = now() - interval '25 hours' WHERE identifier = $1`, [pending.identifier]);
+      await emulator.advanceBy(25 * 3600);
+      const before = emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
+      await admin.request('POST', '/v1/billing/sync');
+      expect(emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(before);
+      const [after] = await database.query<{ status: string }>(`SELECT status FROM stripe_pushes WHERE identifier = $1`, [pending.identifier]);
+      expect(after.status).toBe('sent');
+      expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(40);
+      expect(emulator.appliedIdentifierCounts().get(pending.identifier)).toBe(1);
     });
   });
 });

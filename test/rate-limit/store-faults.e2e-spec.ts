@@ -1,4 +1,7 @@
 import { jest } from '@jest/globals';
+import { Controller, Get, Module, UseGuards } from '@nestjs/common';
+import { SkipThrottle, Throttle } from '@nestjs/throttler';
+import { Metered, Public, TOLLGATE_GUARDS } from 'tollgate';
 import { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { RateLimitService } from '../../src/rate-limit/rate-limit.service.js';
 import { RateLimitStorage } from '../../src/rate-limit/rate-limit.storage.js';
@@ -16,6 +19,30 @@ const WAVE = 5;
 // "Does not hang": far below any client's patience, far above a loaded CI box's scheduling noise.
 const NO_HANG_MS = STORE_TIMEOUT_MS + 5_000;
 
+/** Routes that reach the store by the other two paths: @nestjs/throttler's anonymous one, and the quota throttle. */
+@UseGuards(...TOLLGATE_GUARDS)
+@Controller('v1/basic')
+class OtherPathsController {
+  // No API key: @nestjs/throttler's own path, per client address, through the storage adapter.
+  @Get('anonymous')
+  @Public()
+  @Throttle({ default: { limit: 100, ttl: 60_000 } })
+  anonymous() {
+    return { ok: true };
+  }
+
+  // No tier rate limit: past its quota a `throttle` customer meets the quota throttle alone.
+  @Get('quota-throttled')
+  @SkipThrottle()
+  @Metered('api_calls')
+  quotaThrottled() {
+    return { ok: true };
+  }
+}
+
+@Module({ controllers: [OtherPathsController] })
+class OtherPathsModule {}
+
 /**
  * A real store fault, on a private redis-server (the shared one is never touched), at default settings:
  * a killed Redis (the client is not connected) and a frozen one (SIGSTOP: connected, silent). Requests are
@@ -32,11 +59,11 @@ describe('when the Redis behind the rate limits fails', () => {
     database = await createTestDatabase();
     redis = await startPrivateRedis();
     const config = testConfig(database, { redisUrl: redis.url });
-    failOpen = await startTestApp(database, { config, imports: [RateLimitProbeModule] });
+    failOpen = await startTestApp(database, { config, imports: [RateLimitProbeModule, OtherPathsModule] });
     // Same Redis keys: one budget across both instances.
     failClosed = await startTestApp(database, {
       config: testConfig(database, { redisUrl: redis.url, redisPrefix: config.redisPrefix, rateLimitFailureMode: 'closed' }),
-      imports: [RateLimitProbeModule],
+      imports: [RateLimitProbeModule, OtherPathsModule],
     });
     secret = (await new AdminClient(failOpen.url).customerWithKey('free')).secret;
   });
@@ -140,5 +167,38 @@ describe('when the Redis behind the rate limits fails', () => {
     }
     await redis.restart();
     await expectExactAgain();
+  });
+
+  it('every path to the store fails the same way: the anonymous @Throttle and the quota throttle too (503 + Retry-After when closed)', async () => {
+    const admin = new AdminClient(failOpen.url);
+    // Past its one included call, with the `throttle` policy: every further call goes through the quota throttle.
+    const customer = await admin.createCustomer('enterprise', { overrides: { includedCalls: 1, rateLimit: ['1000/min'], onQuotaExceeded: 'throttle' } });
+    const { secret: throttled } = await admin.createKey(customer.id);
+    for (const instance of [failOpen, failClosed, failOpen]) {
+      expect((await call('GET', `${instance.url}/v1/basic/quota-throttled`, { apiKey: throttled })).status).toBe(200);
+    }
+    expect((await call('GET', `${failClosed.url}/v1/basic/anonymous`)).status).toBe(200);
+
+    await redis.kill();
+    try {
+      await until(() => !store(failOpen).available!() && !store(failClosed).available!(), NO_HANG_MS);
+      for (const [path, apiKey] of [
+        ['/v1/basic/anonymous', undefined],
+        ['/v1/basic/quota-throttled', throttled],
+      ]) {
+        const open = await call('GET', `${failOpen.url}${path}`, { apiKey });
+        const closed = await call('GET', `${failClosed.url}${path}`, { apiKey });
+        expect({ path, open: open.status }).toEqual({ path, open: 200 });
+        expect({ path, closed: closed.status, error: closed.body.error, retryAfter: closed.headers.get('retry-after') }).toEqual({
+          path,
+          closed: 503,
+          error: 'rate_limiter_unavailable',
+          retryAfter: '1',
+        });
+      }
+    } finally {
+      await redis.restart();
+    }
+    await until(() => store(failOpen).available!() && store(failClosed).available!(), NO_HANG_MS);
   });
 });

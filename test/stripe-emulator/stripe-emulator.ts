@@ -2685,6 +2685,9 @@ export class StripeEmulator {
       discounts: [],
       due_date: null,
       effective_at: invoice.finalizedAt,
+      // "The URL for the hosted invoice page, which allows customers to view and pay an invoice. If the invoice has
+      // not been finalized yet, this will be null." (Invoice.hosted_invoice_url)
+      hosted_invoice_url: invoice.status === 'draft' || invoice.id.startsWith('upcoming_') ? null : `${this.url}/invoice/${invoice.id}`,
       last_finalization_error: null,
       lines: { ...list(lines, `/v1/invoices/${invoice.id}/lines`), total_count: lines.length },
       livemode: false,
