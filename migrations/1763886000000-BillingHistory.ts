@@ -26,9 +26,13 @@ export class BillingHistory1763886000000 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT now()
       )`);
     await queryRunner.query(`CREATE INDEX billing_history_customer_at ON billing_history (customer_id, at, id)`);
+    // The Stripe period a subscription ended in (up to its end): usage that happened in it and arrives late,
+    // inside the grace, still counts there and is pushed before the final invoice finalizes.
+    await queryRunner.query(`ALTER TABLE customers ADD COLUMN ended_period_start timestamptz, ADD COLUMN ended_period_end timestamptz`);
   }
 
   async down(queryRunner: QueryRunner): Promise<void> {
+    await queryRunner.query(`ALTER TABLE customers DROP COLUMN ended_period_end, DROP COLUMN ended_period_start`);
     await queryRunner.query(`DROP TABLE billing_history`);
   }
 }
