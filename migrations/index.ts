@@ -10,6 +10,7 @@ import { UsageCounterLimit1763885610000 } from './1763885610000-UsageCounterLimi
 import { WebhookUrlSetBy1763885612000 } from './1763885612000-WebhookUrlSetBy.js';
 import { PushFailures1763885700000 } from './1763885700000-PushFailures.js';
 import { SubscribeAttempts1763885800000 } from './1763885800000-SubscribeAttempts.js';
+import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -25,4 +26,5 @@ export const MIGRATIONS = [
   WebhookUrlSetBy1763885612000,
   PushFailures1763885700000,
   SubscribeAttempts1763885800000,
+  BillingHistory1763886000000,
 ];

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { IsIn, IsOptional, IsString, Length } from 'class-validator';
@@ -94,8 +94,32 @@ export class BillingController {
   }
 
   @Get('customers/:customerId/invoice-preview')
-  @ApiOperation({ summary: 'This period so far: base price + overage, exact decimal money' })
-  invoicePreview(@Param('customerId') customerId: string) {
-    return this.billing.invoicePreview(customerId);
+  @ApiOperation({
+    summary: 'The invoice closing a period, as Stripe makes it: usage per tier, prorations, next base; exact decimal money',
+  })
+  @ApiQuery({
+    name: 'at',
+    required: false,
+    description: 'An instant (ISO 8601) in the period to preview, e.g. a past one being invoiced; now by default',
+  })
+  invoicePreview(@Param('customerId') customerId: string, @Query('at') at?: unknown) {
+    return this.billing.invoicePreview(customerId, previewInstant(at));
   }
+}
+
+/** Ten years either way: far enough for any period a customer had, near enough to step periods quickly. */
+const PREVIEW_RANGE_MS = 10 * 366 * 86_400_000;
+
+/** `?at=`: an ISO 8601 date-time within ten years of now, else a 400 naming the field. */
+function previewInstant(value: unknown): Date | undefined {
+  if (value === undefined) return undefined;
+  const parsed = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})$/.test(value) ? new Date(value) : null;
+  if (!parsed || Number.isNaN(parsed.getTime()) || Math.abs(parsed.getTime() - Date.now()) > PREVIEW_RANGE_MS) {
+    throw new BadRequestException({
+      error: 'validation_failed',
+      message: 'at must be an ISO 8601 date-time (e.g. 2026-01-31T10:00:00Z) within ten years of now.',
+      details: [{ field: 'at', problems: ['must be an ISO 8601 date-time within ten years of now'] }],
+    });
+  }
+  return parsed;
 }

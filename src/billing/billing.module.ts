@@ -3,6 +3,7 @@ import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersModule } from '../customers/customers.module.js';
 import { UsageModule } from '../metering/usage.module.js';
 import { TiersModule } from '../tiers/tiers.module.js';
+import { BillingHistoryService } from './billing-history.service.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
 import { InvoiceUsageCheck } from './invoice-usage.check.js';
@@ -21,6 +22,7 @@ import { UsageSyncService } from './usage-sync.service.js';
   providers: [
     { provide: StripeClient, inject: [TollgateConfig], useFactory: createStripeClient },
     BillingService,
+    BillingHistoryService,
     CatalogProvisioner,
     PushOutbox,
     UsageSyncService,

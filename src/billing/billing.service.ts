@@ -1,26 +1,97 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { billingAnchor } from '../customers/customer.entity.js';
+import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
-import { periodContaining } from '../metering/billing-period.js';
+import { type BillingPeriod, periodContaining } from '../metering/billing-period.js';
 import { UsageLedger } from '../metering/usage-ledger.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { type InvoicePreview, previewInvoice } from './pricing.js';
+import { BillingHistoryService, type BillingHistoryRow } from './billing-history.service.js';
+import { type PeriodSegment, periodInvoice } from './invoice-preview.js';
+import type { InvoicePreview } from './pricing.js';
 
-/** Billing as other modules (the portal) see it: what a customer will pay this period. */
+/**
+ * How long after its period's end a subscription may still be seen ending "with" the period: Stripe ends a
+ * subscription cancelled at period end exactly then, and Tollgate hears it from the webhook a moment later.
+ */
+const ENDS_WITH_PERIOD_MS = 3600_000;
+
+export type CustomerInvoicePreview = InvoicePreview & { customerId: string; tier: string; period: { start: string; end: string } };
+
+/** Billing as other modules (the portal) see it: what a customer will pay for a period. */
 @Injectable()
 export class BillingService {
   constructor(
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
+    @Inject(BillingHistoryService) private readonly history: BillingHistoryService,
   ) {}
 
-  async invoicePreview(customerId: string, at = new Date()): Promise<InvoicePreview & { customerId: string; tier: string; period: { start: string; end: string } }> {
+  /**
+   * The invoice that closes the period containing `at` (now by default), as Stripe makes it: the period's
+   * usage per tier it went through, the prorated base of each tier change, and the next period's base when the
+   * subscription renews. For a past period it is what its invoice holds once finalized.
+   */
+  async invoicePreview(customerId: string, at?: Date): Promise<CustomerInvoicePreview> {
     const customer = await this.customers.get(customerId);
-    const anchor = billingAnchor(customer);
-    const period = periodContaining(at, anchor);
+    const instant = at ?? new Date();
+    const rows = await this.history.rows(customer.id);
+    const current = { tier: customer.tier, stripeSubscriptionId: customer.stripeSubscriptionId, period: billingAnchor(customer) };
+    const before = rows.filter((row) => row.at <= instant);
+    // The billing in force then: the current one when nothing changed since (the freshest record of it).
+    const known = before[before.length - 1] ?? rows[0];
+    const inForce = !known || known === rows[rows.length - 1] ? current : known;
+    const period = periodContaining(instant, inForce.period);
+
+    const changes = rows.filter((row) => row.kind === 'tier_change' && row.at > period.start && row.at < period.end);
     const usage = await this.ledger.countersForPeriod(customer.id, period.start);
-    const preview = previewInvoice(this.tiers.get(customer.tier), this.customers.limitsOf(customer), customer.overrides.price, usage);
-    return { customerId: customer.id, tier: customer.tier, period: { start: period.start.toISOString(), end: period.end.toISOString() }, ...preview };
+    const segments = this.segments(customer, period, inForce.tier, changes, usage);
+    // The subscription ends with the period when, just after its end, the customer no longer has it.
+    const subscription = inForce.stripeSubscriptionId;
+    const afterEnd = rows.filter((row) => row.at.getTime() <= period.end.getTime() + ENDS_WITH_PERIOD_MS);
+    const ended = subscription !== null && afterEnd.length > 0 && afterEnd[afterEnd.length - 1].stripeSubscriptionId !== subscription;
+    const preview = periodInvoice({ period, segments, renews: !ended });
+    return {
+      customerId: customer.id,
+      tier: segments[segments.length - 1].tier.name,
+      period: { start: period.start.toISOString(), end: period.end.toISOString() },
+      ...preview,
+    };
+  }
+
+  /**
+   * The period's tiers: one segment, or one per tier change made through Stripe. A closed segment holds what
+   * Stripe's meter had for it at the change; the last one the rest (what was pushed after the change goes to
+   * the new price, whenever it happened).
+   */
+  private segments(
+    customer: CustomerEntity,
+    period: BillingPeriod,
+    tierInForce: string,
+    changes: BillingHistoryRow[],
+    usage: ReadonlyMap<string, bigint>,
+  ): PeriodSegment[] {
+    const terms = (tierName: string) => {
+      const tier = this.tiers.find(tierName) ?? this.tiers.get(customer.tier);
+      return { tier, limits: this.customers.limitsOf({ tier: tier.name, overrides: customer.overrides }), priceOverride: customer.overrides.price };
+    };
+    if (changes.length === 0) return [{ ...terms(tierInForce), start: period.start, usage }];
+    const remaining = new Map(usage);
+    const segments: PeriodSegment[] = [];
+    let start = period.start;
+    let tier = changes[0].previousTier ?? tierInForce;
+    for (const change of changes) {
+      const closed = new Map<string, bigint>();
+      for (const [meter, quantity] of Object.entries(change.closedQuantities ?? {})) {
+        const value = BigInt(Math.max(0, quantity));
+        closed.set(meter, value);
+        remaining.set(meter, (remaining.get(meter) ?? 0n) - value);
+      }
+      segments.push({ ...terms(tier), start, usage: closed });
+      start = change.at;
+      tier = change.tier;
+    }
+    for (const [meter, quantity] of remaining) if (quantity < 0n) remaining.set(meter, 0n);
+    segments.push({ ...terms(tier), start, usage: remaining });
+    return segments;
   }
 }

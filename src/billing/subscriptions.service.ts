@@ -4,10 +4,11 @@ import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { KeyedSerializer } from '../common/keyed-serializer.js';
 import { CUSTOM } from '../config/tier-catalog.js';
-import type { CustomerEntity } from '../customers/customer.entity.js';
+import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import { TiersService } from '../tiers/tiers.service.js';
+import { BillingHistoryService } from './billing-history.service.js';
 import { pricesByLookupKey } from './price-catalog.js';
 import { InjectStripe, isStripeError, type StripeClient, stripeNames } from './stripe.client.js';
 
@@ -86,6 +87,7 @@ export class SubscriptionsService {
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(BillingHistoryService) private readonly history: BillingHistoryService,
   ) {}
 
   subscribe(customerId: string, tierName: string): Promise<SubscribeResult> {
@@ -127,6 +129,9 @@ export class SubscriptionsService {
     let subscription: Stripe.Subscription;
     try {
       if (current && !ENDING_STATUSES.has(current.status) && current.status !== 'incomplete') {
+        // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
+        // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
+        const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
         subscription = await this.withRetries(() =>
           stripe.subscriptions.update(
             current.id,
@@ -139,6 +144,7 @@ export class SubscriptionsService {
             { idempotencyKey: `tollgate-subscription-update-${attempt.id}` },
           ),
         );
+        await this.recordTierChange(customer, tier.name, current, subscription, meteredIds, closedQuantities);
       } else {
         if (current?.status === 'incomplete') {
           // "A subscription in this status can only have metadata and default_source updated": replace it.
@@ -235,6 +241,35 @@ export class SubscriptionsService {
     });
     if (!session.url) throw new Error('Stripe returned a checkout session without a URL');
     return { id: session.id, url: session.url };
+  }
+
+  /** What Stripe's meters hold for the customer since the current segment began (period start or last change). */
+  private async closingQuantities(stripe: Stripe, customer: CustomerEntity, stripeCustomerId: string): Promise<Record<string, number>> {
+    const period = billingAnchor(customer);
+    if (!period) return {};
+    const changes = (await this.history.rows(customer.id)).filter((row) => row.kind === 'tier_change' && row.at >= period.start && row.at < period.end);
+    return this.history.meteredSince(stripe, stripeCustomerId, changes[changes.length - 1]?.at ?? period.start);
+  }
+
+  /** A price swap mid-period, at Stripe's instant of it (its new items' creation): it splits usage and prorations. */
+  private async recordTierChange(
+    customer: CustomerEntity,
+    tierName: string,
+    before: Stripe.Subscription,
+    after: Stripe.Subscription,
+    meteredIds: ReadonlySet<string>,
+    closedQuantities: Record<string, number>,
+  ): Promise<void> {
+    const kept = new Set(before.items.data.map((item) => item.id));
+    const added = after.items.data.filter((item) => !kept.has(item.id)).map((item) => item.created);
+    await this.history.recordTierChange(customer.id, {
+      at: added.length > 0 ? new Date(Math.max(...added) * 1000) : new Date(),
+      previousTier: customer.tier,
+      tier: tierName,
+      stripeSubscriptionId: after.id,
+      period: subscriptionPeriod(after, meteredIds),
+      closedQuantities,
+    });
   }
 
   /** The tier's active prices (base first), looked up by lookup_key 10 at a time. */

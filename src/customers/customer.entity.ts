@@ -22,6 +22,11 @@ export function billingAnchor(customer: Pick<CustomerEntity, 'periodStart' | 'pe
   return customer.periodStart && customer.periodEnd ? { start: customer.periodStart, end: customer.periodEnd } : null;
 }
 
+/** The Stripe period the customer's last subscription ended in (cut at the moment it ended), if any. */
+export function endedPeriod(customer: Pick<CustomerEntity, 'endedPeriodStart' | 'endedPeriodEnd'>): { start: Date; end: Date } | null {
+  return customer.endedPeriodStart && customer.endedPeriodEnd ? { start: customer.endedPeriodStart, end: customer.endedPeriodEnd } : null;
+}
+
 @Entity({ name: 'customers' })
 export class CustomerEntity {
   @PrimaryColumn('text')
@@ -56,6 +61,13 @@ export class CustomerEntity {
 
   @Column('timestamptz', { name: 'period_end', nullable: true })
   periodEnd: Date | null;
+
+  /** The Stripe period the last subscription ended in, up to its end (late usage of it still counts there). */
+  @Column('timestamptz', { name: 'ended_period_start', nullable: true })
+  endedPeriodStart: Date | null;
+
+  @Column('timestamptz', { name: 'ended_period_end', nullable: true })
+  endedPeriodEnd: Date | null;
 
   @Column('text', { name: 'webhook_url', nullable: true })
   webhookUrl: string | null;

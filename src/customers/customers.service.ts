@@ -159,12 +159,18 @@ export class CustomersService {
     const customer = await this.get(id);
     const previousTier = customer.tier;
     if (billing.tier !== undefined) this.assertValidTier(billing.tier, customer.overrides);
+    // A subscription's end keeps the period it ended in, cut at the end (late usage of it still counts there).
+    const ending = billing.period === null && customer.periodStart && customer.periodEnd;
+    const ended = ending
+      ? { endedPeriodStart: customer.periodStart, endedPeriodEnd: new Date(Math.min(customer.periodEnd!.getTime(), Math.max(Date.now(), customer.periodStart!.getTime() + 1))) }
+      : {};
     Object.assign(customer, {
       ...(billing.tier !== undefined && { tier: billing.tier }),
       ...(billing.status !== undefined && { status: billing.status }),
       ...(billing.stripeCustomerId !== undefined && { stripeCustomerId: billing.stripeCustomerId }),
       ...(billing.stripeSubscriptionId !== undefined && { stripeSubscriptionId: billing.stripeSubscriptionId }),
       ...(billing.period !== undefined && { periodStart: billing.period?.start ?? null, periodEnd: billing.period?.end ?? null }),
+      ...ended,
     });
     const saved = await this.customers.save(customer);
     this.recent.delete(id);

@@ -95,3 +95,13 @@ export function periodFromQuery(query: string, anchor: BillingPeriod | null, now
   // The period that starts on the cycle's day of that month (or, for yearly cycles, contains it).
   return periodContaining(new Date(utcDay(year, month, Math.min(cycle.day, lastDay)).getTime() + cycle.timeOfDay), anchor);
 }
+
+/**
+ * The period an event that happened at `at` counts in: the current billing's (periodContaining), except that an
+ * event from inside the period a subscription ended in, while no subscription runs, counts in that period — a
+ * late event of a cancelled subscription's last period still belongs on its final invoice, not in a calendar month.
+ */
+export function eventPeriod(at: Date, anchor: BillingPeriod | null, ended: BillingPeriod | null): BillingPeriod {
+  if (!anchor && ended && isValidDate(at) && at >= ended.start && at < ended.end) return ended;
+  return periodContaining(at, anchor);
+}

@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { findTextProblem, textProblem } from '../common/text.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
-import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
+import { billingAnchor, type CustomerEntity, endedPeriod } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { periodContaining } from './billing-period.js';
+import { eventPeriod } from './billing-period.js';
 import { UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
 import { IDEMPOTENCY_KEY } from './metering.request.js';
 import type { LedgerEvent } from './usage-ledger.js';
@@ -132,8 +132,7 @@ export class EventsService {
       occurredAt = parsed;
     }
     if (occurredAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) return 'timestamp is more than 5 minutes in the future';
-    const anchor = billingAnchor(customer);
-    const period = periodContaining(occurredAt, anchor);
+    const period = eventPeriod(occurredAt, billingAnchor(customer), endedPeriod(customer));
     if (period.end.getTime() + LATE_EVENT_GRACE_MS <= now.getTime()) {
       return `period_closed: the period ${period.start.toISOString()} – ${period.end.toISOString()} closed (grace 1 h); late events are not moved to another period`;
     }

@@ -1985,11 +1985,20 @@ export class StripeEmulator {
     return roundToMinorUnits(priceAmount(this.prices.get(item.price)!, BigInt(item.quantity ?? 1)));
   }
 
-  /** The billing boundary before `end` for the item's interval (the start of the full period ending at `end`). */
-  private fullPeriodStart(item: ItemRecord, end: number): number {
+  /**
+   * The start of the full billing period ending at `end`: the boundary before it, counted from the billing cycle
+   * anchor like every boundary (a period ending Nov 30 of a Jan 31 anchor began Oct 31, not Oct 30). "Stripe
+   * calculates proration down to the second based on the starting timestamp of the billing period and the
+   * timestamp of the proration's triggering event" (billing/scripts/prorations).
+   */
+  private fullPeriodStart(subscription: Pick<SubscriptionRecord, 'billingCycleAnchor'>, item: ItemRecord, end: number): number {
     const { interval, intervalCount } = this.recurring(item.price);
-    // Stepping back one interval from a boundary: month ends clamp the same way forward and back.
-    return addIntervals(end, interval, -intervalCount);
+    const anchor = subscription.billingCycleAnchor;
+    // A first period ending at a future anchor is a part of the interval before the anchor.
+    if (end <= anchor) return addIntervals(anchor, interval, -intervalCount);
+    let steps = 0;
+    while (addIntervals(anchor, interval, (steps + 1) * intervalCount) < end) steps += 1;
+    return addIntervals(anchor, interval, steps * intervalCount);
   }
 
   private fixedLine(item: ItemRecord, start: number, end: number, amount: number, description: string, proration = false): LineRecord {
@@ -2131,7 +2140,7 @@ export class StripeEmulator {
       if (trialing) amount = 0;
       else if (input.anchor !== null) {
         proration = true;
-        amount = input.prorationBehavior === 'none' ? 0 : prorate(full, item.periodEnd - now, item.periodEnd - this.fullPeriodStart(item, item.periodEnd));
+        amount = input.prorationBehavior === 'none' ? 0 : prorate(full, item.periodEnd - now, item.periodEnd - this.fullPeriodStart(subscription, item, item.periodEnd));
       }
       lines.push(this.fixedLine(item, item.periodStart, item.periodEnd, amount, trialing ? `Trial period for ${this.describe(item)}` : this.describe(item), proration));
     }
@@ -2439,14 +2448,14 @@ export class StripeEmulator {
           const { interval, intervalCount } = this.recurring(item.price);
           const peer = subscription.items.find((other) => this.recurring(other.price).interval === interval && this.recurring(other.price).intervalCount === intervalCount);
           if (peer) item.periodStart = peer.periodStart;
-          lines.push(...this.openItem(item, now, prorationBehavior));
+          lines.push(...this.openItem(subscription, item, now, prorationBehavior));
           return item;
         }
         const metered = this.recurring(draft.price).usageType === 'metered';
         // Changing an item's price keeps the item (and its id), as Stripe does.
         const changed = draft.price !== draft.item.price;
         const item: ItemRecord = { ...draft.item, price: draft.price, quantity: metered ? null : (draft.quantity ?? 1), ...(changed && { usageFrom: now }) };
-        if (changed) lines.push(...this.openItem(item, now, prorationBehavior));
+        if (changed) lines.push(...this.openItem(subscription, item, now, prorationBehavior));
         return item;
       });
       if (prorationBehavior === 'always_invoice') {
@@ -2481,14 +2490,14 @@ export class StripeEmulator {
       return line.quantity === 0 ? [] : [line];
     }
     if (prorationBehavior === 'none' || subscription.status === 'trialing') return [];
-    const credit = -prorate(this.licensedAmount(item), item.periodEnd - now, item.periodEnd - this.fullPeriodStart(item, item.periodEnd));
+    const credit = -prorate(this.licensedAmount(item), item.periodEnd - now, item.periodEnd - this.fullPeriodStart(subscription, item, item.periodEnd));
     return credit === 0 ? [] : [this.fixedLine(item, now, item.periodEnd, credit, `Unused time on ${this.describe(item)}`, true)];
   }
 
   /** A licensed item (or new price) arriving mid-period: the remaining time, prorated. */
-  private openItem(item: ItemRecord, now: number, prorationBehavior: string): LineRecord[] {
+  private openItem(subscription: SubscriptionRecord, item: ItemRecord, now: number, prorationBehavior: string): LineRecord[] {
     if (this.recurring(item.price).usageType === 'metered' || prorationBehavior === 'none') return [];
-    const debit = prorate(this.licensedAmount(item), item.periodEnd - now, item.periodEnd - this.fullPeriodStart(item, item.periodEnd));
+    const debit = prorate(this.licensedAmount(item), item.periodEnd - now, item.periodEnd - this.fullPeriodStart(subscription, item, item.periodEnd));
     return debit === 0 ? [] : [this.fixedLine(item, now, item.periodEnd, debit, `Remaining time on ${this.describe(item)}`, true)];
   }
 
