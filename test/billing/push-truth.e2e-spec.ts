@@ -5,7 +5,7 @@ import { PeriodCloseScheduler } from '../../src/billing/period-close.scheduler.j
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
-import { startStripe, stripeConfig } from '../support/billing-app.js';
+import { startStripe, stripeConfig, subscribeAndPay } from '../support/billing-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
 import { SEED_TIERS, startTestApp, type TestApp } from '../support/test-app.js';
@@ -52,9 +52,7 @@ describe('usage pushes under Stripe’s real semantics', () => {
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
     for (const name of ['count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close']) {
       const customer = await admin.createCustomer('free');
-      const subscribed = await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
-      expect(subscribed.status).toBe(200);
-      customers[name] = subscribed.body;
+      customers[name] = await subscribeAndPay(admin, emulator, customer.id, 'pro');
     }
   });
 
