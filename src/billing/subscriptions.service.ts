@@ -186,9 +186,10 @@ export class SubscriptionsService {
           stripeSubscriptionId: subscription.id,
           period: subscriptionPeriod(subscription, meteredIds),
         })
-      : // Not granted: remember the subscription (its webhooks grant the tier once paid) unless one already serves the customer.
+      : // Not granted: remember the subscription (its webhooks grant the tier once paid) unless one already serves
+        // the customer; its period too, since its metered item counts usage from its creation.
         !customer.stripeSubscriptionId || customer.stripeSubscriptionId === subscription.id
-        ? await this.customers.applyBilling(customerId, { stripeSubscriptionId: subscription.id })
+        ? await this.customers.applyBilling(customerId, { stripeSubscriptionId: subscription.id, period: subscriptionPeriod(subscription, meteredIds) })
         : customer;
     const invoice = latest ?? null;
     const waitsForPayment = !granted && invoice !== null && invoice.status === 'open';
