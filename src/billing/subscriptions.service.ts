@@ -22,7 +22,7 @@ type ItemWithPeriod = Stripe.SubscriptionItem & { current_period_start?: number;
 /**
  * The billing period usage is counted in: the METERED item's (since the 2025 APIs each item has its own
  * period, and in flexible billing mode items may differ in interval). The item is matched by price id when
- * the caller knows the metered prices, else by a Tollgate metered lookup_key, else any metered item; the
+ * the caller knows the metered prices, else by Tollgate's price metadata, else any metered item; the
  * first item, then the legacy subscription fields, are the fallbacks.
  */
 export function subscriptionPeriod(subscription: Stripe.Subscription, meteredPriceIds?: ReadonlySet<string>): { start: Date; end: Date } | null {
@@ -30,7 +30,8 @@ export function subscriptionPeriod(subscription: Stripe.Subscription, meteredPri
   const metered = (item: ItemWithPeriod) => item.price?.recurring?.usage_type === 'metered';
   const item =
     (meteredPriceIds && items.find((candidate) => meteredPriceIds.has(candidate.price?.id))) ??
-    items.find((candidate) => metered(candidate) && /^tollgate_.+_.+$/.test(candidate.price?.lookup_key ?? '') && !/_base$/.test(candidate.price?.lookup_key ?? '')) ??
+    // Tollgate's metered prices say so in their metadata, which (unlike the lookup_key) stays on a replaced price.
+    items.find((candidate) => metered(candidate) && candidate.price?.metadata?.tollgate_kind === 'metered') ??
     items.find(metered) ??
     items[0];
   const legacy = subscription as unknown as { current_period_start?: number; current_period_end?: number };
