@@ -252,6 +252,22 @@ ${body}
     expect(creates.every((request) => request.status === 200)).toBe(true);
   });
 
+  it('archives a replaced price made by an earlier Tollgate (no lookup-key metadata on it)', async () => {
+    await stripe.products.create({ id: 'tollgate_legacy', name: 'legacy plan' });
+    const old = await stripe.prices.create({
+      product: 'tollgate_legacy',
+      currency: 'usd',
+      unit_amount: 1000,
+      recurring: { interval: 'month' },
+      lookup_key: 'tollgate_legacy_base',
+      metadata: { tollgate_tier: 'legacy', tollgate_kind: 'base' },
+    });
+    const report = await provisioner(tier('    price: 20/month\n    included_calls: 100/month\n    overage: $0.01/call').replace('metered:', 'legacy:')).provision();
+    expect(report.deactivated).toContain(`price ${old.id} (tollgate_legacy_base)`);
+    expect(await stripe.prices.retrieve(old.id)).toMatchObject({ active: false, lookup_key: null });
+    expect(await live('tollgate_legacy_base')).toMatchObject({ unit_amount: 2000 });
+  });
+
   it('lists lookup keys 10 at a time (a tier with 11 metered meters has 12 prices)', async () => {
     const names = Array.from({ length: 11 }, (_, i) => `m${i}`);
     const yaml = `
