@@ -93,6 +93,8 @@ export class CatalogProvisioner {
         // What it replaces is part of the key: A → B → A creates a third price, not a replay of the first.
         live = await stripe.prices.create(params, { idempotencyKey: idempotencyKeyFor('price', entry.lookupKey, { params, replaces: existing?.id ?? null }) });
         report.created.push(`price ${entry.lookupKey}`);
+        // The price it replaced, by id: one made before prices carried `tollgate_lookup_key` is not found below.
+        if (existing && existing.metadata?.tollgate_lookup_key !== entry.lookupKey) await this.archive(stripe, existing.id, entry.lookupKey, report);
       }
       await this.archiveReplaced(stripe, productId, entry.lookupKey, live.id, report);
     }
@@ -105,9 +107,13 @@ export class CatalogProvisioner {
   private async archiveReplaced(stripe: Stripe, productId: string, lookupKey: string, liveId: string, report: ProvisionReport) {
     for await (const price of stripe.prices.list({ product: productId, active: true, limit: 100 })) {
       if (price.id === liveId || price.metadata?.tollgate_lookup_key !== lookupKey) continue;
-      await stripe.prices.update(price.id, { active: false }, { idempotencyKey: idempotencyKeyFor('price-archive', price.id, { active: false }) });
-      report.deactivated.push(`price ${price.id} (${lookupKey})`);
+      await this.archive(stripe, price.id, lookupKey, report);
     }
+  }
+
+  private async archive(stripe: Stripe, priceId: string, lookupKey: string, report: ProvisionReport) {
+    await stripe.prices.update(priceId, { active: false }, { idempotencyKey: idempotencyKeyFor('price-archive', priceId, { active: false }) });
+    report.deactivated.push(`price ${priceId} (${lookupKey})`);
   }
 
   private requireStripe(): Stripe {

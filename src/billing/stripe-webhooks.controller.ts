@@ -124,8 +124,8 @@ export class StripeWebhooksController {
         } else if (status === 'past_due') {
           if (customer.status === 'active') await this.customers.applyBilling(customer.id, { status: 'past_due', stripeSubscriptionId: subscription.id });
         } else if (status === 'incomplete') {
-          // Waiting for its first payment: recorded, nothing granted.
-          await this.customers.applyBilling(customer.id, { stripeSubscriptionId: subscription.id });
+          // Waiting for its first payment: recorded (with the period its metered item counts in), nothing granted.
+          await this.customers.applyBilling(customer.id, { stripeSubscriptionId: subscription.id, period: subscriptionPeriod(subscription) });
         }
         return;
       }

@@ -23,7 +23,7 @@ type ItemWithPeriod = Stripe.SubscriptionItem & { current_period_start?: number;
 /**
  * The billing period usage is counted in: the METERED item's (since the 2025 APIs each item has its own
  * period, and in flexible billing mode items may differ in interval). The item is matched by price id when
- * the caller knows the metered prices, else by a Tollgate metered lookup_key, else any metered item; the
+ * the caller knows the metered prices, else by Tollgate's price metadata, else any metered item; the
  * first item, then the legacy subscription fields, are the fallbacks.
  */
 export function subscriptionPeriod(subscription: Stripe.Subscription, meteredPriceIds?: ReadonlySet<string>): { start: Date; end: Date } | null {
@@ -31,7 +31,8 @@ export function subscriptionPeriod(subscription: Stripe.Subscription, meteredPri
   const metered = (item: ItemWithPeriod) => item.price?.recurring?.usage_type === 'metered';
   const item =
     (meteredPriceIds && items.find((candidate) => meteredPriceIds.has(candidate.price?.id))) ??
-    items.find((candidate) => metered(candidate) && /^tollgate_.+_.+$/.test(candidate.price?.lookup_key ?? '') && !/_base$/.test(candidate.price?.lookup_key ?? '')) ??
+    // Tollgate's metered prices say so in their metadata, which (unlike the lookup_key) stays on a replaced price.
+    items.find((candidate) => metered(candidate) && candidate.price?.metadata?.tollgate_kind === 'metered') ??
     items.find(metered) ??
     items[0];
   const legacy = subscription as unknown as { current_period_start?: number; current_period_end?: number };
@@ -73,7 +74,11 @@ export interface SubscribeResult {
 interface Attempt {
   id: string;
   tier: string;
+  createdAt: Date;
 }
+
+/** An open attempt younger than this may still be running (SDK timeout 20 s, three tries): not recovered yet. */
+const IN_FLIGHT_MS = 90_000;
 
 /** Puts customers on paid tiers in Stripe: a Stripe customer and a subscription with the tier's prices. */
 @Injectable()
@@ -109,73 +114,84 @@ export class SubscriptionsService {
     const meteredIds = new Set(prices.filter((price) => price.recurring?.usage_type === 'metered').map((price) => price.id));
 
     // An attempt left open by a crash or a lost answer: Stripe may have applied it. Its subscription carries
-    // the attempt id in its metadata; adopt it if it is there, else the attempt never happened.
+    // the attempt id in its metadata; adopt it if it is there, else the attempt never happened. A young open
+    // attempt is another call still running (on another instance): answer 409 rather than race it.
     const open = await this.openAttempt(customer.id);
+    if (open && Date.now() - open.createdAt.getTime() < IN_FLIGHT_MS) {
+      throw new ConflictException({ error: 'subscribe_in_progress', message: 'Another subscribe call for this customer is in progress; retry when it has finished.' });
+    }
     if (open) {
       const applied = await this.findAttemptSubscription(stripe, stripeCustomerId, open.id);
+      if (applied) await this.customers.applyBilling(customer.id, { stripeSubscriptionId: applied.id });
       await this.closeAttempt(open.id, applied ? 'done' : 'failed', applied?.id ?? null);
-      if (applied && open.tier === tier.name) return this.settle(customer.id, tier.name, applied, meteredIds);
-      if (applied) customer = await this.customers.applyBilling(customer.id, { stripeSubscriptionId: applied.id });
     }
 
-    const current = customer.stripeSubscriptionId ? await stripe.subscriptions.retrieve(customer.stripeSubscriptionId, { expand: ['latest_invoice'] }) : null;
-    if (current && !ENDING_STATUSES.has(current.status) && current.metadata?.tollgate_tier === tier.name && samePrices(current, prices)) {
-      // Already on exactly these prices: nothing to change in Stripe; the call applies what Stripe says now
-      // (e.g. the first invoice has been paid since, and its webhook has not arrived yet).
-      return this.settle(customer.id, tier.name, current, meteredIds);
-    }
+    // The attempt is taken before the customer's subscription is read: at most one is open per customer, so
+    // whatever an earlier call did is visible here (a concurrent one gets 409 from startAttempt).
     const attempt = await this.startAttempt(customer.id, tier.name);
-    const metadata = { tollgate_customer_id: customer.id, tollgate_tier: tier.name, tollgate_attempt: attempt.id };
-    let subscription: Stripe.Subscription;
+    let outcomeUnknown = false;
     try {
-      if (current && !ENDING_STATUSES.has(current.status) && current.status !== 'incomplete') {
-        // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
-        // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
-        const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
-        subscription = await this.withRetries(() =>
-          stripe.subscriptions.update(
-            current.id,
-            {
-              items: [...current.items.data.map((item) => ({ id: item.id, deleted: true })), ...prices.map((price) => ({ price: price.id }))],
-              metadata,
-              proration_behavior: 'create_prorations',
-              expand: ['latest_invoice'],
-            },
-            { idempotencyKey: `tollgate-subscription-update-${attempt.id}` },
-          ),
-        );
-        await this.recordTierChange(customer, tier.name, current, subscription, meteredIds, closedQuantities);
+      customer = await this.customers.get(customer.id);
+      const current = customer.stripeSubscriptionId ? await stripe.subscriptions.retrieve(customer.stripeSubscriptionId, { expand: ['latest_invoice'] }) : null;
+      let subscription: Stripe.Subscription;
+      if (current && !ENDING_STATUSES.has(current.status) && current.metadata?.tollgate_tier === tier.name && samePrices(current, prices)) {
+        // Already on exactly these prices: nothing to change in Stripe; the call applies what Stripe says now
+        // (e.g. the first invoice has been paid since, and its webhook has not arrived yet).
+        subscription = current;
       } else {
-        if (current?.status === 'incomplete') {
-          // "A subscription in this status can only have metadata and default_source updated": replace it.
-          await this.withRetries(() => stripe.subscriptions.cancel(current.id, {}, { idempotencyKey: `tollgate-subscription-cancel-${current.id}` }));
+        const metadata = { tollgate_customer_id: customer.id, tollgate_tier: tier.name, tollgate_attempt: attempt.id };
+        outcomeUnknown = true;
+        if (current && !ENDING_STATUSES.has(current.status) && current.status !== 'incomplete') {
+          // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
+          // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
+          const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
+          subscription = await this.withRetries(() =>
+            stripe.subscriptions.update(
+              current.id,
+              {
+                items: [...current.items.data.map((item) => ({ id: item.id, deleted: true })), ...prices.map((price) => ({ price: price.id }))],
+                metadata,
+                proration_behavior: 'create_prorations',
+                expand: ['latest_invoice'],
+              },
+              { idempotencyKey: `tollgate-subscription-update-${attempt.id}` },
+            ),
+          );
+          await this.recordTierChange(customer, tier.name, current, subscription, meteredIds, closedQuantities);
+        } else {
+          if (current?.status === 'incomplete') {
+            // "A subscription in this status can only have metadata and default_source updated": replace it.
+            await this.withRetries(() => stripe.subscriptions.cancel(current.id, {}, { idempotencyKey: `tollgate-subscription-cancel-${current.id}` }));
+          }
+          subscription = await this.withRetries(() =>
+            stripe.subscriptions.create(
+              {
+                customer: stripeCustomerId,
+                items: prices.map((price) => ({ price: price.id })),
+                metadata,
+                // Stated, not assumed: Stripe's default. A first invoice that cannot be paid leaves it `incomplete`.
+                payment_behavior: 'allow_incomplete',
+                expand: ['latest_invoice'],
+              },
+              // A new key per attempt: re-subscribing after a cancellation (even within Stripe's 24 h key
+              // memory) is a new subscription, never the replay of the old one.
+              { idempotencyKey: `tollgate-subscribe-${attempt.id}` },
+            ),
+          );
         }
-        subscription = await this.withRetries(() =>
-          stripe.subscriptions.create(
-            {
-              customer: stripeCustomerId,
-              items: prices.map((price) => ({ price: price.id })),
-              metadata,
-              // Stated, not assumed: Stripe's default. A first invoice that cannot be paid leaves it `incomplete`.
-              payment_behavior: 'allow_incomplete',
-              expand: ['latest_invoice'],
-            },
-            // A new key per attempt: re-subscribing after a cancellation (even within Stripe's 24 h key
-            // memory) is a new subscription, never the replay of the old one.
-            { idempotencyKey: `tollgate-subscribe-${attempt.id}` },
-          ),
-        );
       }
+      outcomeUnknown = false;
+      // Recorded on the customer before the attempt closes, so the next attempt sees it.
+      const result = await this.settle(customer.id, tier.name, subscription, meteredIds);
+      await this.closeAttempt(attempt.id, 'done', subscription.id);
+      return result;
     } catch (error) {
-      // A refusal that Stripe made (4xx): this attempt is over; the next call starts a new one. A lost answer
-      // (network, 5xx) leaves the attempt open, to be found by its metadata.
-      if (isStripeError(error) && error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 && error.statusCode !== 429) {
-        await this.closeAttempt(attempt.id, 'failed', null);
-      }
+      // Stripe refused (4xx), or nothing was sent: this attempt is over, the next call starts a new one. A lost
+      // answer (network, 5xx, 429 after retries) leaves it open, to be found by its metadata.
+      const refused = isStripeError(error) && error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500 && error.statusCode !== 429;
+      if (!outcomeUnknown || refused) await this.closeAttempt(attempt.id, 'failed', null);
       throw error;
     }
-    await this.closeAttempt(attempt.id, 'done', subscription.id);
-    return this.settle(customer.id, tier.name, subscription, meteredIds);
   }
 
   /** Records what the subscription means for the customer: the tier if it grants it, else only the pending id. */
@@ -192,9 +208,10 @@ export class SubscriptionsService {
           stripeSubscriptionId: subscription.id,
           period: subscriptionPeriod(subscription, meteredIds),
         })
-      : // Not granted: remember the subscription (its webhooks grant the tier once paid) unless one already serves the customer.
+      : // Not granted: remember the subscription (its webhooks grant the tier once paid) unless one already serves
+        // the customer; its period too, since its metered item counts usage from its creation.
         !customer.stripeSubscriptionId || customer.stripeSubscriptionId === subscription.id
-        ? await this.customers.applyBilling(customerId, { stripeSubscriptionId: subscription.id })
+        ? await this.customers.applyBilling(customerId, { stripeSubscriptionId: subscription.id, period: subscriptionPeriod(subscription, meteredIds) })
         : customer;
     const invoice = latest ?? null;
     const waitsForPayment = !granted && invoice !== null && invoice.status === 'open';
@@ -297,8 +314,12 @@ export class SubscriptionsService {
   }
 
   private async openAttempt(customerId: string): Promise<Attempt | null> {
-    const rows = (await this.dataSource.query(`SELECT id, tier FROM stripe_subscribe_attempts WHERE customer_id = $1 AND status = 'open'`, [customerId])) as Attempt[];
-    return rows[0] ?? null;
+    const rows = (await this.dataSource.query(`SELECT id, tier, created_at FROM stripe_subscribe_attempts WHERE customer_id = $1 AND status = 'open'`, [customerId])) as Array<{
+      id: string;
+      tier: string;
+      created_at: Date | string;
+    }>;
+    return rows[0] ? { id: rows[0].id, tier: rows[0].tier, createdAt: new Date(rows[0].created_at) } : null;
   }
 
   private async startAttempt(customerId: string, tier: string): Promise<Attempt> {
@@ -308,7 +329,7 @@ export class SubscriptionsService {
       [id, customerId, tier],
     )) as Array<{ id: string }>;
     if (rows.length === 0) throw new ConflictException({ error: 'subscribe_in_progress', message: 'Another subscribe call for this customer is in progress; retry when it has finished.' });
-    return { id, tier };
+    return { id, tier, createdAt: new Date() };
   }
 
   private async closeAttempt(id: string, status: 'done' | 'failed', subscriptionId: string | null): Promise<void> {

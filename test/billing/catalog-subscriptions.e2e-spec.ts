@@ -252,6 +252,22 @@ ${body}
     expect(creates.every((request) => request.status === 200)).toBe(true);
   });
 
+  it('archives a replaced price made by an earlier Tollgate (no lookup-key metadata on it)', async () => {
+    await stripe.products.create({ id: 'tollgate_legacy', name: 'legacy plan' });
+    const old = await stripe.prices.create({
+      product: 'tollgate_legacy',
+      currency: 'usd',
+      unit_amount: 1000,
+      recurring: { interval: 'month' },
+      lookup_key: 'tollgate_legacy_base',
+      metadata: { tollgate_tier: 'legacy', tollgate_kind: 'base' },
+    });
+    const report = await provisioner(tier('    price: 20/month\n    included_calls: 100/month\n    overage: $0.01/call').replace('metered:', 'legacy:')).provision();
+    expect(report.deactivated).toContain(`price ${old.id} (tollgate_legacy_base)`);
+    expect(await stripe.prices.retrieve(old.id)).toMatchObject({ active: false, lookup_key: null });
+    expect(await live('tollgate_legacy_base')).toMatchObject({ unit_amount: 2000 });
+  });
+
   it('lists lookup keys 10 at a time (a tier with 11 metered meters has 12 prices)', async () => {
     const names = Array.from({ length: 11 }, (_, i) => `m${i}`);
     const yaml = `
@@ -320,6 +336,51 @@ describe('subscriptions: the tier follows the subscription’s status', () => {
     expect((await h.stripe.subscriptions.retrieve(again.body.subscription.id)).status).toBe('active');
     const creates = h.emulator.requests.filter((request) => request.method === 'POST' && request.path === '/v1/subscriptions');
     expect(new Set(creates.map((request) => request.idempotencyKey)).size).toBe(creates.length);
+  });
+
+  it('makes one subscription when subscribe calls for a customer race on two instances', async () => {
+    const second = await startTestApp(h.database, { config: stripeConfig(h.database, h.emulator, { catalog: parseTierCatalog(CATALOG) }) });
+    try {
+      const customer = await h.admin.createCustomer('free');
+      const admins = [h.admin, new AdminClient(second.url)];
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => admins[i % 2].request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' })),
+      );
+      const statuses = answers.map((answer) => answer.status);
+      expect(statuses.every((status) => status === 202 || status === 409)).toBe(true);
+      expect(statuses).toContain(202);
+      const stripeCustomerId = (await view(customer.id)).stripeCustomerId;
+      const subscriptions = (await h.stripe.subscriptions.list({ customer: stripeCustomerId, status: 'all' })).data;
+      expect(subscriptions).toHaveLength(1);
+      expect(new Set(answers.filter((answer) => answer.status === 202).map((answer) => answer.body.subscription.id))).toEqual(new Set([subscriptions[0].id]));
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('finds the subscription of an attempt whose answer was lost, instead of making a second one', async () => {
+    const customer = await h.admin.createCustomer('free');
+    // The create is applied in Stripe, but every answer (and the replays of the retries) is lost.
+    h.emulator.faults = { ...h.emulator.faults, resetAfterApplyRate: 1, onlyPaths: /^\/v1\/subscriptions$/ };
+    try {
+      const lost = await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
+      expect(lost.status).toBeGreaterThanOrEqual(500);
+    } finally {
+      h.emulator.faults = { ...h.emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
+    }
+    const creates = h.emulator.requests.filter((request) => request.method === 'POST' && request.path === '/v1/subscriptions' && request.status === 0);
+    expect(new Set(creates.slice(-3).map((request) => request.idempotencyKey)).size).toBe(1); // retried with one key
+    // Right away, the open attempt may still be running elsewhere: 409. Later it is recovered.
+    expect((await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' })).status).toBe(409);
+    await h.database.query(`UPDATE stripe_subscribe_attempts SET created_at = now() - interval '5 minutes' WHERE customer_id = $1`, [customer.id]);
+    // Stripe's customer.subscription.created webhook would tell too; here it has not arrived (yet).
+    await h.database.query(`UPDATE customers SET stripe_subscription_id = NULL, period_start = NULL, period_end = NULL WHERE id = $1`, [customer.id]);
+    const again = await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
+    expect(again.status).toBe(202);
+    const stripeCustomerId = (await view(customer.id)).stripeCustomerId;
+    const subscriptions = (await h.stripe.subscriptions.list({ customer: stripeCustomerId, status: 'all' })).data;
+    expect(subscriptions).toHaveLength(1);
+    expect(again.body.subscription.id).toBe(subscriptions[0].id);
   });
 
   it('changes the tier of a live subscription with an idempotent update', async () => {

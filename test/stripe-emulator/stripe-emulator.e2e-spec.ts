@@ -269,6 +269,28 @@ describe('Stripe emulator, through the real SDK', () => {
         }),
       );
       expect(badTiers.message).toMatch(/last tier/);
+      // A flat amount is whole minor units, even as flat_amount_decimal.
+      const subCent = await errorOf(
+        stripe.prices.create({
+          product: product.id,
+          currency: 'usd',
+          recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
+          billing_scheme: 'tiered',
+          tiers_mode: 'volume',
+          tiers: [{ up_to: 10, unit_amount: 1, flat_amount_decimal: decimal('0.5') }, { up_to: 'inf', unit_amount: 1 }],
+        }),
+      );
+      expect([subCent.type, subCent.param]).toEqual(['StripeInvalidRequestError', 'tiers[0][flat_amount_decimal]']);
+      const wholeCents = await stripe.prices.create({
+        product: product.id,
+        currency: 'usd',
+        recurring: { interval: 'month', usage_type: 'metered', meter: meter.id },
+        billing_scheme: 'tiered',
+        tiers_mode: 'volume',
+        tiers: [{ up_to: 10, unit_amount: 1, flat_amount_decimal: decimal('50') }, { up_to: 'inf', unit_amount: 1 }],
+        expand: ['tiers'],
+      });
+      expect(wholeCents.tiers?.[0].flat_amount).toBe(50);
     });
   });
 

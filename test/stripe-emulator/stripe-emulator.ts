@@ -2853,6 +2853,11 @@ function tiersParam(list: Params[]): TierRecord[] {
     }
     const unit = amountParam(tier, 'unit_amount');
     const flat = amountParam(tier, 'flat_amount');
+    // "flat_amount_decimal: Same as flat_amount, but accepts a decimal value representing an integer in the minor
+    // units of the currency." (PriceCreateParams.Tier) — a fraction of a cent is not an integer: refused.
+    if (flat !== null && flat % SCALE !== 0n) {
+      throw invalidParam('flat_amount_decimal must represent an integer in the minor units of the currency.', tier.name('flat_amount_decimal'));
+    }
     if (unit === null && flat === null) throw invalidParam('Each tier needs unit_amount(_decimal) or flat_amount(_decimal).', tier.name('unit_amount'));
     return { upTo, unit, flat };
   });

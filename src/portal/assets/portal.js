@@ -903,7 +903,14 @@ async function upgrade(tier, button) {
       window.location.assign(target.href);
       return;
     }
-    flash(`You are now on the ${capitalize(answer.tier)} plan.`);
+    if (answer.changed === false) {
+      // Stripe could not take the payment yet: the plan changes once it is paid (on Stripe's invoice page).
+      if (answer.payUrl && /^https?:\/\//i.test(answer.payUrl)) {
+        window.location.assign(new URL(answer.payUrl).href);
+        return;
+      }
+      flash(`Your upgrade waits for payment (subscription ${answer.subscriptionStatus}): your plan changes once it is paid.`, 'info');
+    } else flash(`You are now on the ${capitalize(answer.tier)} plan.`);
     await refresh();
     done();
   } catch (error) {
