@@ -42,6 +42,13 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   return app;
 }
 
+/** Starts serving on `port` (0: any free port) with the configured listen backlog; main.ts and the tests both start this way. */
+export async function listen(app: NestExpressApplication, port: number, host: string): Promise<void> {
+  // Nest passes its arguments on to http.Server#listen(port, host, backlog); its typings stop at the host.
+  const listenWithBacklog = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+  await listenWithBacklog(port, host, app.get(TollgateConfig).httpListenBacklog);
+}
+
 export async function createApp(options: AppModuleOptions = {}): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(options), APP_OPTIONS);
   // SIGTERM/SIGINT close the app: stop accepting, finish in-flight requests, then run shutdown hooks.
