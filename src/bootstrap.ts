@@ -7,6 +7,8 @@ import { installBodyParsers } from './common/body-parsers.js';
 import { applyHttpTimeouts } from './common/http-timeouts.js';
 import { createValidationPipe } from './common/validation.js';
 import { TollgateConfig } from './config/tollgate-config.js';
+import { databaseGate } from './database/database-gate.js';
+import { DatabaseReadiness } from './database/database-readiness.js';
 import { JsonLogger } from './logging/json.logger.js';
 
 /**
@@ -21,6 +23,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const config = app.get(TollgateConfig);
   app.useLogger(app.get(JsonLogger));
   app.useGlobalPipes(createValidationPipe());
+  // Before the body parsers: a request the database is needed for is refused before its body is read.
+  app.use(databaseGate(app.get(DatabaseReadiness)));
   installBodyParsers(app, config);
   applyHttpTimeouts(app.getHttpServer(), config);
   app.disable('x-powered-by');
@@ -36,6 +40,13 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
+}
+
+/** Starts serving on `port` (0: any free port) with the configured listen backlog; main.ts and the tests both start this way. */
+export async function listen(app: NestExpressApplication, port: number, host: string): Promise<void> {
+  // Nest passes its arguments on to http.Server#listen(port, host, backlog); its typings stop at the host.
+  const listenWithBacklog = app.listen.bind(app) as unknown as (port: number, host: string, backlog: number) => Promise<unknown>;
+  await listenWithBacklog(port, host, app.get(TollgateConfig).httpListenBacklog);
 }
 
 export async function createApp(options: AppModuleOptions = {}): Promise<NestExpressApplication> {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { createApp } from './bootstrap.js';
+import { createApp, listen } from './bootstrap.js';
 import { ConfigErrors } from './config/config.errors.js';
 import { TollgateConfig } from './config/tollgate-config.js';
 import { DemoSeeder } from './demo/demo.seeder.js';
@@ -19,7 +19,7 @@ function loadConfig(): TollgateConfig {
 async function main(): Promise<void> {
   const config = loadConfig();
   const app = await createApp({ config });
-  await app.listen(config.port, '0.0.0.0');
+  await listen(app, config.port, '0.0.0.0');
   const base = config.publicUrl ?? `http://localhost:${config.port}`;
   const lines = [
     '',

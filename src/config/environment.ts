@@ -300,6 +300,13 @@ export class EnvironmentVariables {
   @Max(600_000, { message: 'must be at most 600000 (milliseconds)' })
   @IsInt({ message: 'must be a whole number of milliseconds' })
   HTTP_SHUTDOWN_GRACE_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(1, { message: 'must be between 1 and 65535' })
+  @Max(65_535, { message: 'must be between 1 and 65535' })
+  @IsInt({ message: 'must be a whole number' })
+  HTTP_LISTEN_BACKLOG?: number;
 }
 
 export const ENVIRONMENT_VARIABLE_NAMES = [
@@ -350,6 +357,7 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'HTTP_REQUEST_TIMEOUT_MS',
   'HTTP_KEEP_ALIVE_TIMEOUT_MS',
   'HTTP_SHUTDOWN_GRACE_MS',
+  'HTTP_LISTEN_BACKLOG',
 ] as const satisfies readonly (keyof EnvironmentVariables)[];
 
 export function validateEnvironment(env: Record<string, string | undefined>): EnvironmentVariables {

@@ -127,6 +127,12 @@ export class TollgateConfig {
    * clients and balancers leave) before idle ones are closed. Ends early once no connection is left.
    */
   httpShutdownGraceMs = 5_000;
+  /**
+   * Connections the kernel may hold for this process before it accepts them (Node's default is 511). A burst of
+   * new connections while the event loop is busy overflows a short queue, and the overflow is answered late or
+   * reset. Linux caps it at net.core.somaxconn (4096 on current kernels).
+   */
+  httpListenBacklog = 4096;
   publicUrl: string | null = null;
   catalog: TierCatalog = { tiers: [], meters: [], upgradeUrl: '/portal#upgrade' };
 
@@ -194,6 +200,7 @@ export class TollgateConfig {
         httpRequestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
         httpKeepAliveTimeoutMs: vars.HTTP_KEEP_ALIVE_TIMEOUT_MS,
         httpShutdownGraceMs: vars.HTTP_SHUTDOWN_GRACE_MS,
+        httpListenBacklog: vars.HTTP_LISTEN_BACKLOG,
         spoolMaxBytes: vars.TOLLGATE_SPOOL_MAX_BYTES,
         reconcileCron: vars.TOLLGATE_RECONCILE_CRON,
         driftThreshold: vars.TOLLGATE_DRIFT_THRESHOLD,

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { isDatabaseUnavailable } from '../common/database-errors.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { dataSourceOptions } from './data-source.options.js';
 import { EmbeddedPostgres } from './embedded-postgres.js';
-import { runMigrations } from './migrate.js';
+import { DatabaseReadiness, openDatabase } from './database-readiness.js';
 import { openPglite } from './pglite.driver.js';
 import { TOLLGATE_CONNECTION } from './tollgate-connection.js';
 
@@ -27,10 +28,14 @@ class EmbeddedPostgresCloser implements OnApplicationShutdown {
         config.embedded ? { pglite: await openPglite(join(config.dataDir, 'pg')), closeOnShutdown: true } : null,
     },
     { provide: EmbeddedPostgresCloser, useClass: EmbeddedPostgresCloser },
+    DatabaseReadiness,
   ],
-  exports: [EmbeddedPostgres],
+  exports: [EmbeddedPostgres, DatabaseReadiness],
 })
 class EmbeddedPostgresModule {}
+
+/** Passes DatabaseReadiness from the options factory (where it can be injected) to the data source factory. */
+const READINESS = Symbol('DatabaseReadiness');
 
 /** TypeORM on Postgres (DATABASE_URL) or embedded PGlite; migrations run at start, never `synchronize`. */
 @Module({
@@ -39,20 +44,33 @@ class EmbeddedPostgresModule {}
     TypeOrmModule.forRootAsync({
       name: TOLLGATE_CONNECTION,
       imports: [EmbeddedPostgresModule],
-      inject: [TollgateConfig, EmbeddedPostgres],
-      useFactory: (config: TollgateConfig, embedded: EmbeddedPostgres | null) => ({
+      inject: [TollgateConfig, EmbeddedPostgres, DatabaseReadiness],
+      useFactory: (config: TollgateConfig, embedded: EmbeddedPostgres | null, readiness: DatabaseReadiness) => ({
         ...dataSourceOptions(config, embedded),
         name: TOLLGATE_CONNECTION,
         autoLoadEntities: true,
+        // Outages are retried by DatabaseReadiness, in the background; these retries are for anything else.
         retryAttempts: 3,
         retryDelay: 1000,
+        // dataSourceFactory opens it (or leaves it to DatabaseReadiness): @nestjs/typeorm must not.
+        manualInitialization: true,
+        [READINESS]: readiness,
       }),
       dataSourceFactory: async (options) => {
-        const dataSource = await new DataSource(options!).initialize();
-        const embedded = options!.type === 'postgres' && options!.driver !== undefined;
-        const schema = (options as { schema?: string }).schema ?? 'public';
-        const applied = await runMigrations(dataSource, { schema, embedded });
-        if (applied.length > 0) new Logger('Database').log(`applied migrations: ${applied.join(', ')}`);
+        const { [READINESS]: readiness, ...dataSourceOptions } = options as typeof options & { [READINESS]: DatabaseReadiness };
+        const dataSource = new DataSource(dataSourceOptions as NonNullable<typeof options>);
+        const embedded = dataSourceOptions.type === 'postgres' && dataSourceOptions.driver !== undefined;
+        const schema = (dataSourceOptions as { schema?: string }).schema ?? 'public';
+        try {
+          const applied = await openDatabase(dataSource, { schema, embedded });
+          if (applied.length > 0) new Logger('Database').log(`applied migrations: ${applied.join(', ')}`);
+          readiness.markOpen();
+        } catch (error) {
+          // The embedded database is in this process: failing to open it is no outage to wait out.
+          if (embedded || !isDatabaseUnavailable(error)) throw error;
+          // Postgres is unreachable: start anyway (not ready), and open it when it comes back.
+          readiness.openInBackground(dataSource, { schema, embedded }, error);
+        }
         return dataSource;
       },
     }),

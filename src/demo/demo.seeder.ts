@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs
 import { ApiKeysService, KEY_PAGE_MAX } from '../api-keys/api-keys.service.js';
 import { CUSTOM } from '../config/tier-catalog.js';
 import { CustomersService } from '../customers/customers.service.js';
+import { DatabaseReadiness } from '../database/database-readiness.js';
 import { TiersService } from '../tiers/tiers.service.js';
 
 export interface DemoKey {
@@ -23,9 +24,19 @@ export class DemoSeeder implements OnApplicationBootstrap {
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(DatabaseReadiness) private readonly readiness: DatabaseReadiness,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
+    if (this.readiness.open) return this.seed();
+    // Started during a database outage: seed once it is reachable (start-up does not wait for it).
+    void this.readiness.whenOpen().then(
+      () => this.seed(),
+      () => undefined,
+    ).catch((error: Error) => this.logger.error(`demo seeding failed: ${error.message}`));
+  }
+
+  private async seed(): Promise<void> {
     for (const tier of this.tiers.list()) {
       const externalId = `demo-${tier.name}`;
       const customer =

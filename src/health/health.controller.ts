@@ -2,6 +2,7 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
+import { DatabaseReadiness } from '../database/database-readiness.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import { HttpDrain } from './http-drain.js';
 import { RedisHealthIndicator } from './redis.health.js';
@@ -15,6 +16,7 @@ export class HealthController {
     @Inject(RedisHealthIndicator) private readonly redis: RedisHealthIndicator,
     @Inject(HttpDrain) private readonly drain: HttpDrain,
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(DatabaseReadiness) private readonly readiness: DatabaseReadiness,
   ) {}
 
   /** The process is up and serving HTTP. */
@@ -29,6 +31,15 @@ export class HealthController {
   ready() {
     if (this.drain.draining) {
       throw new ServiceUnavailableException({ status: 'shutting_down', error: 'shutting_down', message: 'This instance is shutting down.' });
+    }
+    if (!this.readiness.open) {
+      // Started during a database outage: the database is being opened in the background.
+      throw new ServiceUnavailableException({
+        status: 'error',
+        error: 'database_unavailable',
+        message: 'The database is not reachable yet; it is being retried.',
+        details: { database: { status: 'down', message: this.readiness.lastError ?? 'connecting' } },
+      });
     }
     return this.health.check([
       () => this.database.pingCheck('database', { connection: this.dataSource, timeout: 1500 }),

@@ -73,6 +73,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   }
 
   private async deliverDue(): Promise<void> {
+    // Started during a database outage: nothing to claim until it is open (and no warning every poll).
+    if (!this.dataSource.isInitialized) return;
     let claimed: ClaimedDelivery[];
     try {
       // TypeORM answers an UPDATE … RETURNING with [rows, affected].

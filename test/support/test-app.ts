@@ -6,7 +6,7 @@ import type { DynamicModule, Type } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import { AppModule } from '../../src/app.module.js';
-import { APP_OPTIONS, configureApp } from '../../src/bootstrap.js';
+import { APP_OPTIONS, configureApp, listen } from '../../src/bootstrap.js';
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
@@ -61,7 +61,8 @@ export async function startTestApp(
   for (const [token, value] of options.overrides ?? []) builder.overrideProvider(token).useValue(value);
   const moduleRef = await builder.compile();
   const app = configureApp(moduleRef.createNestApplication<NestExpressApplication>(APP_OPTIONS));
-  await app.listen(0, '127.0.0.1');
+  // As the service listens (its backlog included), on a random loopback port.
+  await listen(app, 0, '127.0.0.1');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return { app, url: `http://127.0.0.1:${port}`, logs, close: () => app.close() };
