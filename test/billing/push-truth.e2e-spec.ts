@@ -50,12 +50,15 @@ describe('usage pushes under Stripe’s real semantics', () => {
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: DriftDetectedEvent) => drifts.push(event));
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
-    for (const name of ['count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close']) {
-      const customer = await admin.createCustomer('free');
-      const subscribed = await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
-      expect(subscribed.status).toBe(200);
-      customers[name] = subscribed.body;
-    }
+    const names = ['count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close'];
+    await Promise.all(
+      names.map(async (name) => {
+        const customer = await admin.createCustomer('free');
+        const subscribed = await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
+        expect(subscribed.status).toBe(200);
+        customers[name] = subscribed.body;
+      }),
+    );
   });
 
   afterAll(async () => {
