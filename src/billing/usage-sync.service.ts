@@ -166,11 +166,6 @@ export class UsageSyncService {
         this.logger.error(`${counter.customerId}/${counter.meter}: ${detail}`);
         Object.assign(push, { status: 'failed', failureCode: 'too_old', lastError: detail });
         alerts.push({ push, reason: 'too_old_for_stripe', detail });
-      } else if (!dryRun && now > counter.periodEnd.getTime() + this.config.stripeFinalizationGraceMs) {
-        // Stripe takes it (its summaries will show it) but the period's invoice is final: it lands on no invoice.
-        const detail = `usage pushed after the invoice of the period from ${counter.periodStart.toISOString()} was finalized (STRIPE_FINALIZATION_GRACE_MS): it is on no invoice`;
-        this.logger.error(`${counter.customerId}/${counter.meter}: ${detail}`);
-        alerts.push({ push, reason: 'after_invoice_finalized', detail });
       }
       pushes.push(push);
     }
@@ -249,6 +244,12 @@ export class UsageSyncService {
 
   private async confirm(push: Push): Promise<Outcome> {
     await this.outbox.markSent(push.id, await this.meterIdOrNull(this.stripe!, push.eventName));
+    if (Date.now() > push.periodEnd.getTime() + this.config.stripeFinalizationGraceMs) {
+      // Stripe took it (its summaries show it) but the period's invoice was already final: it is on no invoice.
+      const detail = `usage reached Stripe after the invoice of the period from ${push.periodStart.toISOString()} was finalized (STRIPE_FINALIZATION_GRACE_MS): it is on no invoice`;
+      this.logger.error(`${push.customerId}/${push.meter}: ${detail}`);
+      this.alert(push, 'after_invoice_finalized', detail);
+    }
     this.events.emit(BILLING_USAGE_PUSHED, {
       customerId: push.customerId,
       meter: push.meter,

@@ -1,4 +1,5 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import type Stripe from 'stripe';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent, TollgateConfig } from 'tollgate';
 import { PeriodCloseScheduler } from '../../src/billing/period-close.scheduler.js';
@@ -172,8 +173,18 @@ describe('usage pushes under Stripe’s real semantics', () => {
     const customer = customers.late;
     const end = new Date(Date.now() - 3 * HOUR);
     await insertCounter(customer.id, new Date(end.getTime() - 30 * DAY), end, 50);
+    // Stripe is unreachable for a while: the push waits, and the alert comes when Stripe takes it, once.
+    emulator.faults.rateLimitBurst = { remaining: 1, shouldRetryHeader: false };
+    expect(await sync()).toMatchObject({ sent: 0, stillPending: 1 });
+    expect(drifts.filter((d) => d.customerId === customer.id)).toEqual([]);
     expect(await sync()).toMatchObject({ sent: 1 });
     expect(drifts.filter((d) => d.customerId === customer.id)).toEqual([expect.objectContaining({ reason: 'after_invoice_finalized', drift: 50 })]);
+  });
+
+  it('reconciles on its own schedule (TOLLGATE_RECONCILE_CRON)', async () => {
+    const job = service.app.get(SchedulerRegistry).getCronJob('tollgate-reconciliation');
+    expect(String(job.cronTime.source)).toBe(service.app.get(TollgateConfig).reconcileCron);
+    expect(job.isActive).toBe(true);
   });
 
   it('takes a meter error report from the event destination: the push fails with Stripe’s reason, and is re-sent once fixed', async () => {
