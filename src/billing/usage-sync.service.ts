@@ -35,7 +35,7 @@ type Outcome = 'sent' | 'failed' | 'pending' | 'halt';
 
 /** Failures whose cause is the customer's Stripe id: fixed once the customer has another one. */
 const CUSTOMER_FAILURES = new Set(['meter_event_customer_not_found', 'meter_event_no_customer_defined']);
-/** Failures whose cause is the meter: fixed once an active meter (another one) has the event name. */
+/** Failures whose cause is the meter: fixed once an active meter has the event name (again). */
 const METER_FAILURES = new Set(['no_meter', 'archived_meter']);
 
 /**
@@ -180,9 +180,11 @@ export class UsageSyncService {
       const code = failed.failureCode ?? '';
       if (code === 'retry_requested') continue;
       if (CUSTOMER_FAILURES.has(code) && counter.stripeCustomerId !== null && counter.stripeCustomerId !== failed.stripeCustomerId) continue;
+      // no_meter / archived_meter mean no meter was active when Stripe processed it: any active meter now fixes it
+      // (a new one, or the old one reactivated).
       if (METER_FAILURES.has(code) && this.stripe) {
-        const meterId = await this.meterId(this.stripe, eventName);
-        if (meterId !== null && meterId !== failed.meterId) continue;
+        // '' no active meter, null Stripe could not be asked (an outage must not fail the sync): both leave it blocked.
+        if (await this.meterIdOrNull(this.stripe, eventName)) continue;
       }
       return false;
     }
@@ -206,9 +208,17 @@ export class UsageSyncService {
 
   private async send(push: Push): Promise<Outcome> {
     const stripe = this.stripe!;
-    if (Date.now() - push.createdAt.getTime() > DEDUPE_TRUST_MS && (await this.alreadyInStripe(stripe, push))) {
-      await this.outbox.markSent(push.id);
-      return 'sent';
+    if (Date.now() - push.createdAt.getTime() > DEDUPE_TRUST_MS) {
+      try {
+        if (await this.alreadyInStripe(stripe, push)) {
+          await this.outbox.markSent(push.id);
+          return 'sent';
+        }
+      } catch (error) {
+        // Stripe cannot be asked now: the push waits (a blind re-send could count it twice).
+        await this.outbox.recordAttempt(push.id, (error as Error).message);
+        return this.classify(error) === 'halt' ? 'halt' : 'pending';
+      }
     }
     for (let attempt = 1; attempt <= MAX_ATTEMPTS_PER_RUN; attempt++) {
       await this.limiter.acquire();
@@ -322,10 +332,13 @@ export class UsageSyncService {
     this.metersFetchedAt = 0;
   }
 
-  /** The meter id for the record; a failure to look it up never fails the push it is recorded with. */
+  /**
+   * The meter id for the record: '' when no active meter had the event name, null when the lookup failed (a failed
+   * lookup never fails the push it is recorded with, and never counts as "no meter").
+   */
   private async meterIdOrNull(stripe: Stripe, eventName: string): Promise<string | null> {
     try {
-      return await this.meterId(stripe, eventName);
+      return (await this.meterId(stripe, eventName)) ?? '';
     } catch {
       return null;
     }
