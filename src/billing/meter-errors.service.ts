@@ -1,5 +1,4 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { TollgateConfig } from '../config/tollgate-config.js';
 import { type Push, PushOutbox } from './push-outbox.js';
 import { InjectStripe, type StripeClient } from './stripe.client.js';
 import { UsageSyncService } from './usage-sync.service.js';
@@ -43,7 +42,6 @@ export class MeterErrorsService {
     @InjectStripe() private readonly stripe: StripeClient,
     @Inject(PushOutbox) private readonly outbox: PushOutbox,
     @Inject(UsageSyncService) private readonly sync: UsageSyncService,
-    @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
   async apply(type: string, data: MeterErrorReport, meterId: string | null): Promise<MeterErrorOutcome> {
@@ -57,9 +55,15 @@ export class MeterErrorsService {
       const sampled = errorType.sample_errors.length;
       if (errorType.error_count <= sampled) continue;
       if (WHOLE_WINDOW_CODES.has(errorType.code) && !Number.isNaN(window.start.getTime()) && !Number.isNaN(window.end.getTime())) {
-        // no_meter: the pushes sent while no active meter had their event name; archived_meter: those sent to this meter.
-        const matchMeter = type === 'v1.billing.meter.no_meter_found' || errorType.code === 'no_meter' ? null : meterId;
-        const more = await this.outbox.failByMeter(matchMeter, window, errorType.code, `${errorType.code}: ${errorType.sample_errors[0]?.error_message ?? data.developer_message_summary ?? ''}`);
+        // no_meter: the pushes sent while no active meter had their event name; archived_meter: also those sent to this
+        // meter (it was archived before Stripe processed them).
+        const archived = errorType.code === 'archived_meter' && meterId !== null ? await this.eventNameOf(meterId) : null;
+        if (errorType.code === 'archived_meter' && archived === null) {
+          unmatched += errorType.error_count - sampled;
+          continue;
+        }
+        const message = errorType.sample_errors[0]?.error_message ?? data.developer_message_summary ?? errorType.code;
+        const more = await this.outbox.failByMeter(archived ? meterId : null, archived, window, errorType.code, message);
         failed.push(...more);
         unmatched += Math.max(0, errorType.error_count - sampled - more.length);
       } else {
@@ -74,5 +78,14 @@ export class MeterErrorsService {
       this.logger.error(`${type}: ${unmatched} more invalid meter events Stripe did not name (${data.developer_message_summary ?? ''}); reconciliation shows the difference`);
     }
     return { failed: failed.length, unmatched };
+  }
+
+  private async eventNameOf(meterId: string): Promise<string | null> {
+    if (!this.stripe) return null;
+    try {
+      return (await this.stripe.billing.meters.retrieve(meterId)).event_name;
+    } catch {
+      return null;
+    }
   }
 }

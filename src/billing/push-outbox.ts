@@ -240,17 +240,19 @@ export class PushOutbox {
   }
 
   /**
-   * Pushes sent (or attempted) inside a window to a meter: `meterId` null = those sent while no active meter had
-   * their event name (Stripe's no_meter_found: every such event in the window failed, sampled or not).
+   * Pushes sent (or attempted) inside a window while no active meter had their event name (meter_id '' is recorded
+   * then), plus, with `meterId`, those recorded against that meter: when Stripe reports no_meter or archived_meter,
+   * every such event in the window failed, sampled or not. `eventName` narrows it to one event name.
    */
-  async failByMeter(meterId: string | null, window: { start: Date; end: Date }, code: string, message: string): Promise<Push[]> {
+  async failByMeter(meterId: string | null, eventName: string | null, window: { start: Date; end: Date }, code: string, message: string): Promise<Push[]> {
     const rows = (await this.dataSource.query(
       `WITH failed AS (
-         UPDATE stripe_pushes SET status = 'failed', failure_code = $4, last_error = left($5, 500), failed_at = now(), updated_at = now()
-          WHERE meter_id IS NOT DISTINCT FROM $1 AND (status = 'sent' OR (status = 'pending' AND attempts > 0)) AND coalesce(sent_at, updated_at) BETWEEN $2 AND $3
+         UPDATE stripe_pushes SET status = 'failed', failure_code = $5, last_error = left($6, 500), failed_at = now(), updated_at = now()
+          WHERE (meter_id = '' OR meter_id = $1) AND ($2::text IS NULL OR event_name = $2)
+            AND (status = 'sent' OR (status = 'pending' AND attempts > 0)) AND coalesce(sent_at, updated_at) BETWEEN $3 AND $4
           RETURNING *)
        SELECT * FROM failed`,
-      [meterId, window.start.toISOString(), window.end.toISOString(), code, message],
+      [meterId, eventName, window.start.toISOString(), window.end.toISOString(), code, message],
     )) as PushRow[];
     return rows.map(toPush);
   }

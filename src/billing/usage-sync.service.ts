@@ -35,7 +35,7 @@ type Outcome = 'sent' | 'failed' | 'pending' | 'halt';
 
 /** Failures whose cause is the customer's Stripe id: fixed once the customer has another one. */
 const CUSTOMER_FAILURES = new Set(['meter_event_customer_not_found', 'meter_event_no_customer_defined']);
-/** Failures whose cause is the meter: fixed once an active meter (another one) has the event name. */
+/** Failures whose cause is the meter: fixed once an active meter has the event name (again). */
 const METER_FAILURES = new Set(['no_meter', 'archived_meter']);
 
 /**
@@ -166,11 +166,6 @@ export class UsageSyncService {
         this.logger.error(`${counter.customerId}/${counter.meter}: ${detail}`);
         Object.assign(push, { status: 'failed', failureCode: 'too_old', lastError: detail });
         alerts.push({ push, reason: 'too_old_for_stripe', detail });
-      } else if (!dryRun && now > counter.periodEnd.getTime() + this.config.stripeFinalizationGraceMs) {
-        // Stripe takes it (its summaries will show it) but the period's invoice is final: it lands on no invoice.
-        const detail = `usage pushed after the invoice of the period from ${counter.periodStart.toISOString()} was finalized (STRIPE_FINALIZATION_GRACE_MS): it is on no invoice`;
-        this.logger.error(`${counter.customerId}/${counter.meter}: ${detail}`);
-        alerts.push({ push, reason: 'after_invoice_finalized', detail });
       }
       pushes.push(push);
     }
@@ -185,9 +180,11 @@ export class UsageSyncService {
       const code = failed.failureCode ?? '';
       if (code === 'retry_requested') continue;
       if (CUSTOMER_FAILURES.has(code) && counter.stripeCustomerId !== null && counter.stripeCustomerId !== failed.stripeCustomerId) continue;
+      // no_meter / archived_meter mean no meter was active when Stripe processed it: any active meter now fixes it
+      // (a new one, or the old one reactivated).
       if (METER_FAILURES.has(code) && this.stripe) {
-        const meterId = await this.meterId(this.stripe, eventName);
-        if (meterId !== null && meterId !== failed.meterId) continue;
+        // '' no active meter, null Stripe could not be asked (an outage must not fail the sync): both leave it blocked.
+        if (await this.meterIdOrNull(this.stripe, eventName)) continue;
       }
       return false;
     }
@@ -211,9 +208,17 @@ export class UsageSyncService {
 
   private async send(push: Push): Promise<Outcome> {
     const stripe = this.stripe!;
-    if (Date.now() - push.createdAt.getTime() > DEDUPE_TRUST_MS && (await this.alreadyInStripe(stripe, push))) {
-      await this.outbox.markSent(push.id);
-      return 'sent';
+    if (Date.now() - push.createdAt.getTime() > DEDUPE_TRUST_MS) {
+      try {
+        if (await this.alreadyInStripe(stripe, push)) {
+          await this.outbox.markSent(push.id);
+          return 'sent';
+        }
+      } catch (error) {
+        // Stripe cannot be asked now: the push waits (a blind re-send could count it twice).
+        await this.outbox.recordAttempt(push.id, (error as Error).message);
+        return this.classify(error) === 'halt' ? 'halt' : 'pending';
+      }
     }
     for (let attempt = 1; attempt <= MAX_ATTEMPTS_PER_RUN; attempt++) {
       await this.limiter.acquire();
@@ -249,6 +254,12 @@ export class UsageSyncService {
 
   private async confirm(push: Push): Promise<Outcome> {
     await this.outbox.markSent(push.id, await this.meterIdOrNull(this.stripe!, push.eventName));
+    if (Date.now() > push.periodEnd.getTime() + this.config.stripeFinalizationGraceMs) {
+      // Stripe took it (its summaries show it) but the period's invoice was already final: it is on no invoice.
+      const detail = `usage reached Stripe after the invoice of the period from ${push.periodStart.toISOString()} was finalized (STRIPE_FINALIZATION_GRACE_MS): it is on no invoice`;
+      this.logger.error(`${push.customerId}/${push.meter}: ${detail}`);
+      this.alert(push, 'after_invoice_finalized', detail);
+    }
     this.events.emit(BILLING_USAGE_PUSHED, {
       customerId: push.customerId,
       meter: push.meter,
@@ -321,10 +332,13 @@ export class UsageSyncService {
     this.metersFetchedAt = 0;
   }
 
-  /** The meter id for the record; a failure to look it up never fails the push it is recorded with. */
+  /**
+   * The meter id for the record: '' when no active meter had the event name, null when the lookup failed (a failed
+   * lookup never fails the push it is recorded with, and never counts as "no meter").
+   */
   private async meterIdOrNull(stripe: Stripe, eventName: string): Promise<string | null> {
     try {
-      return await this.meterId(stripe, eventName);
+      return (await this.meterId(stripe, eventName)) ?? '';
     } catch {
       return null;
     }

@@ -44,6 +44,12 @@ describe('environment validation', () => {
     [{ HTTP_HEADERS_TIMEOUT_MS: '5s' }, ['HTTP_HEADERS_TIMEOUT_MS']],
     [{ HTTP_REQUEST_TIMEOUT_MS: '10' }, ['HTTP_REQUEST_TIMEOUT_MS']],
     [{ HTTP_KEEP_ALIVE_TIMEOUT_MS: '-1' }, ['HTTP_KEEP_ALIVE_TIMEOUT_MS']],
+    [{ TOLLGATE_RECONCILE_CRON: 'hourly' }, ['TOLLGATE_RECONCILE_CRON']],
+    [{ TOLLGATE_DRIFT_THRESHOLD: '-1' }, ['TOLLGATE_DRIFT_THRESHOLD']],
+    [{ STRIPE_SUMMARY_DELAY_MS: '5min' }, ['STRIPE_SUMMARY_DELAY_MS']],
+    [{ STRIPE_FINALIZATION_GRACE_MS: '260000000' }, ['STRIPE_FINALIZATION_GRACE_MS']],
+    [{ TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS: '-5' }, ['TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS']],
+    [{ STRIPE_EVENT_DESTINATION_SECRET: 'secret' }, ['STRIPE_EVENT_DESTINATION_SECRET']],
   ])('rejects %j naming %j', (env, fields) => {
     expect(fieldsRejected(env)).toEqual(fields);
   });
@@ -103,6 +109,37 @@ describe('environment validation', () => {
     );
     expect(config).toMatchObject({ bodyLimitBytes: 65_536, bulkBodyLimitBytes: 8_388_608, jsonMaxDepth: 16, jsonMaxWidth: 5000 });
     expect(config).toMatchObject({ httpHeadersTimeoutMs: 10_000, httpRequestTimeoutMs: 60_000, httpKeepAliveTimeoutMs: 620_000 });
+  });
+
+  it('reads the reconciliation, period-close and event-destination settings (defaults: hourly, 5 min, 1 h, 1 min)', () => {
+    const catalog = { catalog: { tiers: [], meters: [], upgradeUrl: '/' } };
+    expect(TollgateConfig.fromEnvironment({}, catalog)).toMatchObject({
+      reconcileCron: '30 * * * *',
+      driftThreshold: 0,
+      stripeSummaryDelayMs: 300_000,
+      stripeFinalizationGraceMs: 3_600_000,
+      periodCloseSyncDelayMs: 60_000,
+      stripeEventDestinationSecret: null,
+    });
+    const config = TollgateConfig.fromEnvironment(
+      {
+        TOLLGATE_RECONCILE_CRON: '*/10 * * * *',
+        TOLLGATE_DRIFT_THRESHOLD: '5',
+        STRIPE_SUMMARY_DELAY_MS: '600000',
+        STRIPE_FINALIZATION_GRACE_MS: '7200000',
+        TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS: '30000',
+        STRIPE_EVENT_DESTINATION_SECRET: 'whsec_abc',
+      },
+      catalog,
+    );
+    expect(config).toMatchObject({
+      reconcileCron: '*/10 * * * *',
+      driftThreshold: 5,
+      stripeSummaryDelayMs: 600_000,
+      stripeFinalizationGraceMs: 7_200_000,
+      periodCloseSyncDelayMs: 30_000,
+      stripeEventDestinationSecret: 'whsec_abc',
+    });
   });
 
   it('reads the usage caps, the counter cap exactly up to bigint', () => {

@@ -1,4 +1,5 @@
 import { EventEmitter2 } from '@nestjs/event-emitter';
+import { SchedulerRegistry } from '@nestjs/schedule';
 import type Stripe from 'stripe';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent, TollgateConfig } from 'tollgate';
 import { PeriodCloseScheduler } from '../../src/billing/period-close.scheduler.js';
@@ -50,10 +51,13 @@ describe('usage pushes under Stripe’s real semantics', () => {
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: DriftDetectedEvent) => drifts.push(event));
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
-    for (const name of ['count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close']) {
-      const customer = await admin.createCustomer('free');
-      customers[name] = await subscribeAndPay(admin, emulator, customer.id, 'pro');
-    }
+    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close'];
+    await Promise.all(
+      names.map(async (name) => {
+        const customer = await admin.createCustomer('free');
+        customers[name] = await subscribeAndPay(admin, emulator, customer.id, 'pro');
+      }),
+    );
   });
 
   afterAll(async () => {
@@ -88,6 +92,33 @@ describe('usage pushes under Stripe’s real semantics', () => {
       end.toISOString(),
       total,
     ]);
+
+  it('fails the pushes Stripe did not name in a meter error report when the whole meter failed, and re-sends them', async () => {
+    const customer = customers.window;
+    const meter = await activeMeterId('tollgate_api_calls');
+    await stripe.billing.meters.deactivate(meter);
+    // Seven earlier one-day periods with usage: seven pushes, refused together; Stripe samples at most five.
+    for (let day = 1; day <= 7; day++) {
+      const end = new Date(Math.floor((Date.now() - day * DAY) / MINUTE) * MINUTE);
+      await insertCounter(customer.id, new Date(end.getTime() - DAY), end, 10 * day);
+    }
+    // Stripe's clock stands still while they arrive: one processing moment, one report (as a burst within a second is).
+    emulator.setClock(emulator.now());
+    expect(await sync()).toMatchObject({ sent: 7 });
+    await emulator.advanceBy(PAST_THE_LAG);
+    const [report] = emulator.thinEvents('v1.billing.meter.error_report_triggered');
+    expect(report.data.reason.error_count).toBe(7);
+    expect(report.data.reason.error_types[0].sample_errors).toHaveLength(5);
+    const refused = await pushesOf(customer.id);
+    expect(refused.map((push) => [push.status, push.failure_code])).toEqual(Array.from({ length: 7 }, () => ['failed', 'archived_meter']));
+    expect(drifts.filter((d) => d.customerId === customer.id && d.reason === 'push_failed')).toHaveLength(7);
+
+    await stripe.billing.meters.reactivate(meter);
+    expect(await sync()).toMatchObject({ sent: 7 });
+    await emulator.advanceBy(PAST_THE_LAG);
+    const resent = (await pushesOf(customer.id)).slice(7);
+    expect(resent.map((push) => [push.status, push.delta]).sort()).toEqual(refused.map((push) => ['sent', push.delta]).sort());
+  });
 
   it('provisions sum meters only, and bills a count meter by its usage events, not by its pushes', async () => {
     const meters = (await stripe.billing.meters.list({ limit: 100 })).data.filter((meter) => meter.event_name.startsWith('tollgate_'));
@@ -167,8 +198,18 @@ describe('usage pushes under Stripe’s real semantics', () => {
     const customer = customers.late;
     const end = new Date(Date.now() - 3 * HOUR);
     await insertCounter(customer.id, new Date(end.getTime() - 30 * DAY), end, 50);
+    // Stripe is unreachable for a while: the push waits, and the alert comes when Stripe takes it, once.
+    emulator.faults.rateLimitBurst = { remaining: 1, shouldRetryHeader: false };
+    expect(await sync()).toMatchObject({ sent: 0, stillPending: 1 });
+    expect(drifts.filter((d) => d.customerId === customer.id)).toEqual([]);
     expect(await sync()).toMatchObject({ sent: 1 });
     expect(drifts.filter((d) => d.customerId === customer.id)).toEqual([expect.objectContaining({ reason: 'after_invoice_finalized', drift: 50 })]);
+  });
+
+  it('reconciles on its own schedule (TOLLGATE_RECONCILE_CRON)', async () => {
+    const job = service.app.get(SchedulerRegistry).getCronJob('tollgate-reconciliation');
+    expect(String(job.cronTime.source)).toBe(service.app.get(TollgateConfig).reconcileCron);
+    expect(job.isActive).toBe(true);
   });
 
   it('takes a meter error report from the event destination: the push fails with Stripe’s reason, and is re-sent once fixed', async () => {
@@ -224,6 +265,15 @@ describe('usage pushes under Stripe’s real semantics', () => {
     const [push] = await pushesOf(customer.id);
     expect(push).toMatchObject({ status: 'failed', failure_code: 'archived_meter' });
     expect((await sync()).blocked).toBeGreaterThanOrEqual(1);
+    // Stripe refusing the key while the counter waits (its meter cannot be looked up) fails nothing: it keeps waiting.
+    emulator.unauthorizedFor(60_000);
+    try {
+      const during = await admin.request('POST', '/v1/billing/sync');
+      expect(during.status).toBe(200);
+      expect(during.body.blocked).toBeGreaterThanOrEqual(1);
+    } finally {
+      emulator.faults.unauthorizedUntilMs = 0;
+    }
 
     const recreated = await stripe.billing.meters.create({
       display_name: 'api_calls',
