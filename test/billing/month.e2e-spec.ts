@@ -80,7 +80,7 @@ function periodStart(): number {
   throw new Error('no 31st found');
 }
 
-type Role = 'plain' | 'upgrade' | 'downgrade' | 'cancel' | 'incomplete';
+type Role = 'plain' | 'upgrade' | 'downgrade' | 'cancel' | 'incomplete' | 'racing';
 interface Plan {
   tier: string;
   /** Usage over the month. */
@@ -103,6 +103,7 @@ const PLANS: Plan[] = [
   ...[0, 30_000, 49_999, 50_000, 50_001, 80_000, 149_999, 150_000, 150_001, 260_000, 999_999, 1_500_000, 77_777].map((usage) => ({ tier: 'pro', usage, role: 'plain' as Role })),
   { tier: 'pro', usage: 140_000, role: 'cancel' },
   { tier: 'pro', usage: 60_000, role: 'incomplete' },
+  { tier: 'pro', usage: 300_000, role: 'racing' },
   ...[0, 150_000, 200_000, 200_001, 250_000, 299_999, 500_000, 500_001, 777_777, 2_000_000, 333_333, 450_000, 123_456].map((usage) => ({ tier: 'scale', usage, role: 'plain' as Role })),
   { tier: 'scale', usage: 640_000, role: 'downgrade' },
 ];
@@ -182,7 +183,20 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     emulator.setClock(T0 - 2 * HOUR);
     service = await startTestApp(database, { config: stripeConfig(database, emulator, { catalog: parseTierCatalog(CATALOG) }) });
     admin = new AdminClient(service.url);
-    emulator.addWebhookEndpoint(`${service.url}/v1/stripe/webhooks`);
+    // The endpoint an operator sets up: the event types Tollgate acts on.
+    emulator.addWebhookEndpoint(`${service.url}/v1/stripe/webhooks`, {
+      enabledEvents: [
+        'customer.subscription.created',
+        'customer.subscription.updated',
+        'customer.subscription.deleted',
+        'customer.subscription.paused',
+        'customer.subscription.resumed',
+        'invoice.created',
+        'invoice.finalized',
+        'invoice.paid',
+        'invoice.payment_failed',
+      ],
+    });
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: { customerId: string; meter: string; periodStart: Date; drift: number }) => drifts.push(event));
   }, 60_000);
 
@@ -228,6 +242,7 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     const upgrader = subjects.find((s) => s.role === 'upgrade')!;
     const downgrader = subjects.find((s) => s.role === 'downgrade')!;
     const canceller = subjects.find((s) => s.role === 'cancel')!;
+    const racer = subjects.find((s) => s.role === 'racing')!;
 
     for (const [index, day] of ROUNDS.entries()) {
       const at = T0 + day * DAY + 2 * HOUR;
@@ -257,6 +272,14 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
         await travel(at + 70 * MINUTE);
       }
       expect((await sync()).status).toBe(200);
+      if (day === 22) {
+        // Half a minute after the scheduler's push, before Stripe processed it, a customer upgrades: Stripe's
+        // closing invoice item misses that push, and the new price bills only usage stamped after the change.
+        await travel(at + 10 * MINUTE + 30);
+        const upgraded = await admin.request('POST', `/v1/customers/${racer.id}/subscription`, { tier: 'scale' });
+        expect(upgraded.status).toBe(200);
+        racer.tier = 'scale';
+      }
       // Stripe processes meter events asynchronously: a few minutes later they show.
       await travel(at + 2 * HOUR);
 
@@ -356,6 +379,11 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
       if (invoiced + alerted !== acknowledged) unaccounted.push({ customer: subject.id, tier: subject.tier, role: subject.role, acknowledged, invoiced, alerted });
     }
     expect(unaccounted).toEqual([]);
+    // The only usage on no invoice is the push Stripe had not processed when the racing customer upgraded:
+    // named in an alert, with its customer, meter and period.
+    const racer = subjects.find((s) => s.role === 'racing')!;
+    expect(drifts.map((drift) => drift.customerId)).toEqual([racer.id]);
+    expect(drifts[0]).toMatchObject({ meter: 'api_calls', drift: Math.floor(racer.usage * ((1 - LAST_HOUR_SHARE - LATE_SHARE) / ROUNDS.length)) });
     // No meter event was applied twice, whatever the faults did to the connections.
     expect([...emulator.appliedIdentifierCounts().values()].filter((count) => count > 1)).toEqual([]);
   });
