@@ -8,6 +8,7 @@ import { OrderStripeWebhooks1763885400000 } from './1763885400000-OrderStripeWeb
 import { OperatorNotifications1763885500000 } from './1763885500000-OperatorNotifications.js';
 import { UsageCounterLimit1763885610000 } from './1763885610000-UsageCounterLimit.js';
 import { WebhookUrlSetBy1763885612000 } from './1763885612000-WebhookUrlSetBy.js';
+import { PushFailures1763885700000 } from './1763885700000-PushFailures.js';
 import { SubscribeAttempts1763885800000 } from './1763885800000-SubscribeAttempts.js';
 import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 
@@ -23,6 +24,7 @@ export const MIGRATIONS = [
   OperatorNotifications1763885500000,
   UsageCounterLimit1763885610000,
   WebhookUrlSetBy1763885612000,
+  PushFailures1763885700000,
   SubscribeAttempts1763885800000,
   BillingHistory1763886000000,
 ];

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { ApiKeysModule } from '../api-keys/api-keys.module.js';
 import { BillingController } from '../billing/billing.controller.js';
 import { BillingModule } from '../billing/billing.module.js';
+import { StripeEventsController } from '../billing/stripe-events.controller.js';
 import { StripeWebhooksController } from '../billing/stripe-webhooks.controller.js';
 import { CustomersModule } from '../customers/customers.module.js';
 import { EventsController } from '../metering/events.controller.js';
@@ -26,6 +27,7 @@ import { CustomersAdminController } from './customers.admin.controller.js';
     UsageController,
     BillingController,
     StripeWebhooksController,
+    StripeEventsController,
     NotificationsController,
   ],
   providers: [AdminGuard],

@@ -1,13 +1,13 @@
-import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { BadRequestException, Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { IsString, Length } from 'class-validator';
+import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { AdminGuard } from '../admin/admin.guard.js';
 import { Public } from '../api-keys/public.decorator.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
-import { PushOutbox } from './push-outbox.js';
+import { PushOutbox, type PushStatus } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 import { UsageSyncService } from './usage-sync.service.js';
@@ -16,6 +16,14 @@ export class SubscribeDto {
   @IsString()
   @Length(1, 100)
   tier: string;
+}
+
+const PUSH_STATUSES: PushStatus[] = ['pending', 'sent', 'failed', 'dry_run'];
+
+export class PushesQueryDto {
+  @IsOptional()
+  @IsIn(PUSH_STATUSES)
+  status?: PushStatus;
 }
 
 @ApiTags('admin: billing')
@@ -49,9 +57,20 @@ export class BillingController {
   }
 
   @Get('billing/pushes')
-  @ApiOperation({ summary: 'The latest meter-event pushes (the outbox)' })
-  async pushes() {
-    return { data: await this.outbox.recent(100) };
+  @ApiOperation({ summary: 'The latest meter-event pushes (the outbox); ?status=failed lists what Stripe refused' })
+  @ApiQuery({ name: 'status', required: false, enum: PUSH_STATUSES })
+  async pushes(@Query() query: PushesQueryDto) {
+    return { data: await this.outbox.recent(100, query.status) };
+  }
+
+  @Post('billing/pushes/:pushId/retry')
+  @HttpCode(200)
+  @ApiOperation({ summary: 'Re-send the usage of a failed push at the next sync (after fixing what Stripe refused)' })
+  async retryPush(@Param('pushId') pushId: string) {
+    if (!/^\d{1,18}$/.test(pushId)) throw new NotFoundException({ error: 'not_found', message: `No failed push ${pushId.slice(0, 40)}.` });
+    const push = await this.outbox.requestRetry(pushId);
+    if (!push) throw new NotFoundException({ error: 'not_found', message: `No failed push ${pushId} waiting for a retry.` });
+    return push;
   }
 
   @Get('billing/reconciliation')

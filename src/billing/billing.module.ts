@@ -7,6 +7,8 @@ import { BillingHistoryService } from './billing-history.service.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
 import { InvoiceUsageCheck } from './invoice-usage.check.js';
+import { MeterErrorsService } from './meter-errors.service.js';
+import { PeriodCloseScheduler } from './period-close.scheduler.js';
 import { PushOutbox } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { createStripeClient, StripeClient } from './stripe.client.js';
@@ -25,10 +27,12 @@ import { UsageSyncService } from './usage-sync.service.js';
     PushOutbox,
     UsageSyncService,
     UsageSyncScheduler,
+    PeriodCloseScheduler,
+    MeterErrorsService,
     ReconciliationService,
     SubscriptionsService,
     InvoiceUsageCheck,
   ],
-  exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient],
+  exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient, MeterErrorsService, PeriodCloseScheduler],
 })
 export class BillingModule {}

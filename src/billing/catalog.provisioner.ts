@@ -33,16 +33,19 @@ export class CatalogProvisioner {
     const stripe = this.requireStripe();
     const report: ProvisionReport = { created: [], existing: [], deactivated: [] };
     const meters = new Map<string, Stripe.Billing.Meter>();
-    const existingMeters = await stripe.billing.meters.list({ limit: 100, status: 'active' });
+    // Every active meter, all pages: an account may hold more than one page of meters.
+    const existingMeters = await stripe.billing.meters.list({ limit: 100, status: 'active' }).autoPagingToArray({ limit: 10_000 });
     for (const meter of this.tiers.catalog.meters) {
       const eventName = stripeNames.meterEvent(meter.name);
-      let found = existingMeters.data.find((candidate) => candidate.event_name === eventName);
+      let found = existingMeters.find((candidate) => candidate.event_name === eventName);
       if (found) report.existing.push(`meter ${eventName}`);
       else {
         const params: Stripe.Billing.MeterCreateParams = {
           display_name: meter.name,
           event_name: eventName,
-          default_aggregation: { formula: meter.aggregation === 'count' ? 'count' : 'sum' },
+          // Always sum: each push carries the delta of a counter's total, and a `count` meter's counter already counts
+          // usage events; a Stripe `count` meter would bill the number of pushes instead.
+          default_aggregation: { formula: 'sum' },
           customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
           value_settings: { event_payload_key: 'value' },
         };

@@ -21,7 +21,21 @@ export interface Push {
   status: PushStatus;
   attempts: number;
   createdAt: Date;
+  lastError: string | null;
+  /** Why it failed: Stripe's error code (e.g. `no_meter`, `meter_event_customer_not_found`) or `too_old`. */
+  failureCode: string | null;
+  /** The active meter of its event name when it was sent (null: none was found). */
+  meterId: string | null;
+  /** The push that re-sent its usage once the cause of its failure was fixed. */
+  replannedAs: string | null;
 }
+
+export type PlannedPush = Omit<Push, 'id' | 'attempts' | 'createdAt' | 'lastError' | 'failureCode' | 'meterId' | 'replannedAs'> & {
+  failureCode?: string | null;
+  lastError?: string | null;
+  /** The ids of the failed pushes whose usage this one re-sends. */
+  replaces?: string[];
+};
 
 export interface PushedTotals {
   latest: number;
@@ -38,6 +52,10 @@ export interface UnpushedCounter {
   periodEnd: Date;
   total: number;
   pushed: number;
+  /** Failed pushes of this counter whose usage was not re-sent yet: the counter waits for their cause to be fixed. */
+  failed: Push[];
+  /** Failed pushes of this counter so far (a re-plan gets a fresh identifier: Stripe remembers the failed one). */
+  failures: number;
 }
 
 interface PushRow {
@@ -56,6 +74,10 @@ interface PushRow {
   status: PushStatus;
   attempts: number;
   created_at: Date;
+  last_error: string | null;
+  failure_code: string | null;
+  meter_id: string | null;
+  replanned_as: string | null;
 }
 
 const toPush = (row: PushRow): Push => ({
@@ -74,16 +96,22 @@ const toPush = (row: PushRow): Push => ({
   status: row.status,
   attempts: row.attempts,
   createdAt: new Date(row.created_at),
+  lastError: row.last_error,
+  failureCode: row.failure_code,
+  meterId: row.meter_id,
+  replannedAs: row.replanned_as,
 });
 
 /**
  * Deterministic and ≤ 100 characters (Stripe's limit): the same counter state always yields the same
  * identifier, so a crash or a retry re-sends exactly what Stripe may already have.
  */
-export function pushIdentifier(customerId: string, meter: string, periodStart: Date, toTotal: number): string {
+export function pushIdentifier(customerId: string, meter: string, periodStart: Date, toTotal: number, replan = 0): string {
+  // A re-plan after a failure needs a fresh identifier: Stripe keeps the failed one for 24 h and would refuse it.
+  const suffix = replan > 0 ? `_r${replan}` : '';
   const identifier = `tg_${customerId}_${meter}_${Math.floor(periodStart.getTime() / 1000)}_${toTotal}`;
-  if (identifier.length <= 100) return identifier;
-  return `tg_${createHash('sha256').update(identifier).digest('hex').slice(0, 60)}_${toTotal}`;
+  if (identifier.length + suffix.length <= 100) return identifier + suffix;
+  return `tg_${createHash('sha256').update(identifier).digest('hex').slice(0, 60)}_${toTotal}${suffix}`;
 }
 
 /** The `stripe_pushes` outbox: what was (or would be) sent to Stripe for each counter. */
@@ -91,41 +119,63 @@ export function pushIdentifier(customerId: string, meter: string, periodStart: D
 export class PushOutbox {
   constructor(@InjectTollgateDataSource() private readonly dataSource: DataSource) {}
 
-  /** Counters whose total differs from what was pushed (dry runs count separately from real pushes). */
+  /**
+   * Counters whose total differs from what was pushed (dry runs count separately from real pushes). What was
+   * pushed is the sum of the deltas of the counter's pending and sent pushes (Stripe sums them; a correction is a
+   * negative one). A failed push does not count: its counter comes back with it, so the caller can re-plan its
+   * usage once the cause is fixed.
+   */
   async unpushed(dryRun: boolean): Promise<UnpushedCounter[]> {
     const statuses = dryRun ? ['dry_run'] : ['pending', 'sent'];
     const rows = (await this.dataSource.query(
       `SELECT c.customer_id, cu.stripe_customer_id, c.meter, c.period_start, c.period_end, c.total::text AS total,
-              coalesce(p.pushed, 0)::text AS pushed
+              coalesce(p.pushed, 0)::text AS pushed, coalesce(p.failures, 0)::int AS failures, p.open_failures
          FROM usage_counters c
          JOIN customers cu ON cu.id = c.customer_id
-         LEFT JOIN (SELECT customer_id, meter, period_start, max(to_total) AS pushed
-                      FROM stripe_pushes WHERE status = ANY($1::text[])
-                     GROUP BY customer_id, meter, period_start) p
-           ON p.customer_id = c.customer_id AND p.meter = c.meter AND p.period_start = c.period_start
+         LEFT JOIN LATERAL (SELECT sum(s.delta) FILTER (WHERE s.status = ANY($1::text[])) AS pushed,
+                                   count(*) FILTER (WHERE s.status = 'failed') AS failures,
+                                   array_agg(s.id) FILTER (WHERE s.status = 'failed' AND s.replanned_as IS NULL) AS open_failures
+                              FROM stripe_pushes s
+                             WHERE s.customer_id = c.customer_id AND s.meter = c.meter AND s.period_start = c.period_start) p ON true
         WHERE c.total <> coalesce(p.pushed, 0) AND ($2 OR cu.stripe_customer_id IS NOT NULL)
         ORDER BY c.period_start, c.customer_id, c.meter`,
       [statuses, dryRun],
-    )) as Array<{ customer_id: string; stripe_customer_id: string | null; meter: string; period_start: Date; period_end: Date; total: string; pushed: string }>;
-    return rows.map((row) => ({
-      customerId: row.customer_id,
-      stripeCustomerId: row.stripe_customer_id,
-      meter: row.meter,
-      periodStart: new Date(row.period_start),
-      periodEnd: new Date(row.period_end),
-      total: Number(row.total),
-      pushed: Number(row.pushed),
-    }));
+    )) as Array<{ customer_id: string; stripe_customer_id: string | null; meter: string; period_start: Date; period_end: Date; total: string; pushed: string; failures: number; open_failures: string[] | null }>;
+    const failedIds = dryRun ? [] : rows.flatMap((row) => (row.open_failures ?? []).map(String));
+    const failed = await this.byIds(failedIds);
+    return rows.map((row) => {
+      const ids = new Set((row.open_failures ?? []).map(String));
+      return {
+        customerId: row.customer_id,
+        stripeCustomerId: row.stripe_customer_id,
+        meter: row.meter,
+        periodStart: new Date(row.period_start),
+        periodEnd: new Date(row.period_end),
+        total: Number(row.total),
+        pushed: Number(row.pushed),
+        failed: dryRun ? [] : failed.filter((push) => ids.has(push.id)),
+        failures: dryRun ? 0 : row.failures,
+      };
+    });
+  }
+
+  private async byIds(ids: string[]): Promise<Push[]> {
+    if (ids.length === 0) return [];
+    const rows = (await this.dataSource.query(`SELECT * FROM stripe_pushes WHERE id = ANY($1::bigint[])`, [ids])) as PushRow[];
+    return rows.map(toPush);
   }
 
   /** Writes pushes before any call to Stripe, in one statement; an existing identifier is left as it is. */
-  async plan(pushes: Array<Omit<Push, 'id' | 'attempts' | 'createdAt'>>): Promise<void> {
+  async plan(pushes: PlannedPush[]): Promise<void> {
     if (pushes.length === 0) return;
     await this.dataSource.query(
       `INSERT INTO stripe_pushes (identifier, customer_id, stripe_customer_id, meter, event_name, period_start, period_end,
-                                  from_total, to_total, delta, event_timestamp, status)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
-                            $8::bigint[], $9::bigint[], $10::bigint[], $11::timestamptz[], $12::text[])
+                                  from_total, to_total, delta, event_timestamp, status, failure_code, last_error, failed_at)
+       SELECT u.*, CASE WHEN u.failure_code IS NULL THEN NULL ELSE now() END
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[],
+                     $8::bigint[], $9::bigint[], $10::bigint[], $11::timestamptz[], $12::text[], $13::text[], $14::text[])
+              AS u(identifier, customer_id, stripe_customer_id, meter, event_name, period_start, period_end, from_total, to_total,
+                   delta, event_timestamp, status, failure_code, last_error)
        ON CONFLICT (identifier) DO NOTHING`,
       [
         pushes.map((p) => p.identifier),
@@ -140,8 +190,14 @@ export class PushOutbox {
         pushes.map((p) => String(p.delta)),
         pushes.map((p) => p.eventTimestamp.toISOString()),
         pushes.map((p) => p.status),
+        pushes.map((p) => p.failureCode ?? null),
+        pushes.map((p) => p.lastError ?? null),
       ],
     );
+    // A re-plan takes over from the failed push it replaces (which stays, failed, for the record).
+    for (const push of pushes.filter((p) => p.replaces?.length)) {
+      await this.dataSource.query(`UPDATE stripe_pushes SET replanned_as = $2, updated_at = now() WHERE id = ANY($1::bigint[]) AND replanned_as IS NULL`, [push.replaces, push.identifier]);
+    }
   }
 
   async pending(): Promise<Push[]> {
@@ -151,12 +207,69 @@ export class PushOutbox {
     return rows.map(toPush);
   }
 
-  async markSent(id: string): Promise<void> {
-    await this.dataSource.query(`UPDATE stripe_pushes SET status = 'sent', sent_at = now(), updated_at = now() WHERE id = $1`, [id]);
+  /** Sent, with the meter its event name pointed to then (a later "no meter" report is checked against it). */
+  async markSent(id: string, meterId: string | null = null): Promise<void> {
+    await this.dataSource.query(`UPDATE stripe_pushes SET status = 'sent', sent_at = now(), updated_at = now(), meter_id = coalesce($2, meter_id) WHERE id = $1`, [id, meterId]);
   }
 
-  async markFailed(id: string, error: string): Promise<void> {
-    await this.dataSource.query(`UPDATE stripe_pushes SET status = 'failed', last_error = $2, updated_at = now() WHERE id = $1`, [id, error.slice(0, 500)]);
+  async markFailed(id: string, error: string, code: string | null = null, meterId: string | null = null): Promise<void> {
+    await this.dataSource.query(
+      `UPDATE stripe_pushes SET status = 'failed', last_error = $2, failure_code = $3, meter_id = coalesce($4, meter_id), failed_at = now(), updated_at = now()
+        WHERE id = $1`,
+      [id, error.slice(0, 500), code, meterId],
+    );
+  }
+
+  /**
+   * Stripe reported these pushes invalid after accepting them (asynchronous meter errors): failed, with Stripe's
+   * reason. Only sent or pending ones change; returns those that did.
+   */
+  async failByIdentifiers(failures: Array<{ identifier: string; code: string; message: string }>): Promise<Push[]> {
+    if (failures.length === 0) return [];
+    const rows = (await this.dataSource.query(
+      // As a CTE: TypeORM answers a bare UPDATE with [rows, count], a SELECT with the rows.
+      `WITH failed AS (
+         UPDATE stripe_pushes s SET status = 'failed', failure_code = f.code, last_error = left(f.message, 500), failed_at = now(), updated_at = now()
+           FROM unnest($1::text[], $2::text[], $3::text[]) AS f(identifier, code, message)
+          WHERE s.identifier = f.identifier AND s.status IN ('sent', 'pending')
+          RETURNING s.*)
+       SELECT * FROM failed`,
+      [failures.map((f) => f.identifier), failures.map((f) => f.code), failures.map((f) => f.message)],
+    )) as PushRow[];
+    return rows.map(toPush);
+  }
+
+  /**
+   * Pushes sent (or attempted) inside a window to a meter: `meterId` null = those sent while no active meter had
+   * their event name (Stripe's no_meter_found: every such event in the window failed, sampled or not).
+   */
+  async failByMeter(meterId: string | null, window: { start: Date; end: Date }, code: string, message: string): Promise<Push[]> {
+    const rows = (await this.dataSource.query(
+      `WITH failed AS (
+         UPDATE stripe_pushes SET status = 'failed', failure_code = $4, last_error = left($5, 500), failed_at = now(), updated_at = now()
+          WHERE meter_id IS NOT DISTINCT FROM $1 AND (status = 'sent' OR (status = 'pending' AND attempts > 0)) AND coalesce(sent_at, updated_at) BETWEEN $2 AND $3
+          RETURNING *)
+       SELECT * FROM failed`,
+      [meterId, window.start.toISOString(), window.end.toISOString(), code, message],
+    )) as PushRow[];
+    return rows.map(toPush);
+  }
+
+  /** The operator asks for a failed push to be re-sent (e.g. after fixing what Stripe refused). */
+  async requestRetry(id: string): Promise<Push | null> {
+    const rows = (await this.dataSource.query(
+      `WITH retried AS (
+         UPDATE stripe_pushes SET failure_code = 'retry_requested', updated_at = now() WHERE id = $1 AND status = 'failed' AND replanned_as IS NULL RETURNING *)
+       SELECT * FROM retried`,
+      [id],
+    )) as PushRow[];
+    return rows[0] ? toPush(rows[0]) : null;
+  }
+
+  /** Failed pushes whose usage has not been re-sent yet: what Stripe does not have. */
+  async unresolvedFailures(limit = 100): Promise<Push[]> {
+    const rows = (await this.dataSource.query(`SELECT * FROM stripe_pushes WHERE status = 'failed' AND replanned_as IS NULL ORDER BY id DESC LIMIT $1`, [limit])) as PushRow[];
+    return rows.map(toPush);
   }
 
   async recordAttempt(id: string, error: string | null): Promise<void> {
@@ -164,35 +277,33 @@ export class PushOutbox {
   }
 
   /**
-   * What Stripe should show for each counter, given that its summaries lag: `settled` is the total of the last
-   * push sent before `settledBefore` (Stripe has surely processed it), `low`..`high` the range its summary may
-   * show while the pushes sent since are being processed, `latest` the total of the last push sent.
+   * What Stripe should show for each counter, given that its summaries lag: `settled` sums the deltas of the pushes
+   * sent before `settledBefore` (Stripe has surely processed them), `low`..`high` is the range its summary may show
+   * while the pushes sent since are processed, `latest` sums every sent push.
    */
   async pushedTotals(periodStarts: Date[], settledBefore: Date = new Date()): Promise<Map<string, PushedTotals>> {
     if (periodStarts.length === 0) return new Map();
     const rows = (await this.dataSource.query(
       `SELECT customer_id, meter, period_start,
-              coalesce((array_agg(to_total ORDER BY id DESC))[1], 0)::text AS latest,
-              coalesce((array_agg(to_total ORDER BY id DESC) FILTER (WHERE sent_at < $2))[1], 0)::text AS settled,
-              coalesce(min(to_total) FILTER (WHERE sent_at >= $2), 0)::text AS recent_low,
-              coalesce(max(to_total) FILTER (WHERE sent_at >= $2), 0)::text AS recent_high,
-              count(*) FILTER (WHERE sent_at >= $2)::int AS recent
+              coalesce(sum(delta) FILTER (WHERE sent_at < $2), 0)::text AS settled,
+              coalesce(sum(delta) FILTER (WHERE sent_at >= $2 AND delta < 0), 0)::text AS recent_down,
+              coalesce(sum(delta) FILTER (WHERE sent_at >= $2 AND delta > 0), 0)::text AS recent_up
          FROM stripe_pushes
         WHERE status = 'sent' AND period_start = ANY($1::timestamptz[]) GROUP BY 1, 2, 3`,
       [periodStarts.map((date) => date.toISOString()), settledBefore.toISOString()],
-    )) as Array<{ customer_id: string; meter: string; period_start: Date; latest: string; settled: string; recent_low: string; recent_high: string; recent: number }>;
+    )) as Array<{ customer_id: string; meter: string; period_start: Date; settled: string; recent_down: string; recent_up: string }>;
     return new Map(
       rows.map((row) => {
         const settled = Number(row.settled);
-        const low = row.recent > 0 ? Math.min(settled, Number(row.recent_low)) : settled;
-        const high = row.recent > 0 ? Math.max(settled, Number(row.recent_high)) : settled;
-        return [`${row.customer_id}|${row.meter}|${new Date(row.period_start).getTime()}`, { latest: Number(row.latest), settled, low, high }];
+        const down = Number(row.recent_down);
+        const up = Number(row.recent_up);
+        return [`${row.customer_id}|${row.meter}|${new Date(row.period_start).getTime()}`, { latest: settled + down + up, settled, low: settled + down, high: settled + up }];
       }),
     );
   }
 
-  async recent(limit = 100): Promise<Push[]> {
-    const rows = (await this.dataSource.query(`SELECT * FROM stripe_pushes ORDER BY id DESC LIMIT $1`, [limit])) as PushRow[];
+  async recent(limit = 100, status?: PushStatus): Promise<Push[]> {
+    const rows = (await this.dataSource.query(`SELECT * FROM stripe_pushes WHERE $2::text IS NULL OR status = $2 ORDER BY id DESC LIMIT $1`, [limit, status ?? null])) as PushRow[];
     return rows.map(toPush);
   }
 }

@@ -8,7 +8,8 @@ import { periodFromQuery } from '../metering/billing-period.js';
 import { UsageLedger } from '../metering/usage-ledger.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from './billing.events.js';
-import { PushOutbox } from './push-outbox.js';
+import { periodCloseWarnings } from './period-close.scheduler.js';
+import { type Push, PushOutbox } from './push-outbox.js';
 import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
 import { UsageSyncService } from './usage-sync.service.js';
 
@@ -35,6 +36,15 @@ export interface ReconciliationRow {
   unpushed: JsonQuantity;
 }
 
+export interface ReconciliationReport {
+  rows: ReconciliationRow[];
+  driftDetected: number;
+  /** Pushes Stripe refused (or can no longer take) whose usage was not re-sent yet: what Stripe does not have. */
+  failedPushes: Push[];
+  /** Configuration that lets usage miss invoices (e.g. late-event grace + sync delay beyond the finalization grace). */
+  warnings: string[];
+}
+
 /** Compares, per customer and meter, what we recorded, what we pushed, and what Stripe's meter says. */
 @Injectable()
 export class ReconciliationService {
@@ -51,11 +61,12 @@ export class ReconciliationService {
     @Inject(EventEmitter2) private readonly events: EventEmitter2,
   ) {}
 
-  async reconcile(periodQuery = 'current'): Promise<{ rows: ReconciliationRow[]; driftDetected: number }> {
+  async reconcile(periodQuery = 'current'): Promise<ReconciliationReport> {
     // Checked before the loop: without billable customers a bad period would otherwise pass unnoticed.
     if (!periodFromQuery(periodQuery, null)) {
       throw new BadRequestException({ error: 'validation_failed', message: 'period must be "current" or YYYY-MM.', details: [{ field: 'period', problems: ['must be "current" or YYYY-MM'] }] });
     }
+    this.sync.forgetMeters();
     const rows: ReconciliationRow[] = [];
     for (const customer of await this.customers.billable()) {
       const anchor = billingAnchor(customer);
@@ -91,7 +102,13 @@ export class ReconciliationService {
         }
       }
     }
-    return { rows, driftDetected: rows.filter((row) => row.drift !== null && Math.abs(row.drift) > this.config.driftThreshold).length };
+    const failedPushes = await this.outbox.unresolvedFailures(100);
+    return {
+      rows,
+      driftDetected: rows.filter((row) => row.drift !== null && Math.abs(row.drift) > this.config.driftThreshold).length,
+      failedPushes,
+      warnings: periodCloseWarnings(this.config),
+    };
   }
 
   /**

@@ -50,6 +50,12 @@ export function subscriptionTier(subscription: Stripe.Subscription): string | nu
   return null;
 }
 
+const samePrices = (subscription: Stripe.Subscription, prices: Stripe.Price[]) => {
+  const current = subscription.items.data.map((item) => item.price.id).sort();
+  const wanted = prices.map((price) => price.id).sort();
+  return current.length === wanted.length && current.every((id, i) => id === wanted[i]);
+};
+
 /** What a subscribe call did: the tier is granted only once the subscription is active (or trialing). */
 export interface SubscribeResult {
   customer: CustomerEntity;
@@ -112,7 +118,12 @@ export class SubscriptionsService {
       if (applied) customer = await this.customers.applyBilling(customer.id, { stripeSubscriptionId: applied.id });
     }
 
-    const current = customer.stripeSubscriptionId ? await stripe.subscriptions.retrieve(customer.stripeSubscriptionId) : null;
+    const current = customer.stripeSubscriptionId ? await stripe.subscriptions.retrieve(customer.stripeSubscriptionId, { expand: ['latest_invoice'] }) : null;
+    if (current && !ENDING_STATUSES.has(current.status) && current.metadata?.tollgate_tier === tier.name && samePrices(current, prices)) {
+      // Already on exactly these prices: nothing to change in Stripe; the call applies what Stripe says now
+      // (e.g. the first invoice has been paid since, and its webhook has not arrived yet).
+      return this.settle(customer.id, tier.name, current, meteredIds);
+    }
     const attempt = await this.startAttempt(customer.id, tier.name);
     const metadata = { tollgate_customer_id: customer.id, tollgate_tier: tier.name, tollgate_attempt: attempt.id };
     let subscription: Stripe.Subscription;

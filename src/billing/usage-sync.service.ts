@@ -4,8 +4,8 @@ import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { BILLING_USAGE_PUSHED, type UsagePushedEvent } from './billing.events.js';
-import { type Push, PushOutbox, pushIdentifier } from './push-outbox.js';
+import { BILLING_DRIFT_DETECTED, BILLING_USAGE_PUSHED, type DriftDetectedEvent, type UsagePushedEvent } from './billing.events.js';
+import { type PlannedPush, type Push, PushOutbox, pushIdentifier, type UnpushedCounter } from './push-outbox.js';
 import { InjectStripe, isStripeError, type StripeClient, stripeNames } from './stripe.client.js';
 import { StripeRateLimiter } from './stripe-rate.limiter.js';
 import { pushTimestamp, stripeWindow } from './stripe-window.js';
@@ -17,6 +17,8 @@ export interface SyncReport {
   sent: number;
   failed: number;
   stillPending: number;
+  /** Counters waiting for the cause of a failed push to be fixed (GET /v1/billing/pushes?status=failed). */
+  blocked?: number;
   reason?: string;
 }
 
@@ -26,7 +28,15 @@ const CONCURRENT_SERIES = 16;
 const DEDUPE_TRUST_MS = 23 * 3600_000;
 const STRIPE_MAX_AGE_MS = 35 * 86_400_000;
 
-type Outcome = 'sent' | 'failed' | 'pending';
+/** A miss in the meter cache refetches Stripe's meters at most this often. */
+const METER_REFRESH_MS = 10_000;
+
+type Outcome = 'sent' | 'failed' | 'pending' | 'halt';
+
+/** Failures whose cause is the customer's Stripe id: fixed once the customer has another one. */
+const CUSTOMER_FAILURES = new Set(['meter_event_customer_not_found', 'meter_event_no_customer_defined']);
+/** Failures whose cause is the meter: fixed once an active meter (another one) has the event name. */
+const METER_FAILURES = new Set(['no_meter', 'archived_meter']);
 
 /**
  * Pushes usage to Stripe Billing Meters. For every counter whose total moved since the last push, an
@@ -41,7 +51,8 @@ export class UsageSyncService {
   private readonly logger = new Logger('UsageSync');
   private readonly limiter: StripeRateLimiter;
   private localRun: Promise<SyncReport> | null = null;
-  private meterIds = new Map<string, string>();
+  private meterIds: Map<string, string> | null = null;
+  private metersFetchedAt = 0;
 
   constructor(
     @InjectStripe() private readonly stripe: StripeClient,
@@ -82,7 +93,8 @@ export class UsageSyncService {
 
   private async run(): Promise<SyncReport> {
     const dryRun = !this.stripe;
-    const planned = await this.plan(dryRun);
+    this.forgetMeters(); // a meter archived or recreated in Stripe since the last run is seen now
+    const { planned, blocked } = await this.plan(dryRun);
     if (dryRun) {
       if (planned > 0) this.logger.log(`dry run: recorded ${planned} pushes Stripe would receive`);
       return { ran: true, dryRun, planned, sent: 0, failed: 0, stillPending: 0 };
@@ -95,9 +107,10 @@ export class UsageSyncService {
       series.set(key, [...(series.get(key) ?? []), push]);
     }
     const queue = [...series.values()];
-    const counts = { sent: 0, failed: 0, pending: 0 };
+    const counts = { sent: 0, failed: 0, pending: 0, halt: 0 };
     const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) {
+      // A refused key (401/403) fails every call alike: stop the run, keep everything pending for the next one.
+      for (let next = queue.shift(); next && counts.halt === 0; next = queue.shift()) {
         for (const push of next) {
           const outcome = await this.send(push);
           counts[outcome] += 1;
@@ -108,28 +121,37 @@ export class UsageSyncService {
     await Promise.all(Array.from({ length: CONCURRENT_SERIES }, worker));
     const stillPending = (await this.outbox.pending()).length;
     if (planned + pending.length > 0) {
-      this.logger.log(`sync: ${planned} planned, ${counts.sent} sent, ${counts.failed} failed, ${stillPending} pending`);
+      this.logger.log(`sync: ${planned} planned, ${counts.sent} sent, ${counts.failed} failed, ${stillPending} pending, ${blocked} blocked`);
     }
-    return { ran: true, dryRun, planned, sent: counts.sent, failed: counts.failed, stillPending };
+    if (counts.halt > 0) this.logger.error('sync stopped: Stripe refuses the API key (401/403); usage stays pending until the key is fixed');
+    return { ran: true, dryRun, planned, sent: counts.sent, failed: counts.failed, stillPending, blocked, ...(counts.halt > 0 && { reason: 'Stripe refused the API key' }) };
   }
 
-  /** Writes an outbox row for every counter that moved since its last push. */
-  private async plan(dryRun: boolean): Promise<number> {
+  /**
+   * Writes an outbox row for every counter that moved since its last push. A counter with a failed push waits until
+   * the cause is fixed (the customer got another Stripe id, an active meter took the event name, the operator asked
+   * for a retry), then one push re-sends all its unsent usage under a fresh identifier. Usage Stripe can no longer
+   * take (older than its 35 days) is recorded as a failed push and reported to the operator, once, never re-planned.
+   */
+  private async plan(dryRun: boolean): Promise<{ planned: number; blocked: number }> {
     const now = Date.now();
-    const pushes: Parameters<PushOutbox['plan']>[0] = [];
+    const pushes: PlannedPush[] = [];
+    const alerts: Array<{ push: PlannedPush; reason: NonNullable<DriftDetectedEvent['reason']>; detail: string }> = [];
+    let blocked = 0;
     for (const counter of await this.outbox.unpushed(dryRun)) {
-      // Inside the period (Stripe files the event there), never in the future, and within Stripe's 35 days.
-      const timestamp = pushTimestamp({ start: counter.periodStart, end: counter.periodEnd }, now);
-      if (now - timestamp.getTime() > STRIPE_MAX_AGE_MS - 3600_000 && !dryRun) {
-        this.logger.error(`usage of ${counter.customerId}/${counter.meter} for the period from ${counter.periodStart.toISOString()} is too old for Stripe`);
+      const eventName = stripeNames.meterEvent(counter.meter);
+      if (counter.failed.length > 0 && !(await this.causeFixed(counter, eventName))) {
+        blocked += 1;
         continue;
       }
-      pushes.push({
-        identifier: pushIdentifier(counter.customerId, counter.meter, counter.periodStart, counter.total),
+      // Inside the period (Stripe files the event there), never in the future, and within Stripe's 35 days.
+      const timestamp = pushTimestamp({ start: counter.periodStart, end: counter.periodEnd }, now);
+      const push: PlannedPush = {
+        identifier: pushIdentifier(counter.customerId, counter.meter, counter.periodStart, counter.total, counter.failures),
         customerId: counter.customerId,
         stripeCustomerId: counter.stripeCustomerId,
         meter: counter.meter,
-        eventName: stripeNames.meterEvent(counter.meter),
+        eventName,
         periodStart: counter.periodStart,
         periodEnd: counter.periodEnd,
         fromTotal: counter.pushed,
@@ -137,10 +159,54 @@ export class UsageSyncService {
         delta: counter.total - counter.pushed,
         eventTimestamp: timestamp,
         status: dryRun ? 'dry_run' : 'pending',
-      });
+        ...(counter.failed.length > 0 && { replaces: counter.failed.map((failed) => failed.id) }),
+      };
+      if (!dryRun && now - timestamp.getTime() > STRIPE_MAX_AGE_MS - 3600_000) {
+        const detail = `usage of the period from ${counter.periodStart.toISOString()} is older than Stripe accepts (35 days): it cannot be billed through the meter`;
+        this.logger.error(`${counter.customerId}/${counter.meter}: ${detail}`);
+        Object.assign(push, { status: 'failed', failureCode: 'too_old', lastError: detail });
+        alerts.push({ push, reason: 'too_old_for_stripe', detail });
+      } else if (!dryRun && now > counter.periodEnd.getTime() + this.config.stripeFinalizationGraceMs) {
+        // Stripe takes it (its summaries will show it) but the period's invoice is final: it lands on no invoice.
+        const detail = `usage pushed after the invoice of the period from ${counter.periodStart.toISOString()} was finalized (STRIPE_FINALIZATION_GRACE_MS): it is on no invoice`;
+        this.logger.error(`${counter.customerId}/${counter.meter}: ${detail}`);
+        alerts.push({ push, reason: 'after_invoice_finalized', detail });
+      }
+      pushes.push(push);
     }
     for (let offset = 0; offset < pushes.length; offset += 1000) await this.outbox.plan(pushes.slice(offset, offset + 1000));
-    return pushes.length;
+    for (const { push, reason, detail } of alerts) this.alert(push, reason, detail);
+    return { planned: pushes.length, blocked };
+  }
+
+  /** Whether what made a counter's pushes fail is gone (see plan()). */
+  private async causeFixed(counter: UnpushedCounter, eventName: string): Promise<boolean> {
+    for (const failed of counter.failed) {
+      const code = failed.failureCode ?? '';
+      if (code === 'retry_requested') continue;
+      if (CUSTOMER_FAILURES.has(code) && counter.stripeCustomerId !== null && counter.stripeCustomerId !== failed.stripeCustomerId) continue;
+      if (METER_FAILURES.has(code) && this.stripe) {
+        const meterId = await this.meterId(this.stripe, eventName);
+        if (meterId !== null && meterId !== failed.meterId) continue;
+      }
+      return false;
+    }
+    return true;
+  }
+
+  /** The operator hears about usage Stripe does not have (billing.drift_detected, with the reason). */
+  alert(push: Pick<Push, 'customerId' | 'meter' | 'periodStart' | 'toTotal' | 'delta' | 'identifier'>, reason: NonNullable<DriftDetectedEvent['reason']>, detail: string): void {
+    this.events.emit(BILLING_DRIFT_DETECTED, {
+      customerId: push.customerId,
+      meter: push.meter,
+      periodStart: push.periodStart,
+      pushedTotal: push.toTotal,
+      stripeTotal: push.toTotal - push.delta,
+      drift: push.delta,
+      reason,
+      identifier: push.identifier,
+      detail,
+    } satisfies DriftDetectedEvent);
   }
 
   private async send(push: Push): Promise<Outcome> {
@@ -167,10 +233,14 @@ export class UsageSyncService {
         await this.outbox.recordAttempt(push.id, (error as Error).message);
         if (verdict === 'applied') return this.confirm(push);
         if (verdict === 'permanent') {
-          this.logger.error(`push ${push.identifier} refused by Stripe: ${(error as Error).message}`);
-          await this.outbox.markFailed(push.id, (error as Error).message);
+          const message = (error as Error).message;
+          this.logger.error(`push ${push.identifier} refused by Stripe: ${message}`);
+          await this.outbox.markFailed(push.id, message, (isStripeError(error) && error.code) || 'invalid_request', await this.meterIdOrNull(stripe, push.eventName));
+          this.alert(push, 'push_failed', message);
           return 'failed';
         }
+        if (verdict === 'halt') return 'halt';
+        if (verdict === 'later') return 'pending';
         await new Promise((resolve) => setTimeout(resolve, Math.min(5000, this.config.stripeRetryBaseMs * 2 ** attempt) * (0.5 + Math.random())));
       }
     }
@@ -178,7 +248,7 @@ export class UsageSyncService {
   }
 
   private async confirm(push: Push): Promise<Outcome> {
-    await this.outbox.markSent(push.id);
+    await this.outbox.markSent(push.id, await this.meterIdOrNull(this.stripe!, push.eventName));
     this.events.emit(BILLING_USAGE_PUSHED, {
       customerId: push.customerId,
       meter: push.meter,
@@ -190,13 +260,24 @@ export class UsageSyncService {
     return 'sent';
   }
 
-  /** applied: Stripe already has this identifier. retry: rate limits, 5xx, lost connections. */
-  private classify(error: unknown): 'applied' | 'retry' | 'permanent' {
+  /**
+   * applied: Stripe already has this identifier (a duplicate: 400 "An event already exists with identifier …").
+   * retry: rate limits, 5xx, lost connections, lock timeouts — and anything Stripe marks `Stripe-Should-Retry: true`.
+   * later: retryable, but Stripe says `Stripe-Should-Retry: false` now: the push stays pending for the next run.
+   * halt: the key is refused (401/403): nothing will pass until it is fixed; everything stays pending.
+   * permanent: Stripe refused the request itself; the push fails, visibly, and the operator is told.
+   */
+  private classify(error: unknown): 'applied' | 'retry' | 'later' | 'halt' | 'permanent' {
     if (!isStripeError(error)) return 'retry';
-    if (error.code === 'resource_already_exists' || /identifier/i.test(error.message) && /exist/i.test(error.message)) return 'applied';
-    if (error.type === 'StripeConnectionError' || error.type === 'StripeAPIError' || error.type === 'StripeRateLimitError') return 'retry';
-    if ((error.statusCode ?? 0) >= 500 || error.statusCode === 429 || error.statusCode === 409) return 'retry';
-    if (error.type === 'StripeIdempotencyError') return 'retry';
+    if (error.code === 'resource_already_exists' || (/identifier/i.test(error.message) && /already exists/i.test(error.message))) return 'applied';
+    const status = error.statusCode ?? 0;
+    if (status === 401 || status === 403 || error.type === 'StripeAuthenticationError' || error.type === 'StripePermissionError') return 'halt';
+    const shouldRetry = stripeShouldRetry(error);
+    const transient =
+      error.type === 'StripeConnectionError' || error.type === 'StripeAPIError' || error.type === 'StripeRateLimitError' || error.type === 'StripeIdempotencyError' ||
+      status >= 500 || status === 429 || status === 409 || status === 0 || error.code === 'lock_timeout';
+    if (shouldRetry === true) return 'retry';
+    if (transient) return shouldRetry === false ? 'later' : 'retry';
     return 'permanent';
   }
 
@@ -219,11 +300,39 @@ export class UsageSyncService {
     return summaries.data.reduce((sum, summary) => sum + summary.aggregated_value, 0);
   }
 
+  /**
+   * The id of the *active* meter with this event name (an archived one keeps its event name, and a recreated meter
+   * has a new id). Stripe's meters are read page by page; the cache is dropped at each run and refreshed on a miss.
+   */
   async meterId(stripe: Stripe, eventName: string): Promise<string | null> {
-    if (!this.meterIds.has(eventName)) {
-      const meters = await stripe.billing.meters.list({ limit: 100 });
-      this.meterIds = new Map(meters.data.map((meter) => [meter.event_name, meter.id]));
+    const stale = Date.now() - this.metersFetchedAt > METER_REFRESH_MS;
+    if (!this.meterIds || (!this.meterIds.has(eventName) && stale)) {
+      const meters = new Map<string, string>();
+      for await (const meter of stripe.billing.meters.list({ status: 'active', limit: 100 })) meters.set(meter.event_name, meter.id);
+      this.meterIds = meters;
+      this.metersFetchedAt = Date.now();
     }
     return this.meterIds.get(eventName) ?? null;
   }
+
+  /** Drops the meter cache: the next lookup reads Stripe's active meters again. */
+  forgetMeters(): void {
+    this.meterIds = null;
+    this.metersFetchedAt = 0;
+  }
+
+  /** The meter id for the record; a failure to look it up never fails the push it is recorded with. */
+  private async meterIdOrNull(stripe: Stripe, eventName: string): Promise<string | null> {
+    try {
+      return await this.meterId(stripe, eventName);
+    } catch {
+      return null;
+    }
+  }
+}
+
+/** Stripe-Should-Retry, when Stripe sent it: "true" retry, "false" don't (stripe-node keeps the response headers). */
+function stripeShouldRetry(error: { headers?: Record<string, string> }): boolean | null {
+  const value = error.headers?.['stripe-should-retry'] ?? error.headers?.['Stripe-Should-Retry'];
+  return value === 'true' ? true : value === 'false' ? false : null;
 }

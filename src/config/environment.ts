@@ -293,6 +293,13 @@ export class EnvironmentVariables {
   @Min(1000, { message: 'must be at least 1000 (milliseconds)' })
   @IsInt({ message: 'must be a whole number of milliseconds' })
   HTTP_KEEP_ALIVE_TIMEOUT_MS?: number;
+
+  @IsOptional()
+  @Transform(toInteger)
+  @Min(0, { message: 'must be 0 or more (milliseconds)' })
+  @Max(600_000, { message: 'must be at most 600000 (milliseconds)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  HTTP_SHUTDOWN_GRACE_MS?: number;
 }
 
 export const ENVIRONMENT_VARIABLE_NAMES = [
@@ -342,6 +349,7 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'HTTP_HEADERS_TIMEOUT_MS',
   'HTTP_REQUEST_TIMEOUT_MS',
   'HTTP_KEEP_ALIVE_TIMEOUT_MS',
+  'HTTP_SHUTDOWN_GRACE_MS',
 ] as const satisfies readonly (keyof EnvironmentVariables)[];
 
 export function validateEnvironment(env: Record<string, string | undefined>): EnvironmentVariables {

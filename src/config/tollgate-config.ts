@@ -122,6 +122,11 @@ export class TollgateConfig {
    * on a connection Tollgate is closing at that moment, and its client gets a 502.
    */
   httpKeepAliveTimeoutMs = 65_000;
+  /**
+   * After SIGTERM/SIGINT: how long open connections keep being served (each answer with `Connection: close`, so
+   * clients and balancers leave) before idle ones are closed. Ends early once no connection is left.
+   */
+  httpShutdownGraceMs = 5_000;
   publicUrl: string | null = null;
   catalog: TierCatalog = { tiers: [], meters: [], upgradeUrl: '/portal#upgrade' };
 
@@ -188,6 +193,7 @@ export class TollgateConfig {
         httpHeadersTimeoutMs: vars.HTTP_HEADERS_TIMEOUT_MS,
         httpRequestTimeoutMs: vars.HTTP_REQUEST_TIMEOUT_MS,
         httpKeepAliveTimeoutMs: vars.HTTP_KEEP_ALIVE_TIMEOUT_MS,
+        httpShutdownGraceMs: vars.HTTP_SHUTDOWN_GRACE_MS,
         spoolMaxBytes: vars.TOLLGATE_SPOOL_MAX_BYTES,
         reconcileCron: vars.TOLLGATE_RECONCILE_CRON,
         driftThreshold: vars.TOLLGATE_DRIFT_THRESHOLD,

@@ -6,7 +6,7 @@ import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
-import { startStripe, stripeConfig } from '../support/billing-app.js';
+import { startStripe, stripeConfig, subscribeAndPay } from '../support/billing-app.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 describe('Stripe billing against the emulator', () => {
@@ -34,10 +34,9 @@ describe('Stripe billing against the emulator', () => {
     admin.request('POST', '/v1/events', { events: [{ customerId, quantity, idempotencyKey: key }] });
 
   async function subscribedCustomer(tier = 'pro') {
+    // A paying customer: the subscription starts incomplete (no card yet) and is active once the first invoice is paid.
     const customer = await admin.createCustomer(tier === 'pro' ? 'free' : tier);
-    const subscribed = await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier });
-    expect(subscribed.status).toBe(200);
-    return subscribed.body as { id: string; stripeCustomerId: string; currentPeriod: { start: string; end: string }; tier: string };
+    return subscribeAndPay(admin, emulator, customer.id, tier);
   }
 
   const stripeTotal = async (stripeCustomerId: string, period: { start: string; end: string }) => {

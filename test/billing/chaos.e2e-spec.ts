@@ -2,7 +2,7 @@ import type Stripe from 'stripe';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { startStripe, stripeConfig } from '../support/billing-app.js';
+import { startStripe, stripeConfig, subscribeAndPay } from '../support/billing-app.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
 const CUSTOMERS = 12;
@@ -41,7 +41,7 @@ describe('usage sync under Stripe faults, two instances', () => {
     const customers: Array<{ id: string; stripeCustomerId: string; currentPeriod: { start: string; end: string } }> = [];
     for (let i = 0; i < CUSTOMERS; i++) {
       const customer = await admin.createCustomer('free');
-      customers.push((await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' })).body);
+      customers.push(await subscribeAndPay(admin, emulator, customer.id, 'pro'));
     }
 
     emulator.faults = {

@@ -1,0 +1,75 @@
+import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { DataSource } from 'typeorm';
+import { TollgateConfig } from '../config/tollgate-config.js';
+import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { LATE_EVENT_GRACE_MS } from '../metering/events.service.js';
+import { UsageSyncService } from './usage-sync.service.js';
+
+/** How often the scheduler looks for periods that just ended. */
+const CHECK_EVERY_MS = 15_000;
+
+/**
+ * What is wrong with the timing of period close, if anything: the last late event of a period (accepted until its end
+ * + the late-event grace) must be pushed before Stripe finalizes the period's invoice (its end + the account's
+ * finalization grace), or it lands on no invoice.
+ */
+export function periodCloseWarnings(config: TollgateConfig, lateEventGraceMs = LATE_EVENT_GRACE_MS): string[] {
+  const needed = lateEventGraceMs + config.periodCloseSyncDelayMs;
+  if (needed <= config.stripeFinalizationGraceMs) return [];
+  return [
+    `late events are accepted until ${lateEventGraceMs / 60_000} min after a period ends and pushed ${config.periodCloseSyncDelayMs / 1000} s later, ` +
+      `but Stripe finalizes the period's invoice ${config.stripeFinalizationGraceMs / 60_000} min after it ends (STRIPE_FINALIZATION_GRACE_MS): ` +
+      `usage arriving late may miss the invoice. Raise the invoice finalization grace in your Stripe account's Billing settings ` +
+      `(up to 72 h) to at least ${Math.ceil(needed / 60_000)} min and set STRIPE_FINALIZATION_GRACE_MS to match.`,
+  ];
+}
+
+/**
+ * Runs a sync right after each customer's period ends (TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS later), and again once its
+ * late-event grace is over, so the period's usage reaches Stripe before the invoice finalizes. Periods come from the
+ * usage counters: a customer without usage in a period has nothing to push for it. The hourly sync still runs.
+ */
+@Injectable()
+export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('PeriodClose');
+  private timer: NodeJS.Timeout | null = null;
+  private checkedUntil = new Date();
+
+  constructor(
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(UsageSyncService) private readonly sync: UsageSyncService,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    for (const warning of periodCloseWarnings(this.config)) this.logger.warn(warning);
+    this.timer = setInterval(() => {
+      this.check().catch((error: Error) => this.logger.error(`period-close check failed: ${error.message}`));
+    }, CHECK_EVERY_MS);
+    this.timer.unref();
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Syncs when a period's close point (end + delay, end + late grace + delay) fell in (last check, now]. */
+  async check(now = new Date()): Promise<boolean> {
+    const since = this.checkedUntil;
+    if (now <= since) return false;
+    this.checkedUntil = now;
+    const delay = this.config.periodCloseSyncDelayMs;
+    const [{ due }] = (await this.dataSource.query(
+      `SELECT EXISTS (
+         SELECT 1 FROM usage_counters
+          WHERE (period_end + $3 * interval '1 millisecond' > $1 AND period_end + $3 * interval '1 millisecond' <= $2)
+             OR (period_end + $4 * interval '1 millisecond' > $1 AND period_end + $4 * interval '1 millisecond' <= $2)
+       ) AS due`,
+      [since.toISOString(), now.toISOString(), delay, LATE_EVENT_GRACE_MS + delay],
+    )) as Array<{ due: boolean }>;
+    if (!due) return false;
+    this.logger.log('a billing period ended: syncing its usage before Stripe finalizes the invoice');
+    await this.sync.sync();
+    return true;
+  }
+}
