@@ -9,9 +9,7 @@ export class BillingHistory1763886000000 implements MigrationInterface {
     // a customer no longer has once it cancels. Rows are only ever added.
     //  - kind 'tier_change': Tollgate moved the Stripe subscription to another tier mid-period; `at` is Stripe's
     //    instant of the change, `closed_quantities` what Stripe's meters held for the segment that closed there
-    //    (Stripe invoices that segment at the old price, from what it had processed by then), `lost_quantities`
-    //    what Tollgate had pushed into that segment beyond it (stamped before the change, not processed by then:
-    //    on no invoice, and alerted).
+    //    (Stripe invoices that segment at the old price, from what it had processed by then).
     //  - kind 'snapshot': the customer's tier, subscription and period changed (webhooks, renewals, admin).
     await queryRunner.query(`
       CREATE TABLE billing_history (
@@ -25,7 +23,6 @@ export class BillingHistory1763886000000 implements MigrationInterface {
         period_start timestamptz,
         period_end timestamptz,
         closed_quantities jsonb,
-        lost_quantities jsonb,
         created_at timestamptz NOT NULL DEFAULT now()
       )`);
     await queryRunner.query(`CREATE INDEX billing_history_customer_at ON billing_history (customer_id, at, id)`);
