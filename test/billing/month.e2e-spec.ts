@@ -371,6 +371,11 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     }
     expect(comparisons.length).toBeGreaterThanOrEqual(40);
     expect(comparisons.filter((row) => row.invoice !== row.preview)).toEqual([]);
+    // A period is asked for by an instant in it; anything else is a clear 400.
+    for (const bad of ['yesterday', '2026-13-01T00:00:00Z', '1900-01-01T00:00:00Z']) {
+      const refused = await admin.request('GET', `/v1/customers/${subjects[0].id}/invoice-preview?at=${encodeURIComponent(bad)}`);
+      expect([refused.status, refused.body.error]).toEqual([400, 'validation_failed']);
+    }
     // Free customers are never invoiced and preview nothing.
     for (const subject of subjects.filter((s) => s.tier === 'free')) {
       expect((await admin.request('GET', `/v1/customers/${subject.id}/invoice-preview?${previewQuery()}`)).body.total).toBe('0.00');
