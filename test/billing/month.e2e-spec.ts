@@ -59,6 +59,8 @@ tiers:
     endpoints: [/v1/*, /v1/admin/*]
 `;
 
+/** The base prices of the catalog above, in cents. */
+const BASE_MINOR: Record<string, number> = { starter: 1900, pro: 4900, scale: 19999 };
 const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
@@ -343,7 +345,7 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
   const previewQuery = () => `at=${encodeURIComponent(new Date((T1 - 1) * 1000).toISOString())}`;
   const paying = () => subjects.filter((s) => s.stripeCustomerId && s.role !== 'incomplete');
 
-  it('finalizes one invoice closing the period per paying customer, and bills nothing to the one who never paid', () => {
+  it('bills each paying customer its signup invoice and one invoice closing the period, and nothing to the one who never paid', () => {
     expect(T1).toBeGreaterThan(T0);
     for (const subject of subjects.filter((s) => s.stripeCustomerId)) {
       const invoices = emulator.invoices({ customer: subject.stripeCustomerId! });
@@ -352,6 +354,9 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
         expect(invoices.map((invoice) => [invoice.billing_reason, invoice.status])).toEqual([['subscription_create', 'void']]);
         continue;
       }
+      // The signup invoice: the first period's base, in advance, paid.
+      const initialTier = PLANS[subjects.indexOf(subject)].tier;
+      expect(invoices.filter((invoice) => invoice.billing_reason === 'subscription_create').map((invoice) => [invoice.status, invoice.total])).toEqual([['paid', BASE_MINOR[initialTier]]]);
       const closing = invoices.filter((invoice) => invoice.billing_reason !== 'subscription_create');
       expect({ customer: subject.id, invoices: closing.map((invoice) => [invoice.billing_reason, invoice.status, invoice.period_start, invoice.period_end]) }).toEqual({
         customer: subject.id,
