@@ -11,6 +11,7 @@ import { WebhookUrlSetBy1763885612000 } from './1763885612000-WebhookUrlSetBy.js
 import { PushFailures1763885700000 } from './1763885700000-PushFailures.js';
 import { SubscribeAttempts1763885800000 } from './1763885800000-SubscribeAttempts.js';
 import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
+import { TierChangeLost1763886010000 } from './1763886010000-TierChangeLost.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -27,4 +28,5 @@ export const MIGRATIONS = [
   PushFailures1763885700000,
   SubscribeAttempts1763885800000,
   BillingHistory1763886000000,
+  TierChangeLost1763886010000,
 ];

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { OnEvent } from '@nestjs/event-emitter';
+import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { KeyedSerializer } from '../common/keyed-serializer.js';
@@ -8,6 +8,7 @@ import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import type { BillingPeriod } from '../metering/billing-period.js';
 import { TiersService } from '../tiers/tiers.service.js';
+import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from './billing.events.js';
 import { stripeNames } from './stripe.client.js';
 
 export interface BillingHistoryRow {
@@ -19,6 +20,8 @@ export interface BillingHistoryRow {
   period: BillingPeriod | null;
   /** tier_change only: per meter, what Stripe's meter held for the segment that closed at `at`. */
   closedQuantities: Record<string, number> | null;
+  /** tier_change only: per meter, what was pushed into that segment beyond it (on no invoice: alerted). */
+  lostQuantities: Record<string, number> | null;
 }
 
 interface Row {
@@ -30,11 +33,10 @@ interface Row {
   period_start: Date | null;
   period_end: Date | null;
   closed_quantities: Record<string, number> | string | null;
+  lost_quantities: Record<string, number> | string | null;
 }
 
 const MINUTE = 60_000;
-/** Stripe accepts meter events up to 5 minutes ahead; none of ours is stamped later than that. */
-const EVENT_LEAD_MS = 5 * MINUTE;
 
 /**
  * A customer's billing over time (tier, subscription, period), so that the invoice closing a period can be
@@ -49,6 +51,7 @@ export class BillingHistoryService {
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(EventEmitter2) private readonly events: EventEmitter2,
   ) {}
 
   /** Records the customer's billing when its tier, subscription or period differs from the last row. */
@@ -83,17 +86,56 @@ export class BillingHistoryService {
       stripeSubscriptionId: customer.stripeSubscriptionId,
       period: customer.periodStart && customer.periodEnd ? { start: customer.periodStart, end: customer.periodEnd } : null,
       closedQuantities: null,
+      lostQuantities: null,
     });
   }
 
-  recordTierChange(customerId: string, row: Omit<BillingHistoryRow, 'kind'>): Promise<void> {
-    return this.perCustomer.run(customerId, () => this.insert(customerId, { ...row, kind: 'tier_change' }));
+  /**
+   * Records a price swap made mid-period at Stripe's instant `at`. Swapping the prices closes the metered items:
+   * "On January 16, we create an invoice item billing for usage from January 1 to January 16"
+   * (usage-based/manage-billing-setup) — from the usage Stripe has processed by then, and the new price bills
+   * only what is stamped from the change on. So the segment that closed holds what Stripe's meters show for
+   * it now; whatever Tollgate pushed into it beyond that (stamped before the change, not processed yet) lands
+   * on no invoice: it is recorded as lost and raises `billing.drift_detected`.
+   */
+  async recordTierChange(
+    stripe: Stripe,
+    customer: { id: string; stripeCustomerId: string },
+    change: Omit<BillingHistoryRow, 'kind' | 'closedQuantities' | 'lostQuantities'>,
+    billingPeriod: BillingPeriod | null,
+  ): Promise<void> {
+    await this.perCustomer.run(customer.id, async () => {
+      const closed: Record<string, number> = {};
+      const lost: Record<string, number> = {};
+      if (billingPeriod) {
+        const earlier = (await this.rows(customer.id)).filter((row) => row.kind === 'tier_change' && row.at >= billingPeriod.start && row.at < change.at);
+        const since = earlier[earlier.length - 1]?.at ?? billingPeriod.start;
+        Object.assign(closed, await this.meteredBetween(stripe, customer.stripeCustomerId, since, change.at));
+        const pushed = await this.pushedBetween(customer.id, billingPeriod.start, since, change.at);
+        for (const [meter, quantity] of pushed) {
+          const missing = quantity - (closed[meter] ?? 0);
+          if (missing > 0) lost[meter] = missing;
+        }
+        for (const [meter, quantity] of Object.entries(lost)) {
+          this.logger.warn(`${customer.id}: ${quantity} ${meter} pushed before the tier change at ${change.at.toISOString()} missed Stripe's closing invoice item`);
+          this.events.emit(BILLING_DRIFT_DETECTED, {
+            customerId: customer.id,
+            meter,
+            periodStart: billingPeriod.start,
+            pushedTotal: pushed.get(meter) ?? 0,
+            stripeTotal: closed[meter] ?? 0,
+            drift: quantity,
+          } satisfies DriftDetectedEvent);
+        }
+      }
+      await this.insert(customer.id, { ...change, kind: 'tier_change', closedQuantities: closed, lostQuantities: lost });
+    });
   }
 
   private async insert(customerId: string, row: BillingHistoryRow): Promise<void> {
     await this.dataSource.query(
-      `INSERT INTO billing_history (customer_id, kind, at, previous_tier, tier, stripe_subscription_id, period_start, period_end, closed_quantities)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      `INSERT INTO billing_history (customer_id, kind, at, previous_tier, tier, stripe_subscription_id, period_start, period_end, closed_quantities, lost_quantities)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
       [
         customerId,
         row.kind,
@@ -104,6 +146,7 @@ export class BillingHistoryService {
         row.period?.start ?? null,
         row.period?.end ?? null,
         row.closedQuantities === null ? null : JSON.stringify(row.closedQuantities),
+        row.lostQuantities === null ? null : JSON.stringify(row.lostQuantities),
       ],
     );
   }
@@ -111,7 +154,7 @@ export class BillingHistoryService {
   /** The customer's rows, oldest first. */
   async rows(customerId: string): Promise<BillingHistoryRow[]> {
     const rows = (await this.dataSource.query(
-      `SELECT kind, at, previous_tier, tier, stripe_subscription_id, period_start, period_end, closed_quantities
+      `SELECT kind, at, previous_tier, tier, stripe_subscription_id, period_start, period_end, closed_quantities, lost_quantities
          FROM billing_history WHERE customer_id = $1 ORDER BY at, id`,
       [customerId],
     )) as Row[];
@@ -122,18 +165,15 @@ export class BillingHistoryService {
       tier: row.tier,
       stripeSubscriptionId: row.stripe_subscription_id,
       period: row.period_start && row.period_end ? { start: new Date(row.period_start), end: new Date(row.period_end) } : null,
-      closedQuantities: typeof row.closed_quantities === 'string' ? (JSON.parse(row.closed_quantities) as Record<string, number>) : row.closed_quantities,
+      closedQuantities: quantities(row.closed_quantities),
+      lostQuantities: quantities(row.lost_quantities),
     }));
   }
 
-  /**
-   * What Stripe's meters hold now for the customer from `since` on, per meter: read just before a tier change,
-   * it is what Stripe bills at the old price ("On January 16, we create an invoice item billing for usage from
-   * January 1 to January 16", usage-based/manage-billing-setup) — the usage it has processed by then.
-   */
-  async meteredSince(stripe: Stripe, stripeCustomerId: string, since: Date, now = new Date()): Promise<Record<string, number>> {
-    const start = Math.ceil(since.getTime() / MINUTE) * MINUTE;
-    const end = Math.ceil((now.getTime() + EVENT_LEAD_MS) / MINUTE) * MINUTE;
+  /** What Stripe's meters show now for the customer over [from, to), per meter (minute-aligned, as summaries are). */
+  private async meteredBetween(stripe: Stripe, stripeCustomerId: string, from: Date, to: Date): Promise<Record<string, number>> {
+    const start = Math.ceil(from.getTime() / MINUTE) * MINUTE;
+    const end = Math.ceil(to.getTime() / MINUTE) * MINUTE;
     const quantities: Record<string, number> = {};
     if (end <= start) return quantities;
     const meters = new Map<string, string>();
@@ -149,6 +189,21 @@ export class BillingHistoryService {
     }
     return quantities;
   }
+
+  /** What Tollgate sent (or is sending) to Stripe for the period, stamped in [from, to), per meter. */
+  private async pushedBetween(customerId: string, periodStart: Date, from: Date, to: Date): Promise<Map<string, number>> {
+    const rows = (await this.dataSource.query(
+      `SELECT meter, coalesce(sum(delta), 0)::text AS pushed FROM stripe_pushes
+        WHERE customer_id = $1 AND period_start = $2 AND status IN ('sent', 'pending') AND event_timestamp >= $3 AND event_timestamp < $4
+        GROUP BY meter`,
+      [customerId, periodStart, from, to],
+    )) as Array<{ meter: string; pushed: string }>;
+    return new Map(rows.map((row) => [row.meter, Number(row.pushed)]));
+  }
+}
+
+function quantities(value: Record<string, number> | string | null): Record<string, number> | null {
+  return typeof value === 'string' ? (JSON.parse(value) as Record<string, number>) : value;
 }
 
 function sameInstant(a: Date | string | null, b: Date | null): boolean {

@@ -60,8 +60,8 @@ export class BillingService {
 
   /**
    * The period's tiers: one segment, or one per tier change made through Stripe. A closed segment holds what
-   * Stripe's meter had for it at the change; the last one the rest (what was pushed after the change goes to
-   * the new price, whenever it happened).
+   * Stripe's meter had for it at the change; the last one the rest (what is pushed after the change goes to the
+   * new price, whenever it happened), less what was lost at a change (alerted when it was).
    */
   private segments(
     customer: CustomerEntity,
@@ -85,6 +85,10 @@ export class BillingService {
         const value = BigInt(Math.max(0, quantity));
         closed.set(meter, value);
         remaining.set(meter, (remaining.get(meter) ?? 0n) - value);
+      }
+      // Pushed into the closed segment but missed by Stripe's invoice item: on no invoice (and alerted).
+      for (const [meter, quantity] of Object.entries(change.lostQuantities ?? {})) {
+        remaining.set(meter, (remaining.get(meter) ?? 0n) - BigInt(Math.max(0, quantity)));
       }
       segments.push({ ...terms(tier), start, usage: closed });
       start = change.at;

@@ -142,9 +142,6 @@ export class SubscriptionsService {
         const metadata = { tollgate_customer_id: customer.id, tollgate_tier: tier.name, tollgate_attempt: attempt.id };
         outcomeUnknown = true;
         if (current && !ENDING_STATUSES.has(current.status) && current.status !== 'incomplete') {
-          // Swapping the prices closes the metered items: Stripe bills their usage so far at the old prices, from
-          // what its meters hold at the change. Read now, it is what the preview bills for the closed segment.
-          const closedQuantities = await this.closingQuantities(stripe, customer, stripeCustomerId);
           subscription = await this.withRetries(() =>
             stripe.subscriptions.update(
               current.id,
@@ -157,7 +154,7 @@ export class SubscriptionsService {
               { idempotencyKey: `tollgate-subscription-update-${attempt.id}` },
             ),
           );
-          await this.recordTierChange(customer, tier.name, current, subscription, meteredIds, closedQuantities);
+          await this.recordTierChange(stripe, customer, stripeCustomerId, tier.name, current, subscription, meteredIds);
         } else {
           if (current?.status === 'incomplete') {
             // "A subscription in this status can only have metadata and default_source updated": replace it.
@@ -260,33 +257,30 @@ export class SubscriptionsService {
     return { id: session.id, url: session.url };
   }
 
-  /** What Stripe's meters hold for the customer since the current segment began (period start or last change). */
-  private async closingQuantities(stripe: Stripe, customer: CustomerEntity, stripeCustomerId: string): Promise<Record<string, number>> {
-    const period = billingAnchor(customer);
-    if (!period) return {};
-    const changes = (await this.history.rows(customer.id)).filter((row) => row.kind === 'tier_change' && row.at >= period.start && row.at < period.end);
-    return this.history.meteredSince(stripe, stripeCustomerId, changes[changes.length - 1]?.at ?? period.start);
-  }
-
-  /** A price swap mid-period, at Stripe's instant of it (its new items' creation): it splits usage and prorations. */
+  /**
+   * A price swap mid-period, at Stripe's instant of it (its new items' creation): it splits the period's usage
+   * (each price bills its own segment) and prorates the base; the history keeps what Stripe billed for the
+   * segment that closed, for the invoice preview.
+   */
   private async recordTierChange(
+    stripe: Stripe,
     customer: CustomerEntity,
+    stripeCustomerId: string,
     tierName: string,
     before: Stripe.Subscription,
     after: Stripe.Subscription,
     meteredIds: ReadonlySet<string>,
-    closedQuantities: Record<string, number>,
   ): Promise<void> {
     const kept = new Set(before.items.data.map((item) => item.id));
     const added = after.items.data.filter((item) => !kept.has(item.id)).map((item) => item.created);
-    await this.history.recordTierChange(customer.id, {
+    const change = {
       at: added.length > 0 ? new Date(Math.max(...added) * 1000) : new Date(),
       previousTier: customer.tier,
       tier: tierName,
       stripeSubscriptionId: after.id,
       period: subscriptionPeriod(after, meteredIds),
-      closedQuantities,
-    });
+    };
+    await this.history.recordTierChange(stripe, { id: customer.id, stripeCustomerId }, change, billingAnchor(customer));
   }
 
   /** The tier's active prices (base first), looked up by lookup_key 10 at a time. */

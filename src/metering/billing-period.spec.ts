@@ -1,4 +1,4 @@
-import { calendarMonth, periodContaining, periodFromQuery } from './billing-period.js';
+import { calendarMonth, eventPeriod, periodContaining, periodFromQuery } from './billing-period.js';
 
 const d = (iso: string) => new Date(iso);
 
@@ -74,5 +74,20 @@ describe('billing periods stepped from the anchor (Stripe: Jan 31 → Feb 28/29 
     const clamped = { start: d('2027-02-28T00:00:00Z'), end: d('2027-03-31T00:00:00Z') };
     expect(periodFromQuery('2027-06', clamped)).toEqual({ start: d('2027-06-30T00:00:00Z'), end: d('2027-07-31T00:00:00Z') });
     expect(periodFromQuery('2027-07', clamped)?.start).toEqual(d('2027-07-31T00:00:00Z'));
+  });
+});
+
+describe('eventPeriod', () => {
+  const ended = { start: new Date('2026-10-31T10:00:00Z'), end: new Date('2026-11-30T10:00:00Z') };
+
+  it('counts a late event of a cancelled subscription’s last period in that period', () => {
+    expect(eventPeriod(new Date('2026-11-30T09:57:00Z'), null, ended)).toEqual(ended);
+  });
+
+  it('counts events after the end, or with a subscription running, as the current billing does', () => {
+    expect(eventPeriod(new Date('2026-11-30T10:00:00Z'), null, ended)).toEqual(calendarMonth(new Date('2026-11-30T10:00:00Z')));
+    expect(eventPeriod(new Date('2026-10-30T10:00:00Z'), null, ended)).toEqual(calendarMonth(new Date('2026-10-30T10:00:00Z')));
+    const anchor = { start: new Date('2026-12-05T00:00:00Z'), end: new Date('2027-01-05T00:00:00Z') };
+    expect(eventPeriod(new Date('2026-11-30T09:57:00Z'), anchor, ended)).toEqual(periodContaining(new Date('2026-11-30T09:57:00Z'), anchor));
   });
 });

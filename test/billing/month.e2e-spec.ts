@@ -59,6 +59,8 @@ tiers:
     endpoints: [/v1/*, /v1/admin/*]
 `;
 
+/** The base prices of the catalog above, in cents. */
+const BASE_MINOR: Record<string, number> = { starter: 1900, pro: 4900, scale: 19999 };
 const MINUTE = 60;
 const HOUR = 3600;
 const DAY = 86_400;
@@ -80,7 +82,7 @@ function periodStart(): number {
   throw new Error('no 31st found');
 }
 
-type Role = 'plain' | 'upgrade' | 'downgrade' | 'cancel' | 'incomplete';
+type Role = 'plain' | 'upgrade' | 'downgrade' | 'cancel' | 'incomplete' | 'racing';
 interface Plan {
   tier: string;
   /** Usage over the month. */
@@ -103,6 +105,7 @@ const PLANS: Plan[] = [
   ...[0, 30_000, 49_999, 50_000, 50_001, 80_000, 149_999, 150_000, 150_001, 260_000, 999_999, 1_500_000, 77_777].map((usage) => ({ tier: 'pro', usage, role: 'plain' as Role })),
   { tier: 'pro', usage: 140_000, role: 'cancel' },
   { tier: 'pro', usage: 60_000, role: 'incomplete' },
+  { tier: 'pro', usage: 300_000, role: 'racing' },
   ...[0, 150_000, 200_000, 200_001, 250_000, 299_999, 500_000, 500_001, 777_777, 2_000_000, 333_333, 450_000, 123_456].map((usage) => ({ tier: 'scale', usage, role: 'plain' as Role })),
   { tier: 'scale', usage: 640_000, role: 'downgrade' },
 ];
@@ -182,7 +185,20 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     emulator.setClock(T0 - 2 * HOUR);
     service = await startTestApp(database, { config: stripeConfig(database, emulator, { catalog: parseTierCatalog(CATALOG) }) });
     admin = new AdminClient(service.url);
-    emulator.addWebhookEndpoint(`${service.url}/v1/stripe/webhooks`);
+    // The endpoint an operator sets up: the event types Tollgate acts on.
+    emulator.addWebhookEndpoint(`${service.url}/v1/stripe/webhooks`, {
+      enabledEvents: [
+        'customer.subscription.created',
+        'customer.subscription.updated',
+        'customer.subscription.deleted',
+        'customer.subscription.paused',
+        'customer.subscription.resumed',
+        'invoice.created',
+        'invoice.finalized',
+        'invoice.paid',
+        'invoice.payment_failed',
+      ],
+    });
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: { customerId: string; meter: string; periodStart: Date; drift: number }) => drifts.push(event));
   }, 60_000);
 
@@ -204,18 +220,21 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     // Day 0: the paid customers subscribe; Stripe's default payment behaviour leaves them incomplete until
     // they pay the first invoice, which all do but one.
     await travel(T0);
-    for (const subject of subjects.filter((s) => s.tier !== 'free' && s.tier !== 'enterprise')) {
+    const subscribe = async (subject: Subject) => {
       const subscribed = await admin.request('POST', `/v1/customers/${subject.id}/subscription`, { tier: subject.tier });
       // 202: Stripe created the subscription, and it waits for its first payment.
       expect(subscribed.status).toBe(202);
       subject.stripeCustomerId = subscribed.body.stripeCustomerId;
       subject.stripeSubscriptionId = subscribed.body.stripeSubscriptionId;
-      if (subject.role === 'incomplete') continue;
+      if (subject.role === 'incomplete') return;
       const [first] = emulator.invoices({ customer: subject.stripeCustomerId! });
       expect(first).toMatchObject({ billing_reason: 'subscription_create', status: 'open' });
       emulator.setPaymentOutcome(subject.stripeCustomerId!, 'succeeds');
       await emulator.payInvoice(first.id);
-    }
+    };
+    // Customers sign up side by side, a few at a time.
+    const paid = subjects.filter((s) => s.tier !== 'free' && s.tier !== 'enterprise');
+    for (let i = 0; i < paid.length; i += 6) await Promise.all(paid.slice(i, i + 6).map(subscribe));
     const item = (await stripe.subscriptions.retrieve(subjects.find((s) => s.tier === 'pro')!.stripeSubscriptionId!)).items.data[0] as Stripe.SubscriptionItem & { current_period_end: number };
     T1 = item.current_period_end;
     // Oct 31 → Nov 30 (or Jan 31 → Feb 28, …): the first period ends on a shorter month's last day.
@@ -228,6 +247,7 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     const upgrader = subjects.find((s) => s.role === 'upgrade')!;
     const downgrader = subjects.find((s) => s.role === 'downgrade')!;
     const canceller = subjects.find((s) => s.role === 'cancel')!;
+    const racer = subjects.find((s) => s.role === 'racing')!;
 
     for (const [index, day] of ROUNDS.entries()) {
       const at = T0 + day * DAY + 2 * HOUR;
@@ -237,26 +257,41 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
       if (index === 2) await ingest(events.slice(0, 40)); // client retries: duplicates, acknowledged once
       await travel(at + 10 * MINUTE);
 
+      const answered = (status: number) => emulator.requests.filter((request) => request.path === '/v1/billing/meter_events' && request.status === status).length;
       if (day === 10) {
         // A 401 window (a rolled key): the sync fails while it lasts; the next hourly run pushes it all.
+        const before = answered(401);
         emulator.unauthorizedFor(1_500);
         await sync();
         await new Promise((resolve) => setTimeout(resolve, 1_600));
+        expect(answered(401)).toBeGreaterThan(before);
         await travel(at + 70 * MINUTE);
       } else if (day === 13) {
-        // A 429 storm: Stripe refuses the next 120 requests, with and without Stripe-Should-Retry.
-        emulator.faults.rateLimitBurst = { remaining: 120, shouldRetryHeader: index % 2 === 0 ? null : true };
+        // A 429 storm: Stripe refuses the next 120 requests (no Stripe-Should-Retry header, as Stripe may send).
+        const before = answered(429);
+        emulator.faults.rateLimitBurst = { remaining: 120, shouldRetryHeader: null };
         await sync();
         emulator.faults.rateLimitBurst = { remaining: 0, shouldRetryHeader: null };
+        expect(answered(429)).toBeGreaterThan(before);
         await travel(at + 70 * MINUTE);
       } else if (day === 16) {
         // Connections reset after Stripe applied the meter event: the retry meets "An event already exists".
+        const before = answered(0);
         emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0.5, onlyPaths: /meter_events/ };
         await sync();
         emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
+        expect(answered(0)).toBeGreaterThan(before);
         await travel(at + 70 * MINUTE);
       }
       expect((await sync()).status).toBe(200);
+      if (day === 22) {
+        // Half a minute after the scheduler's push, before Stripe processed it, a customer upgrades: Stripe's
+        // closing invoice item misses that push, and the new price bills only usage stamped after the change.
+        await travel(at + 10 * MINUTE + 30);
+        const upgraded = await admin.request('POST', `/v1/customers/${racer.id}/subscription`, { tier: 'scale' });
+        expect(upgraded.status).toBe(200);
+        racer.tier = 'scale';
+      }
       // Stripe processes meter events asynchronously: a few minutes later they show.
       await travel(at + 2 * HOUR);
 
@@ -310,7 +345,7 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
   const previewQuery = () => `at=${encodeURIComponent(new Date((T1 - 1) * 1000).toISOString())}`;
   const paying = () => subjects.filter((s) => s.stripeCustomerId && s.role !== 'incomplete');
 
-  it('finalizes one invoice closing the period per paying customer, and bills nothing to the one who never paid', () => {
+  it('bills each paying customer its signup invoice and one invoice closing the period, and nothing to the one who never paid', () => {
     expect(T1).toBeGreaterThan(T0);
     for (const subject of subjects.filter((s) => s.stripeCustomerId)) {
       const invoices = emulator.invoices({ customer: subject.stripeCustomerId! });
@@ -319,6 +354,9 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
         expect(invoices.map((invoice) => [invoice.billing_reason, invoice.status])).toEqual([['subscription_create', 'void']]);
         continue;
       }
+      // The signup invoice: the first period's base, in advance, paid.
+      const initialTier = PLANS[subjects.indexOf(subject)].tier;
+      expect(invoices.filter((invoice) => invoice.billing_reason === 'subscription_create').map((invoice) => [invoice.status, invoice.total])).toEqual([['paid', BASE_MINOR[initialTier]]]);
       const closing = invoices.filter((invoice) => invoice.billing_reason !== 'subscription_create');
       expect({ customer: subject.id, invoices: closing.map((invoice) => [invoice.billing_reason, invoice.status, invoice.period_start, invoice.period_end]) }).toEqual({
         customer: subject.id,
@@ -338,6 +376,11 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     }
     expect(comparisons.length).toBeGreaterThanOrEqual(40);
     expect(comparisons.filter((row) => row.invoice !== row.preview)).toEqual([]);
+    // A period is asked for by an instant in it; anything else is a clear 400.
+    for (const bad of ['yesterday', '2026-13-01T00:00:00Z', '1900-01-01T00:00:00Z']) {
+      const refused = await admin.request('GET', `/v1/customers/${subjects[0].id}/invoice-preview?at=${encodeURIComponent(bad)}`);
+      expect([refused.status, refused.body.error]).toEqual([400, 'validation_failed']);
+    }
     // Free customers are never invoiced and preview nothing.
     for (const subject of subjects.filter((s) => s.tier === 'free')) {
       expect((await admin.request('GET', `/v1/customers/${subject.id}/invoice-preview?${previewQuery()}`)).body.total).toBe('0.00');
@@ -356,6 +399,11 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
       if (invoiced + alerted !== acknowledged) unaccounted.push({ customer: subject.id, tier: subject.tier, role: subject.role, acknowledged, invoiced, alerted });
     }
     expect(unaccounted).toEqual([]);
+    // The only usage on no invoice is the push Stripe had not processed when the racing customer upgraded:
+    // named in an alert, with its customer, meter and period.
+    const racer = subjects.find((s) => s.role === 'racing')!;
+    expect(drifts.map((drift) => drift.customerId)).toEqual([racer.id]);
+    expect(drifts[0]).toMatchObject({ meter: 'api_calls', drift: Math.floor(racer.usage * ((1 - LAST_HOUR_SHARE - LATE_SHARE) / ROUNDS.length)) });
     // No meter event was applied twice, whatever the faults did to the connections.
     expect([...emulator.appliedIdentifierCounts().values()].filter((count) => count > 1)).toEqual([]);
   });

@@ -1165,6 +1165,37 @@ describe('Stripe emulator, a subscription’s life on a test clock', () => {
       ]);
       expect(await lines(classic.subscription.id)).toEqual([[1, 4900]]);
     });
+
+    it('a price swap mid-period prorates over the period as counted from the anchor, and splits the metered usage at the change', async () => {
+      const { base, usage } = await catalog({ unit_amount: 2 });
+      const product = await stripe.products.create({ name: 'Scale' });
+      const bigBase = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 19900, recurring: { interval: 'month' } });
+      const bigUsage = await stripe.prices.create({ product: product.id, currency: 'usd', unit_amount: 1, recurring: { interval: 'month', usage_type: 'metered', meter: (await stripe.prices.retrieve(usage.id)).recurring!.meter! } });
+      const payer = await customer();
+      // The first period, Jan 31 → Feb 28, lasts 28 days (not the 31 from Jan 28, a month before its end).
+      const subscription = await stripe.subscriptions.create({ customer: payer.id, items: [{ price: base.id }, { price: usage.id }] });
+      await emulator.advanceTo(T0 + HOUR);
+      await usageEvent(payer.id, 1000);
+      await emulator.advanceTo(T0 + 7 * DAY); // processed
+      await stripe.subscriptions.update(subscription.id, {
+        items: [...subscription.items.data.map((item) => ({ id: item.id, deleted: true })), { price: bigBase.id }, { price: bigUsage.id }],
+        proration_behavior: 'create_prorations',
+      });
+      await emulator.advanceBy(HOUR);
+      await usageEvent(payer.id, 500);
+      await emulator.advanceTo(FEB28 + HOUR);
+      const [invoice] = (await stripe.invoices.list({ subscription: subscription.id, limit: 1 })).data;
+      const byAmount = (lines: number[][]) => [...lines].sort((a, b) => a[1] - b[1]);
+      expect(byAmount(invoice.lines.data.map((line) => [line.quantity!, line.amount]))).toEqual(
+        byAmount([
+          [1, -3675], // unused 21 of 28 days on the old base: −49.00 × 3/4
+          [500, 500], // the new price bills only usage from the change on
+          [1000, 2000], // the old price's usage up to the change
+          [1, 14925], // remaining 21 of 28 days on the new base: 199.00 × 3/4
+          [1, 19900], // the next period's new base, in advance
+        ]),
+      );
+    });
   });
 
   describe('deliveries', () => {
