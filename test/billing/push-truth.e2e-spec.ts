@@ -228,6 +228,14 @@ describe('usage pushes under Stripe’s real semantics', () => {
     expect(push).toMatchObject({ status: 'failed', failure_code: 'meter_event_customer_not_found' });
     expect(push.last_error).toContain('cus_gone_for_good');
     expect(drifts.filter((d) => d.customerId === customer.id)).toEqual([expect.objectContaining({ reason: 'push_failed', drift: 80, identifier: push.identifier })]);
+    // The operator alert is recorded (listeners run detached: wait for it).
+    let alerts: Array<{ audience: string; kind: string; message: string; data: { reason?: string } }> = [];
+    for (let i = 0; i < 50 && alerts.length === 0; i++) {
+      alerts = (await admin.request('GET', `/v1/customers/${customer.id}/notifications`)).body.data.filter((n: { kind: string }) => n.kind === 'billing.drift_detected');
+      if (alerts.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(alerts).toEqual([expect.objectContaining({ audience: 'operator', data: expect.objectContaining({ reason: 'push_failed' }) })]);
+    expect(alerts[0].message).toContain('meter_event_customer_not_found');
     // Not fixed yet: nothing is re-sent.
     expect((await sync()).blocked).toBeGreaterThanOrEqual(1);
     expect(await pushesOf(customer.id)).toHaveLength(1);
@@ -323,6 +331,14 @@ describe('usage pushes under Stripe’s real semantics', () => {
     expect(await pushesOf(customer.id)).toEqual([]);
     expect(await scheduler.check(new Date(end + config.periodCloseSyncDelayMs + 1000))).toBe(true);
     expect(await pushesOf(customer.id)).toEqual([expect.objectContaining({ status: 'sent', delta: '9' })]);
+    // And again once the period's late-event grace (1 h) is over, for the late events.
+    expect(await scheduler.check(new Date(end + HOUR))).toBe(false);
+    await ingest(customer.id, 2, 'close-late');
+    expect(await scheduler.check(new Date(end + HOUR + config.periodCloseSyncDelayMs + 1000))).toBe(true);
+    expect((await pushesOf(customer.id)).map((push) => [push.status, push.delta])).toEqual([
+      ['sent', '9'],
+      ['sent', '2'],
+    ]);
 
     // At the defaults (late events for 1 h, Stripe finalizing after 1 h) the last late events cannot make it.
     expect(service.logs.text).toContain('STRIPE_FINALIZATION_GRACE_MS');
