@@ -51,7 +51,7 @@ describe('usage pushes under Stripe’s real semantics', () => {
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: DriftDetectedEvent) => drifts.push(event));
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
-    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close'];
+    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale'];
     await Promise.all(
       names.map(async (name) => {
         const customer = await admin.createCustomer('free');
@@ -350,5 +350,29 @@ describe('usage pushes under Stripe’s real semantics', () => {
     } finally {
       config.stripeFinalizationGraceMs = grace;
     }
+  });
+  it('checks a push pending for more than 23 hours against what Stripe should hold, leaving out an earlier refused push', async () => {
+    const customer = customers.stale;
+    await ingest(customer.id, 100, 'stale-1');
+    expect(await sync()).toMatchObject({ sent: 1 });
+    await ingest(customer.id, 30, 'stale-2');
+    emulator.faults = { ...emulator.faults, resetAfterApplyRate: 1, onlyPaths: /meter_events/ };
+    try {
+      expect(await sync()).toMatchObject({ sent: 0, stillPending: 1 });
+    } finally {
+      emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
+    }
+    const [first, second] = await pushesOf(customer.id);
+    // Stripe refuses the first one after all (as a meter error report says; its event never counts).
+    await stripe.billing.meterEventAdjustments.create({ event_name: 'tollgate_api_calls', type: 'cancel', cancel: { identifier: first.identifier } });
+    await database.query(`UPDATE stripe_pushes SET status = 'failed', failure_code = 'meter_event_invalid_value' WHERE id = $1`, [first.id]);
+    // A day later on both sides: Stripe holds 30, which is all it should hold with the second push applied.
+    await database.query(`UPDATE stripe_pushes SET created_at = now() - interval '25 hours' WHERE id = $1`, [second.id]);
+    await emulator.advanceBy(25 * 3600);
+    const before = emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
+    await sync();
+    expect(emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(before);
+    expect((await pushesOf(customer.id))[1].status).toBe('sent');
+    expect(await meterTotal(customer)).toBe(30);
   });
 });
