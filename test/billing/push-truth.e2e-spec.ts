@@ -49,6 +49,9 @@ describe('usage pushes under Stripe’s real semantics', () => {
     admin = new AdminClient(service.url);
     emulator.addEventDestination(`${service.url}/v1/billing/stripe/events`, { secret: DESTINATION_SECRET });
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: DriftDetectedEvent) => drifts.push(event));
+  });
+
+  beforeAll(async () => {
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
     const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale'];
