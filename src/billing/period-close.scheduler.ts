@@ -2,7 +2,6 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import type { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { LATE_EVENT_GRACE_MS } from '../metering/events.service.js';
 import { UsageSyncService } from './usage-sync.service.js';
 
 /** How often the scheduler looks for periods that just ended. */
@@ -13,14 +12,14 @@ const CHECK_EVERY_MS = 15_000;
  * + the late-event grace) must be pushed before Stripe finalizes the period's invoice (its end + the account's
  * finalization grace), or it lands on no invoice.
  */
-export function periodCloseWarnings(config: TollgateConfig, lateEventGraceMs = LATE_EVENT_GRACE_MS): string[] {
+export function periodCloseWarnings(config: TollgateConfig, lateEventGraceMs = config.lateEventGraceMs): string[] {
   const needed = lateEventGraceMs + config.periodCloseSyncDelayMs;
   if (needed <= config.stripeFinalizationGraceMs) return [];
   return [
     `late events are accepted until ${lateEventGraceMs / 60_000} min after a period ends and pushed ${config.periodCloseSyncDelayMs / 1000} s later, ` +
       `but Stripe finalizes the period's invoice ${config.stripeFinalizationGraceMs / 60_000} min after it ends (STRIPE_FINALIZATION_GRACE_MS): ` +
       `usage arriving late may miss the invoice. Raise the invoice finalization grace in your Stripe account's Billing settings ` +
-      `(up to 72 h) to at least ${Math.ceil(needed / 60_000)} min and set STRIPE_FINALIZATION_GRACE_MS to match.`,
+      `(up to 72 h) to at least ${Math.ceil(needed / 60_000)} min and set STRIPE_FINALIZATION_GRACE_MS to match, or lower TOLLGATE_LATE_EVENT_GRACE_MS.`,
   ];
 }
 
@@ -65,7 +64,7 @@ export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicati
           WHERE (period_end + $3 * interval '1 millisecond' > $1 AND period_end + $3 * interval '1 millisecond' <= $2)
              OR (period_end + $4 * interval '1 millisecond' > $1 AND period_end + $4 * interval '1 millisecond' <= $2)
        ) AS due`,
-      [since.toISOString(), now.toISOString(), delay, LATE_EVENT_GRACE_MS + delay],
+      [since.toISOString(), now.toISOString(), delay, this.config.lateEventGraceMs + delay],
     )) as Array<{ due: boolean }>;
     if (!due) return false;
     this.logger.log('a billing period ended: syncing its usage before Stripe finalizes the invoice');

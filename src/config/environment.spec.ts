@@ -111,7 +111,7 @@ describe('environment validation', () => {
     expect(config).toMatchObject({ httpHeadersTimeoutMs: 10_000, httpRequestTimeoutMs: 60_000, httpKeepAliveTimeoutMs: 620_000 });
   });
 
-  it('reads the reconciliation, period-close and event-destination settings (defaults: hourly, 5 min, 1 h, 1 min)', () => {
+  it('reads the reconciliation, period-close and event-destination settings (defaults: hourly, 5 min, 1 h, 1 min, 50 min)', () => {
     const catalog = { catalog: { tiers: [], meters: [], upgradeUrl: '/' } };
     expect(TollgateConfig.fromEnvironment({}, catalog)).toMatchObject({
       reconcileCron: '30 * * * *',
@@ -119,6 +119,7 @@ describe('environment validation', () => {
       stripeSummaryDelayMs: 300_000,
       stripeFinalizationGraceMs: 3_600_000,
       periodCloseSyncDelayMs: 60_000,
+      lateEventGraceMs: 3_000_000,
       stripeEventDestinationSecret: null,
     });
     const config = TollgateConfig.fromEnvironment(
@@ -128,6 +129,7 @@ describe('environment validation', () => {
         STRIPE_SUMMARY_DELAY_MS: '600000',
         STRIPE_FINALIZATION_GRACE_MS: '7200000',
         TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS: '30000',
+        TOLLGATE_LATE_EVENT_GRACE_MS: '1800000',
         STRIPE_EVENT_DESTINATION_SECRET: 'whsec_abc',
       },
       catalog,
@@ -138,6 +140,7 @@ describe('environment validation', () => {
       stripeSummaryDelayMs: 600_000,
       stripeFinalizationGraceMs: 7_200_000,
       periodCloseSyncDelayMs: 30_000,
+      lateEventGraceMs: 1_800_000,
       stripeEventDestinationSecret: 'whsec_abc',
     });
   });

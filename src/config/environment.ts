@@ -124,6 +124,13 @@ export class EnvironmentVariables {
   TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS?: number;
 
   @IsOptional()
+  @Transform(toInteger)
+  @Min(0, { message: 'must be at least 0 (ms)' })
+  @Max(259_200_000, { message: 'must be at most 259200000 (ms)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  TOLLGATE_LATE_EVENT_GRACE_MS?: number;
+
+  @IsOptional()
   @Transform(emptyToUndefined)
   @Matches(/^whsec_\w+$/, { message: 'must look like whsec_…' })
   STRIPE_EVENT_DESTINATION_SECRET?: string;
@@ -328,6 +335,7 @@ export const ENVIRONMENT_VARIABLE_NAMES = [
   'STRIPE_SUMMARY_DELAY_MS',
   'STRIPE_FINALIZATION_GRACE_MS',
   'TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS',
+  'TOLLGATE_LATE_EVENT_GRACE_MS',
   'STRIPE_EVENT_DESTINATION_SECRET',
   'RATE_LIMIT_FAILURE_MODE',
   'RATE_LIMIT_STORE_TIMEOUT_MS',

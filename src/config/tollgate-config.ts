@@ -61,6 +61,11 @@ export class TollgateConfig {
   stripeFinalizationGraceMs = 3_600_000;
   /** A sync runs this long after a customer's period ends (and again when its late-event grace ends). */
   periodCloseSyncDelayMs = 60_000;
+  /**
+   * A closed period takes late events this long after its end. 50 min, not Stripe's whole 1 h finalization grace:
+   * the period-close sync (1 min later) and its pushes must land before the invoice finalizes.
+   */
+  lateEventGraceMs = 3_000_000;
   /** Verifies the thin events Stripe sends to the event destination `/v1/billing/stripe/events`. */
   stripeEventDestinationSecret: string | null = null;
   /** When the rate-limit store faults (see below): admit (open, the default) or refuse with 503 (closed). */
@@ -207,6 +212,7 @@ export class TollgateConfig {
         stripeSummaryDelayMs: vars.STRIPE_SUMMARY_DELAY_MS,
         stripeFinalizationGraceMs: vars.STRIPE_FINALIZATION_GRACE_MS,
         periodCloseSyncDelayMs: vars.TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS,
+        lateEventGraceMs: vars.TOLLGATE_LATE_EVENT_GRACE_MS,
       }),
     });
   }

@@ -25,8 +25,6 @@ export interface EventResult {
   reason?: string;
 }
 
-/** Stripe's invoice finalization grace: a closed period still takes late events this long. */
-export const LATE_EVENT_GRACE_MS = 3600_000;
 /** Clocks differ: a timestamp this far ahead is still "now" (Stripe allows 5 minutes). */
 const FUTURE_TOLERANCE_MS = 5 * 60_000;
 const MAX_PROPERTIES_BYTES = 4096;
@@ -133,8 +131,8 @@ export class EventsService {
     }
     if (occurredAt.getTime() > now.getTime() + FUTURE_TOLERANCE_MS) return 'timestamp is more than 5 minutes in the future';
     const period = eventPeriod(occurredAt, billingAnchor(customer), endedPeriod(customer));
-    if (period.end.getTime() + LATE_EVENT_GRACE_MS <= now.getTime()) {
-      return `period_closed: the period ${period.start.toISOString()} – ${period.end.toISOString()} closed (grace 1 h); late events are not moved to another period`;
+    if (period.end.getTime() + this.config.lateEventGraceMs <= now.getTime()) {
+      return `period_closed: the period ${period.start.toISOString()} – ${period.end.toISOString()} closed (late-event grace ${this.config.lateEventGraceMs / 60_000} min, TOLLGATE_LATE_EVENT_GRACE_MS); late events are not moved to another period`;
     }
     let properties: Record<string, unknown> | null = null;
     if (raw.properties !== undefined && raw.properties !== null) {

@@ -332,26 +332,43 @@ describe('usage pushes under Stripe’s real semantics', () => {
     expect(await pushesOf(customer.id)).toEqual([]);
     expect(await scheduler.check(new Date(end + config.periodCloseSyncDelayMs + 1000))).toBe(true);
     expect(await pushesOf(customer.id)).toEqual([expect.objectContaining({ status: 'sent', delta: '9' })]);
-    // And again once the period's late-event grace (1 h) is over, for the late events.
-    expect(await scheduler.check(new Date(end + HOUR))).toBe(false);
+    // And again once the period's late-event grace (TOLLGATE_LATE_EVENT_GRACE_MS) is over, for the late events.
+    const grace = config.lateEventGraceMs;
+    expect(await scheduler.check(new Date(end + grace))).toBe(false);
     await ingest(customer.id, 2, 'close-late');
-    expect(await scheduler.check(new Date(end + HOUR + config.periodCloseSyncDelayMs + 1000))).toBe(true);
+    expect(await scheduler.check(new Date(end + grace + config.periodCloseSyncDelayMs + 1000))).toBe(true);
     expect((await pushesOf(customer.id)).map((push) => [push.status, push.delta])).toEqual([
       ['sent', '9'],
       ['sent', '2'],
     ]);
 
-    // At the defaults (late events for 1 h, Stripe finalizing after 1 h) the last late events cannot make it.
-    expect(service.logs.text).toContain('STRIPE_FINALIZATION_GRACE_MS');
-    expect((await admin.request('GET', '/v1/billing/reconciliation')).body.warnings).toEqual([expect.stringContaining('finalization grace')]);
-    const grace = config.stripeFinalizationGraceMs;
+    // At the defaults (late events for 50 min, pushed 1 min later, Stripe finalizing after 1 h) nothing to warn of.
+    expect(service.logs.text).not.toContain('late events are accepted until');
+    expect((await admin.request('GET', '/v1/billing/reconciliation')).body.warnings).toEqual([]);
+    // Late events for a whole hour, as Stripe's grace: the last ones cannot make it, and both places say so.
     try {
+      config.lateEventGraceMs = HOUR;
+      expect((await admin.request('GET', '/v1/billing/reconciliation')).body.warnings).toEqual([expect.stringContaining('finalization grace')]);
       config.stripeFinalizationGraceMs = 2 * HOUR;
       expect((await admin.request('GET', '/v1/billing/reconciliation')).body.warnings).toEqual([]);
     } finally {
-      config.stripeFinalizationGraceMs = grace;
+      config.lateEventGraceMs = grace;
+      config.stripeFinalizationGraceMs = HOUR;
     }
   });
+  it('warns at start-up when late events could miss the invoice (late-event grace + sync delay > finalization grace)', async () => {
+    const misconfigured = await startTestApp(database, {
+      config: stripeConfig(database, emulator, { catalog: parseTierCatalog(TIERS), lateEventGraceMs: HOUR }),
+    });
+    try {
+      expect(misconfigured.logs.text).toContain('late events are accepted until 60 min after a period ends');
+      expect(misconfigured.logs.text).toContain('STRIPE_FINALIZATION_GRACE_MS');
+      expect(misconfigured.logs.text).toContain('TOLLGATE_LATE_EVENT_GRACE_MS');
+    } finally {
+      await misconfigured.close();
+    }
+  });
+
   it('checks a push pending for more than 23 hours against what Stripe should hold, leaving out an earlier refused push', async () => {
     const customer = customers.stale;
     await ingest(customer.id, 100, 'stale-1');
