@@ -82,9 +82,12 @@ export class BillingHistoryService {
       sameInstant(last.period_end, customer.periodEnd);
     if (same) return;
     const endedSubscription = last?.stripe_subscription_id && !customer.stripeSubscriptionId ? last.stripe_subscription_id : null;
+    // A subscription that ended: dated when Stripe ended it (its webhook may come hours late), when Stripe says.
+    const ended = endedSubscription ? await this.endedSubscription(endedSubscription) : null;
+    const endedAt = ended?.ended_at ?? ended?.canceled_at ?? null;
     await this.insert(customerId, {
       kind: 'snapshot',
-      at,
+      at: endedAt !== null ? new Date(endedAt * 1000) : at,
       previousTier: last?.tier ?? null,
       tier: customer.tier,
       stripeSubscriptionId: customer.stripeSubscriptionId,
@@ -92,8 +95,18 @@ export class BillingHistoryService {
       closedQuantities: null,
       lostQuantities: null,
     });
-    if (endedSubscription && last.period_start && last.period_end && customer.stripeCustomerId) {
-      await this.checkEndedMidPeriod(customerId, endedSubscription, { start: new Date(last.period_start), end: new Date(last.period_end) });
+    if (ended && last.period_start && last.period_end) {
+      await this.checkEndedMidPeriod(customerId, ended, { start: new Date(last.period_start), end: new Date(last.period_end) });
+    }
+  }
+
+  private async endedSubscription(subscriptionId: string): Promise<Stripe.Subscription | null> {
+    if (!this.stripe) return null;
+    try {
+      return await this.stripe.subscriptions.retrieve(subscriptionId, { expand: ['latest_invoice'] });
+    } catch (error) {
+      this.logger.warn(`subscription ${subscriptionId} not retrieved (${(error as Error).message}): its end is dated when Tollgate heard of it, and not checked for a final invoice`);
+      return null;
     }
   }
 
@@ -103,10 +116,8 @@ export class BillingHistoryService {
    * proration invoice items. Defaults to false." (SubscriptionCancelParams). Without one, the usage Tollgate
    * recorded for the period is on no invoice: named in `billing.drift_detected`, per meter.
    */
-  private async checkEndedMidPeriod(customerId: string, subscriptionId: string, period: BillingPeriod): Promise<void> {
-    const stripe = this.stripe;
-    if (!stripe) return;
-    const subscription = await stripe.subscriptions.retrieve(subscriptionId, { expand: ['latest_invoice'] });
+  private async checkEndedMidPeriod(customerId: string, subscription: Stripe.Subscription, period: BillingPeriod): Promise<void> {
+    const subscriptionId = subscription.id;
     const endedAt = subscription.ended_at ?? subscription.canceled_at;
     // Only a cancellation: a subscription that expired unpaid (incomplete_expired) never granted its tier.
     if (subscription.status !== 'canceled' || endedAt === null) return;
