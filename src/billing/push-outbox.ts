@@ -257,6 +257,15 @@ export class PushOutbox {
     return rows.map(toPush);
   }
 
+  /** The sum of the deltas of a counter's sent pushes: what Stripe's meter should hold for it. */
+  async sentTotal(customerId: string, meter: string, periodStart: Date): Promise<number> {
+    const [row] = (await this.dataSource.query(
+      `SELECT coalesce(sum(delta), 0)::text AS total FROM stripe_pushes WHERE customer_id = $1 AND meter = $2 AND period_start = $3 AND status = 'sent'`,
+      [customerId, meter, periodStart.toISOString()],
+    )) as Array<{ total: string }>;
+    return Number(row.total);
+  }
+
   /** The operator asks for a failed push to be re-sent (e.g. after fixing what Stripe refused). */
   async requestRetry(id: string): Promise<Push | null> {
     const rows = (await this.dataSource.query(

@@ -292,10 +292,13 @@ export class UsageSyncService {
     return 'permanent';
   }
 
-  /** Stripe's total for the push's period reaching its to_total means it was applied. */
+  /** Stripe's total for the push's period reaching what it would be with this push means it was applied. */
   private async alreadyInStripe(stripe: Stripe, push: Push): Promise<boolean> {
     if (!push.stripeCustomerId) return false;
-    return (await this.stripeTotal(stripe, push.eventName, push.stripeCustomerId, { start: push.periodStart, end: push.periodEnd })) >= push.toTotal;
+    // What Stripe holds without this push: the deltas of the counter's sent pushes (failed ones never counted).
+    const before = await this.outbox.sentTotal(push.customerId, push.meter, push.periodStart);
+    const total = await this.stripeTotal(stripe, push.eventName, push.stripeCustomerId, { start: push.periodStart, end: push.periodEnd });
+    return push.delta >= 0 ? total >= before + push.delta : total <= before + push.delta;
   }
 
   /** Stripe's meter total for a customer over a billing period (read over its minute-aligned window). */

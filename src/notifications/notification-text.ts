@@ -37,13 +37,26 @@ export const notificationText = {
     return {
       kind: 'billing.drift_detected',
       // A new alert when the disagreement changes; the same one (once) while it stays as it is.
-      dedupeKey: `${event.meter}:${event.periodStart.toISOString()}:${event.pushedTotal}:${event.stripeTotal}`,
-      subject: `Billing drift for ${event.customerId}: ${noun(event.meter)} ${sign}${event.drift}`,
-      message:
-        `Tollgate pushed ${event.pushedTotal} ${noun(event.meter)} for customer ${event.customerId} in the period starting ` +
-        `${day(event.periodStart)}, but Stripe's meter shows ${event.stripeTotal} (drift ${sign}${event.drift}). ` +
-        `See GET /v1/billing/reconciliation?period=${month}.`,
-      data: { meter: event.meter, periodStart: event.periodStart.toISOString(), pushedTotal: event.pushedTotal, stripeTotal: event.stripeTotal, drift: event.drift },
+      // A push's own alert (failed, too old, after the invoice) is one per push and reason.
+      dedupeKey: event.reason
+        ? `${event.reason}:${event.identifier ?? ''}`
+        : `${event.meter}:${event.periodStart.toISOString()}:${event.pushedTotal}:${event.stripeTotal}`,
+      subject: `Billing drift for ${event.customerId}: ${noun(event.meter)} ${sign}${event.drift}${event.reason ? ` (${event.reason})` : ''}`,
+      message: event.reason
+        ? `${event.drift} ${noun(event.meter)} of customer ${event.customerId} in the period starting ${day(event.periodStart)} are not billed ` +
+          `as they should be: ${event.detail ?? event.reason} (push ${event.identifier ?? '?'}). See GET /v1/billing/pushes?status=failed and ` +
+          `GET /v1/billing/reconciliation?period=${month}.`
+        : `Tollgate pushed ${event.pushedTotal} ${noun(event.meter)} for customer ${event.customerId} in the period starting ` +
+          `${day(event.periodStart)}, but Stripe's meter shows ${event.stripeTotal} (drift ${sign}${event.drift}). ` +
+          `See GET /v1/billing/reconciliation?period=${month}.`,
+      data: {
+        meter: event.meter,
+        periodStart: event.periodStart.toISOString(),
+        pushedTotal: event.pushedTotal,
+        stripeTotal: event.stripeTotal,
+        drift: event.drift,
+        ...(event.reason && { reason: event.reason, identifier: event.identifier ?? null, detail: event.detail ?? null }),
+      },
     };
   },
 

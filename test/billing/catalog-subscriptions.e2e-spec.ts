@@ -84,17 +84,18 @@ describe('volume and graduated overage: Stripe’s finalized invoice equals Toll
     // Total usage at the edges of the provisioned tiers: [0, 1000] free, (1000, 2000], (2000, 5000] (flat 2.00), beyond.
     const quantities = [1000, 1001, 2000, 2001, 5000, 5001];
     const cases: Array<{ mode: string; quantity: number; customerId: string; stripeCustomerId: string; previewMinor: number; previewTotal: string }> = [];
-    for (const mode of ['volume', 'graduated']) {
-      for (const quantity of quantities) {
-        const created = await h.admin.createCustomer('free');
-        const customer = await subscribeAndPay(h.admin, h.emulator, created.id, mode);
-        expect(customer.tier).toBe(mode);
-        await ingest(h.admin, customer.id, quantity, `${mode}-${quantity}`);
-        cases.push({ mode, quantity, customerId: customer.id, stripeCustomerId: customer.stripeCustomerId, previewMinor: 0, previewTotal: '' });
-      }
+    // Customers sign up side by side (as they do); cases keep the listed order.
+    const signUps = ['volume', 'graduated'].flatMap((mode) => quantities.map((quantity) => ({ mode, quantity })));
+    const [late, ...subscribed] = await Promise.all(
+      [{ mode: 'graduated', quantity: 0 }, ...signUps].map(async ({ mode }) => subscribeAndPay(h.admin, h.emulator, (await h.admin.createCustomer('free')).id, mode)),
+    );
+    for (const [index, { mode, quantity }] of signUps.entries()) {
+      const customer = subscribed[index];
+      expect(customer.tier).toBe(mode);
+      await ingest(h.admin, customer.id, quantity, `${mode}-${quantity}`);
+      cases.push({ mode, quantity, customerId: customer.id, stripeCustomerId: customer.stripeCustomerId, previewMinor: 0, previewTotal: '' });
     }
-    // One more customer: 700 calls recorded, only 500 of them reach Stripe before its invoice finalizes.
-    const late = await subscribeAndPay(h.admin, h.emulator, (await h.admin.createCustomer('free')).id, 'graduated');
+    // One more customer (late): 700 calls recorded, only 500 of them reach Stripe before its invoice finalizes.
     await ingest(h.admin, late.id, 500, 'late-1');
 
     expect((await h.admin.request('POST', '/v1/billing/sync')).body).toMatchObject({ ran: true, dryRun: false });

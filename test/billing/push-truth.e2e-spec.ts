@@ -49,9 +49,12 @@ describe('usage pushes under Stripe’s real semantics', () => {
     admin = new AdminClient(service.url);
     emulator.addEventDestination(`${service.url}/v1/billing/stripe/events`, { secret: DESTINATION_SECRET });
     service.app.get(EventEmitter2).on(BILLING_DRIFT_DETECTED, (event: DriftDetectedEvent) => drifts.push(event));
+  });
+
+  beforeAll(async () => {
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
-    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close'];
+    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale'];
     await Promise.all(
       names.map(async (name) => {
         const customer = await admin.createCustomer('free');
@@ -226,6 +229,14 @@ describe('usage pushes under Stripe’s real semantics', () => {
     expect(push).toMatchObject({ status: 'failed', failure_code: 'meter_event_customer_not_found' });
     expect(push.last_error).toContain('cus_gone_for_good');
     expect(drifts.filter((d) => d.customerId === customer.id)).toEqual([expect.objectContaining({ reason: 'push_failed', drift: 80, identifier: push.identifier })]);
+    // The operator alert is recorded (listeners run detached: wait for it).
+    let alerts: Array<{ audience: string; kind: string; message: string; data: { reason?: string } }> = [];
+    for (let i = 0; i < 50 && alerts.length === 0; i++) {
+      alerts = (await admin.request('GET', `/v1/customers/${customer.id}/notifications`)).body.data.filter((n: { kind: string }) => n.kind === 'billing.drift_detected');
+      if (alerts.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(alerts).toEqual([expect.objectContaining({ audience: 'operator', data: expect.objectContaining({ reason: 'push_failed' }) })]);
+    expect(alerts[0].message).toContain('meter_event_customer_not_found');
     // Not fixed yet: nothing is re-sent.
     expect((await sync()).blocked).toBeGreaterThanOrEqual(1);
     expect(await pushesOf(customer.id)).toHaveLength(1);
@@ -321,6 +332,14 @@ describe('usage pushes under Stripe’s real semantics', () => {
     expect(await pushesOf(customer.id)).toEqual([]);
     expect(await scheduler.check(new Date(end + config.periodCloseSyncDelayMs + 1000))).toBe(true);
     expect(await pushesOf(customer.id)).toEqual([expect.objectContaining({ status: 'sent', delta: '9' })]);
+    // And again once the period's late-event grace (1 h) is over, for the late events.
+    expect(await scheduler.check(new Date(end + HOUR))).toBe(false);
+    await ingest(customer.id, 2, 'close-late');
+    expect(await scheduler.check(new Date(end + HOUR + config.periodCloseSyncDelayMs + 1000))).toBe(true);
+    expect((await pushesOf(customer.id)).map((push) => [push.status, push.delta])).toEqual([
+      ['sent', '9'],
+      ['sent', '2'],
+    ]);
 
     // At the defaults (late events for 1 h, Stripe finalizing after 1 h) the last late events cannot make it.
     expect(service.logs.text).toContain('STRIPE_FINALIZATION_GRACE_MS');
@@ -332,5 +351,29 @@ describe('usage pushes under Stripe’s real semantics', () => {
     } finally {
       config.stripeFinalizationGraceMs = grace;
     }
+  });
+  it('checks a push pending for more than 23 hours against what Stripe should hold, leaving out an earlier refused push', async () => {
+    const customer = customers.stale;
+    await ingest(customer.id, 100, 'stale-1');
+    expect(await sync()).toMatchObject({ sent: 1 });
+    await ingest(customer.id, 30, 'stale-2');
+    emulator.faults = { ...emulator.faults, resetAfterApplyRate: 1, onlyPaths: /meter_events/ };
+    try {
+      expect(await sync()).toMatchObject({ sent: 0, stillPending: 1 });
+    } finally {
+      emulator.faults = { ...emulator.faults, resetAfterApplyRate: 0, onlyPaths: undefined };
+    }
+    const [first, second] = await pushesOf(customer.id);
+    // Stripe refuses the first one after all (as a meter error report says; its event never counts).
+    await stripe.billing.meterEventAdjustments.create({ event_name: 'tollgate_api_calls', type: 'cancel', cancel: { identifier: first.identifier } });
+    await database.query(`UPDATE stripe_pushes SET status = 'failed', failure_code = 'meter_event_invalid_value' WHERE id = $1`, [first.id]);
+    // A day later on both sides: Stripe holds 30, which is all it should hold with the second push applied.
+    await database.query(`UPDATE stripe_pushes SET created_at = now() - interval '25 hours' WHERE id = $1`, [second.id]);
+    await emulator.advanceBy(25 * 3600);
+    const before = emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length;
+    await sync();
+    expect(emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(before);
+    expect((await pushesOf(customer.id))[1].status).toBe('sent');
+    expect(await meterTotal(customer)).toBe(30);
   });
 });
