@@ -7,9 +7,10 @@ import { CUSTOMER_CHANGED, type CustomerChangedEvent } from '../customers/custom
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
 import type { BillingPeriod } from '../metering/billing-period.js';
+import { UsageLedger } from '../metering/usage-ledger.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from './billing.events.js';
-import { stripeNames } from './stripe.client.js';
+import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
 
 export interface BillingHistoryRow {
   kind: 'tier_change' | 'snapshot';
@@ -52,6 +53,8 @@ export class BillingHistoryService {
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
     @Inject(EventEmitter2) private readonly events: EventEmitter2,
+    @Inject(UsageLedger) private readonly ledger: UsageLedger,
+    @InjectStripe() private readonly stripe: StripeClient,
   ) {}
 
   /** Records the customer's billing when its tier, subscription or period differs from the last row. */
@@ -78,9 +81,13 @@ export class BillingHistoryService {
       sameInstant(last.period_start, customer.periodStart) &&
       sameInstant(last.period_end, customer.periodEnd);
     if (same) return;
+    const endedSubscription = last?.stripe_subscription_id && !customer.stripeSubscriptionId ? last.stripe_subscription_id : null;
+    // A subscription that ended: dated when Stripe ended it (its webhook may come hours late), when Stripe says.
+    const ended = endedSubscription ? await this.endedSubscription(endedSubscription) : null;
+    const endedAt = ended?.ended_at ?? ended?.canceled_at ?? null;
     await this.insert(customerId, {
       kind: 'snapshot',
-      at,
+      at: endedAt !== null ? new Date(endedAt * 1000) : at,
       previousTier: last?.tier ?? null,
       tier: customer.tier,
       stripeSubscriptionId: customer.stripeSubscriptionId,
@@ -88,6 +95,48 @@ export class BillingHistoryService {
       closedQuantities: null,
       lostQuantities: null,
     });
+    if (ended && last.period_start && last.period_end) {
+      await this.checkEndedMidPeriod(customerId, ended, { start: new Date(last.period_start), end: new Date(last.period_end) });
+    }
+  }
+
+  private async endedSubscription(subscriptionId: string): Promise<Stripe.Subscription | null> {
+    if (!this.stripe) return null;
+    try {
+      return await this.stripe.subscriptions.retrieve(subscriptionId, { expand: ['latest_invoice'] });
+    } catch (error) {
+      this.logger.warn(`subscription ${subscriptionId} not retrieved (${(error as Error).message}): its end is dated when Tollgate heard of it, and not checked for a final invoice`);
+      return null;
+    }
+  }
+
+  /**
+   * A subscription cancelled before its period's end bills that period's usage only with a final invoice:
+   * "invoice_now: Will generate a final invoice that invoices for any un-invoiced metered usage and new/pending
+   * proration invoice items. Defaults to false." (SubscriptionCancelParams). Without one, the usage Tollgate
+   * recorded for the period is on no invoice: named in `billing.drift_detected`, per meter.
+   */
+  private async checkEndedMidPeriod(customerId: string, subscription: Stripe.Subscription, period: BillingPeriod): Promise<void> {
+    const subscriptionId = subscription.id;
+    const endedAt = subscription.ended_at ?? subscription.canceled_at;
+    // Only a cancellation: a subscription that expired unpaid (incomplete_expired) never granted its tier.
+    if (subscription.status !== 'canceled' || endedAt === null) return;
+    // Ended with its period (cancelled at period end): the period's own invoice bills the usage.
+    if (endedAt * 1000 >= period.end.getTime() - MINUTE) return;
+    const latest = subscription.latest_invoice;
+    if (latest && typeof latest !== 'string' && latest.created >= endedAt && latest.billing_reason !== 'subscription_create') return;
+    for (const [meter, total] of await this.ledger.countersForPeriod(customerId, period.start)) {
+      if (total <= 0n) continue;
+      this.logger.warn(`${customerId}: subscription ${subscriptionId} cancelled mid-period without a final invoice; ${total} ${meter} of the period are on no invoice`);
+      this.events.emit(BILLING_DRIFT_DETECTED, {
+        customerId,
+        meter,
+        periodStart: period.start,
+        pushedTotal: Number(total),
+        stripeTotal: 0,
+        drift: Number(total),
+      } satisfies DriftDetectedEvent);
+    }
   }
 
   /**

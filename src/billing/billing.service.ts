@@ -10,7 +10,8 @@ import type { InvoicePreview } from './pricing.js';
 
 /**
  * How long after its period's end a subscription may still be seen ending "with" the period: Stripe ends a
- * subscription cancelled at period end exactly then, and Tollgate hears it from the webhook a moment later.
+ * subscription cancelled at period end exactly then; the history dates the end by Stripe's `ended_at`, or by
+ * when Tollgate heard of it when Stripe could not be asked.
  */
 const ENDS_WITH_PERIOD_MS = 3600_000;
 

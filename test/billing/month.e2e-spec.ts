@@ -82,7 +82,7 @@ function periodStart(): number {
   throw new Error('no 31st found');
 }
 
-type Role = 'plain' | 'upgrade' | 'downgrade' | 'cancel' | 'incomplete' | 'racing';
+type Role = 'plain' | 'upgrade' | 'downgrade' | 'cancel' | 'quit' | 'incomplete' | 'racing';
 interface Plan {
   tier: string;
   /** Usage over the month. */
@@ -104,6 +104,7 @@ const PLANS: Plan[] = [
   { tier: 'starter', usage: 90_000, role: 'upgrade' },
   ...[0, 30_000, 49_999, 50_000, 50_001, 80_000, 149_999, 150_000, 150_001, 260_000, 999_999, 1_500_000, 77_777].map((usage) => ({ tier: 'pro', usage, role: 'plain' as Role })),
   { tier: 'pro', usage: 140_000, role: 'cancel' },
+  { tier: 'pro', usage: 180_000, role: 'quit' },
   { tier: 'pro', usage: 60_000, role: 'incomplete' },
   { tier: 'pro', usage: 300_000, role: 'racing' },
   ...[0, 150_000, 200_000, 200_001, 250_000, 299_999, 500_000, 500_001, 777_777, 2_000_000, 333_333, 450_000, 123_456].map((usage) => ({ tier: 'scale', usage, role: 'plain' as Role })),
@@ -157,8 +158,10 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
   }
 
   /** Each customer's share of its month for one round (the remainder goes to the last round). */
+  /** Customers whose subscription ended mid-period: their later usage is a free tier's, not this period's. */
+  const gone = new Set<string>();
   function roundEvents(round: number, share: number, keyPrefix: string, filter: (subject: Subject) => boolean = () => true) {
-    return subjects.filter(filter).flatMap((subject) => {
+    return subjects.filter((subject) => filter(subject) && !gone.has(subject.id)).flatMap((subject) => {
       const quantity = Math.floor(subject.usage * share);
       if (quantity === 0) return [];
       // Two events a round: one big, one small (a retry of the big one comes too, as a duplicate).
@@ -248,6 +251,7 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     const downgrader = subjects.find((s) => s.role === 'downgrade')!;
     const canceller = subjects.find((s) => s.role === 'cancel')!;
     const racer = subjects.find((s) => s.role === 'racing')!;
+    const quitter = subjects.find((s) => s.role === 'quit')!;
 
     for (const [index, day] of ROUNDS.entries()) {
       const at = T0 + day * DAY + 2 * HOUR;
@@ -311,8 +315,11 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
         downgrader.tier = 'pro';
       }
       if (day === 19) {
-        // The customer cancels in Stripe's portal: at the period end (Stripe's default there).
+        // One customer cancels in Stripe's portal at the period end (Stripe's default there); another cancels
+        // right away, without a final invoice (Stripe's default for DELETE): its usage so far is billed nowhere.
         await stripe.subscriptions.update(canceller.stripeSubscriptionId!, { cancel_at_period_end: true });
+        await stripe.subscriptions.cancel(quitter.stripeSubscriptionId!);
+        gone.add(quitter.id);
         await emulator.flush();
       }
     }
@@ -358,6 +365,10 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
       const initialTier = PLANS[subjects.indexOf(subject)].tier;
       expect(invoices.filter((invoice) => invoice.billing_reason === 'subscription_create').map((invoice) => [invoice.status, invoice.total])).toEqual([['paid', BASE_MINOR[initialTier]]]);
       const closing = invoices.filter((invoice) => invoice.billing_reason !== 'subscription_create');
+      if (subject.role === 'quit') {
+        expect(closing).toEqual([]); // cancelled mid-period without invoice_now: nothing more is invoiced
+        continue;
+      }
       expect({ customer: subject.id, invoices: closing.map((invoice) => [invoice.billing_reason, invoice.status, invoice.period_start, invoice.period_end]) }).toEqual({
         customer: subject.id,
         invoices: [['subscription_cycle', 'paid', T0, T1]],
@@ -367,7 +378,7 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
 
   it('every finalized invoice equals Tollgate’s preview of that customer and period, to the cent', async () => {
     const comparisons: Array<{ customer: string; tier: string; role: Role; invoice: number | null; preview: number | null }> = [];
-    for (const subject of paying()) {
+    for (const subject of paying().filter((s) => s.role !== 'quit')) {
       const [invoice] = emulator.invoices({ customer: subject.stripeCustomerId! }).filter((candidate) => candidate.status !== 'draft' && candidate.billing_reason === 'subscription_cycle');
       const preview = await admin.request('GET', `/v1/customers/${subject.id}/invoice-preview?${previewQuery()}`);
       expect(preview.status).toBe(200);
@@ -399,19 +410,22 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
       if (invoiced + alerted !== acknowledged) unaccounted.push({ customer: subject.id, tier: subject.tier, role: subject.role, acknowledged, invoiced, alerted });
     }
     expect(unaccounted).toEqual([]);
-    // The only usage on no invoice is the push Stripe had not processed when the racing customer upgraded:
-    // named in an alert, with its customer, meter and period.
+    // The only usage on no invoice is named in alerts, with its customer, meter and period: the push Stripe had
+    // not processed when the racing customer upgraded, and the period so far of the customer who quit.
     const racer = subjects.find((s) => s.role === 'racing')!;
-    expect(drifts.map((drift) => drift.customerId)).toEqual([racer.id]);
-    expect(drifts[0]).toMatchObject({ meter: 'api_calls', drift: Math.floor(racer.usage * ((1 - LAST_HOUR_SHARE - LATE_SHARE) / ROUNDS.length)) });
+    const quitter = subjects.find((s) => s.role === 'quit')!;
+    expect(drifts.map((drift) => drift.customerId).sort()).toEqual([racer.id, quitter.id].sort());
+    expect(drifts.find((drift) => drift.customerId === racer.id)).toMatchObject({ meter: 'api_calls', drift: Math.floor(racer.usage * ((1 - LAST_HOUR_SHARE - LATE_SHARE) / ROUNDS.length)) });
+    expect(drifts.find((drift) => drift.customerId === quitter.id)).toMatchObject({ meter: 'api_calls', stripeTotal: 0 });
     // No meter event was applied twice, whatever the faults did to the connections.
     expect([...emulator.appliedIdentifierCounts().values()].filter((count) => count > 1)).toEqual([]);
   });
 
-  it('grants no tier to the customer who never paid, and takes it back from the one who cancelled', async () => {
+  it('grants no tier to the customer who never paid, and takes it back from those who cancelled', async () => {
     const incomplete = subjects.find((s) => s.role === 'incomplete')!;
     const canceller = subjects.find((s) => s.role === 'cancel')!;
     expect((await admin.request('GET', `/v1/customers/${incomplete.id}`)).body.tier).toBe('free');
     expect((await admin.request('GET', `/v1/customers/${canceller.id}`)).body.tier).toBe('free');
+    expect((await admin.request('GET', `/v1/customers/${subjects.find((s) => s.role === 'quit')!.id}`)).body.tier).toBe('free');
   });
 });
