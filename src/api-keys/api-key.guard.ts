@@ -1,5 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { databaseUnavailable } from '../database/database-gate.js';
+import { DatabaseReadiness } from '../database/database-readiness.js';
 import type { KeyRejection } from './api-key.cache.js';
 import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
@@ -27,12 +29,15 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
     @Inject(ApiKeysMetadataAccessor) private readonly metadata: ApiKeysMetadataAccessor,
+    @Inject(DatabaseReadiness) private readonly readiness: DatabaseReadiness,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http' || this.metadata.isPublic(context)) return true;
     const request = context.switchToHttp().getRequest<Request>();
     if (consumerOf(request)) return true;
+    // Started during a database outage (a host app has no gate in front): no key can be checked yet.
+    if (!this.readiness.open) throw databaseUnavailable(context.switchToHttp().getResponse<Response>());
     const secret = presentedKey(request);
     const result = secret ? await this.apiKeys.authenticate(secret) : { rejection: 'missing' as const };
     if ('rejection' in result) {

@@ -43,7 +43,8 @@ describe('SIGTERM with kept-alive connections', () => {
     if (database.databaseUrl) Object.assign(env, { DATABASE_URL: database.databaseUrl, DATABASE_SCHEMA: database.schema });
     if (process.env.REDIS_URL) env.REDIS_URL = process.env.REDIS_URL;
     service = spawnService(env);
-    await waitForReady(`http://127.0.0.1:${port}`, 30_000);
+    // A fresh embedded database is created at first start: slow on a busy machine.
+    await waitForReady(`http://127.0.0.1:${port}`, 90_000);
 
     const connections = await Promise.all(Array.from({ length: CONNECTIONS }, () => RawConnection.open(port)));
     for (const connection of connections) {
@@ -73,5 +74,5 @@ describe('SIGTERM with kept-alive connections', () => {
 
     const exit = await service.exited;
     expect(exit.code === 0 || exit.signal === 'SIGTERM').toBe(true);
-  }, 30_000 + GRACE_MS);
+  }, 120_000 + GRACE_MS);
 });
