@@ -200,6 +200,16 @@ export class BillingHistoryService {
     );
   }
 
+  /** Per customer, the instant of their latest tier change (customers without one are absent). */
+  async latestTierChanges(customerIds: readonly string[]): Promise<Map<string, Date>> {
+    if (customerIds.length === 0) return new Map();
+    const rows = (await this.dataSource.query(
+      `SELECT customer_id, max(at) AS at FROM billing_history WHERE kind = 'tier_change' AND customer_id = ANY($1) GROUP BY customer_id`,
+      [customerIds],
+    )) as Array<{ customer_id: string; at: Date | string }>;
+    return new Map(rows.map((row) => [row.customer_id, new Date(row.at)]));
+  }
+
   /** The customer's rows, oldest first. */
   async rows(customerId: string): Promise<BillingHistoryRow[]> {
     const rows = (await this.dataSource.query(

@@ -15,10 +15,16 @@ export function stripeWindow(period: BillingPeriod): { start: Date; end: Date } 
   };
 }
 
-/** The timestamp of a push: now (floored to the minute) if the period is open, else its last whole minute. */
-export function pushTimestamp(period: BillingPeriod, now = Date.now()): Date {
+/**
+ * The timestamp of a push: now (floored to the minute) if the period is open, else its last whole minute. A tier
+ * change inside the period (`notBefore`) closed the old price's segment at that instant: Stripe bills an event by
+ * its timestamp, so anything pushed after the change is stamped on or after it (its minute rounded up), never in
+ * the closed segment, where it would be on no invoice.
+ */
+export function pushTimestamp(period: BillingPeriod, now = Date.now(), notBefore: Date | null = null): Date {
   const window = stripeWindow(period);
   const latest = window.end.getTime() - MINUTE;
   const current = Math.floor(now / MINUTE) * MINUTE;
-  return new Date(Math.max(window.start.getTime(), Math.min(current, latest)));
+  const earliest = Math.max(window.start.getTime(), notBefore === null ? 0 : Math.ceil(notBefore.getTime() / MINUTE) * MINUTE);
+  return new Date(Math.max(earliest, Math.min(current, latest)));
 }

@@ -4,6 +4,7 @@ import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { BillingHistoryService } from './billing-history.service.js';
 import { BILLING_DRIFT_DETECTED, BILLING_USAGE_PUSHED, type DriftDetectedEvent, type UsagePushedEvent } from './billing.events.js';
 import { type PlannedPush, type Push, PushOutbox, pushIdentifier, type UnpushedCounter } from './push-outbox.js';
 import { InjectStripe, isStripeError, type StripeClient, stripeNames } from './stripe.client.js';
@@ -60,6 +61,7 @@ export class UsageSyncService {
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
     @Inject(EventEmitter2) private readonly events: EventEmitter2,
+    @Inject(BillingHistoryService) private readonly history: BillingHistoryService,
   ) {
     const live = /^(sk|rk)_live_/.test(config.stripe.secretKey ?? '');
     this.limiter = new StripeRateLimiter(config.stripeMaxRequestsPerSecond ?? (live ? 900 : 20));
@@ -138,14 +140,19 @@ export class UsageSyncService {
     const pushes: PlannedPush[] = [];
     const alerts: Array<{ push: PlannedPush; reason: NonNullable<DriftDetectedEvent['reason']>; detail: string }> = [];
     let blocked = 0;
-    for (const counter of await this.outbox.unpushed(dryRun)) {
+    const counters = await this.outbox.unpushed(dryRun);
+    const tierChanges = await this.history.latestTierChanges([...new Set(counters.map((counter) => counter.customerId))]);
+    for (const counter of counters) {
       const eventName = stripeNames.meterEvent(counter.meter);
       if (counter.failed.length > 0 && !(await this.causeFixed(counter, eventName))) {
         blocked += 1;
         continue;
       }
       // Inside the period (Stripe files the event there), never in the future, and within Stripe's 35 days.
-      const timestamp = pushTimestamp({ start: counter.periodStart, end: counter.periodEnd }, now);
+      // After a tier change in the period, on or after it: the old price's segment is closed (see pushTimestamp).
+      const changedAt = tierChanges.get(counter.customerId);
+      const segmentStart = changedAt && changedAt >= counter.periodStart && changedAt < counter.periodEnd ? changedAt : null;
+      const timestamp = pushTimestamp({ start: counter.periodStart, end: counter.periodEnd }, now, segmentStart);
       const push: PlannedPush = {
         identifier: pushIdentifier(counter.customerId, counter.meter, counter.periodStart, counter.total, counter.failures),
         customerId: counter.customerId,

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type Stripe from 'stripe';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from 'tollgate';
@@ -464,5 +465,53 @@ describe('subscriptions: the tier follows the subscription’s status', () => {
       stripeSubscriptionId: sub.id,
       currentPeriod: { start: new Date(item.current_period_start * 1000).toISOString(), end: new Date(item.current_period_end * 1000).toISOString() },
     });
+  });
+});
+
+/** Everything but Date keeps real time (timers, sockets and the database run as usual). */
+const REAL_TIMERS = ['hrtime', 'nextTick', 'performance', 'queueMicrotask', 'requestAnimationFrame', 'cancelAnimationFrame', 'requestIdleCallback', 'cancelIdleCallback', 'setImmediate', 'clearImmediate', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] as const;
+
+describe('usage pushed after a mid-period tier change', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    jest.useRealTimers();
+    await stopHarness(h);
+  });
+
+  it('is stamped in the new price’s segment, even within the minute of the change, and reaches the invoice', async () => {
+    const customer = await subscribeAndPay(h.admin, h.emulator, (await h.admin.createCustomer('free')).id, 'graduated');
+    await ingest(h.admin, customer.id, 1500, 'before-change');
+    expect((await h.admin.request('POST', '/v1/billing/sync')).body).toMatchObject({ ran: true, sent: 1 });
+
+    // The change at 12 s past a minute, and the next push within that minute: a push floored to the minute would be
+    // stamped before the change, in the segment Stripe has closed (on no invoice). Tollgate's clock (Date) and the
+    // emulator's are set to that minute.
+    const minute = (Math.floor(Date.now() / 60_000) + 1) * 60_000;
+    jest.useFakeTimers({ advanceTimers: true, now: minute + 10_000, doNotFake: [...REAL_TIMERS] });
+    h.emulator.setClock(minute / 1000 + 12);
+    const changed = await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'volume' });
+    expect(changed.status).toBe(200);
+    await ingest(h.admin, customer.id, 700, 'after-change');
+    expect((await h.admin.request('POST', '/v1/billing/sync')).body).toMatchObject({ ran: true, sent: 1 });
+    const [push] = (await h.database.query<{ event_timestamp: Date | string }>(
+      `SELECT event_timestamp FROM stripe_pushes WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1`,
+      [customer.id],
+    ));
+    expect(new Date(push.event_timestamp).getTime()).toBeGreaterThanOrEqual(h.emulator.now() * 1000);
+    h.emulator.setClock(null);
+    jest.useRealTimers();
+
+    const periodEnd = periodEndOf(h.emulator, customer.stripeCustomerId);
+    await h.emulator.advanceTo(periodEnd + 3600 + 120);
+    const invoice = cycleInvoice(h.emulator, customer.stripeCustomerId);
+    const preview = await h.admin.request('GET', `/v1/customers/${customer.id}/invoice-preview?at=${encodeURIComponent(new Date((periodEnd - 1) * 1000).toISOString())}`);
+    expect(preview.status).toBe(200);
+    expect(invoice.total).toBe(preview.body.totalMinor);
+    // The 700 calls after the change are billed on the new price's line.
+    expect(invoice.lines.data.map((line: { quantity: number | null }) => line.quantity)).toContain(700);
+    expect(h.drifts.filter((drift) => drift.customerId === customer.id)).toEqual([]);
   });
 });
