@@ -36,7 +36,8 @@ async function main(): Promise<void> {
     lines.push('', 'Demo keys (new at every start; try them):');
     for (const key of app.get(DemoSeeder).keys) {
       const path = { free: '/v1/basic/echo?message=hi', pro: '/v1/search?q=tollgate', enterprise: '/v1/admin/stats' }[key.tier] ?? '/v1/me';
-      lines.push(`  ${key.tier.padEnd(10)} curl -H 'x-api-key: ${key.secret}' ${base}${path}`);
+      // The URL quoted: an unquoted `?` is a glob in zsh ("no matches found").
+      lines.push(`  ${key.tier.padEnd(10)} curl -H 'x-api-key: ${key.secret}' '${base}${path}'`);
     }
   }
   process.stdout.write(`${lines.join('\n')}\n\n`);
