@@ -489,9 +489,11 @@ describe('usage pushed after a mid-period tier change', () => {
     // The change at 12 s past a minute, and the next push within that minute: a push floored to the minute would be
     // stamped before the change, in the segment Stripe has closed (on no invoice). Tollgate's clock (Date) and the
     // emulator's are set to that minute.
-    const minute = (Math.floor(Date.now() / 60_000) + 1) * 60_000;
+    // Two minutes on: Stripe has processed the first push by then (its summaries lag), so nothing was in flight at
+    // the change.
+    const minute = (Math.floor(Date.now() / 60_000) + 2) * 60_000;
     jest.useFakeTimers({ advanceTimers: true, now: minute + 10_000, doNotFake: [...REAL_TIMERS] });
-    h.emulator.setClock(minute / 1000 + 12);
+    await h.emulator.advanceTo(minute / 1000 + 12);
     const changed = await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'volume' });
     expect(changed.status).toBe(200);
     await ingest(h.admin, customer.id, 700, 'after-change');
