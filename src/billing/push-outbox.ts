@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { type BillingPeriod, periodContaining } from '../metering/billing-period.js';
 
 export type PushStatus = 'pending' | 'sent' | 'failed' | 'dry_run';
 
@@ -56,6 +57,13 @@ export interface UnpushedCounter {
   failed: Push[];
   /** Failed pushes of this counter so far (a re-plan gets a fresh identifier: Stripe remembers the failed one). */
   failures: number;
+  /**
+   * Whether the counter's period is one of the customer's Stripe billing periods (stepped from the current
+   * subscription's anchor, or the period the last subscription ended in). A calendar-month counter of a customer
+   * who was on a free tier before subscribing is not: that usage is on no Stripe price, and pushing it now would
+   * land it on the first paid invoice.
+   */
+  stripePeriod: boolean;
 }
 
 interface PushRow {
@@ -129,6 +137,7 @@ export class PushOutbox {
     const statuses = dryRun ? ['dry_run'] : ['pending', 'sent'];
     const rows = (await this.dataSource.query(
       `SELECT c.customer_id, cu.stripe_customer_id, c.meter, c.period_start, c.period_end, c.total::text AS total,
+              cu.period_start AS anchor_start, cu.period_end AS anchor_end, cu.ended_period_start, cu.ended_period_end,
               coalesce(p.pushed, 0)::text AS pushed, coalesce(p.failures, 0)::int AS failures, p.open_failures
          FROM usage_counters c
          JOIN customers cu ON cu.id = c.customer_id
@@ -140,7 +149,21 @@ export class PushOutbox {
         WHERE c.total <> coalesce(p.pushed, 0) AND ($2 OR cu.stripe_customer_id IS NOT NULL)
         ORDER BY c.period_start, c.customer_id, c.meter`,
       [statuses, dryRun],
-    )) as Array<{ customer_id: string; stripe_customer_id: string | null; meter: string; period_start: Date; period_end: Date; total: string; pushed: string; failures: number; open_failures: string[] | null }>;
+    )) as Array<{
+      customer_id: string;
+      stripe_customer_id: string | null;
+      meter: string;
+      period_start: Date;
+      period_end: Date;
+      anchor_start: Date | null;
+      anchor_end: Date | null;
+      ended_period_start: Date | null;
+      ended_period_end: Date | null;
+      total: string;
+      pushed: string;
+      failures: number;
+      open_failures: string[] | null;
+    }>;
     const failedIds = dryRun ? [] : rows.flatMap((row) => (row.open_failures ?? []).map(String));
     const failed = await this.byIds(failedIds);
     return rows.map((row) => {
@@ -155,6 +178,11 @@ export class PushOutbox {
         pushed: Number(row.pushed),
         failed: dryRun ? [] : failed.filter((push) => ids.has(push.id)),
         failures: dryRun ? 0 : row.failures,
+        stripePeriod: isStripePeriod(
+          { start: new Date(row.period_start), end: new Date(row.period_end) },
+          row.anchor_start && row.anchor_end ? { start: new Date(row.anchor_start), end: new Date(row.anchor_end) } : null,
+          row.ended_period_start && row.ended_period_end ? { start: new Date(row.ended_period_start), end: new Date(row.ended_period_end) } : null,
+        ),
       };
     });
   }
@@ -317,4 +345,12 @@ export class PushOutbox {
     const rows = (await this.dataSource.query(`SELECT * FROM stripe_pushes WHERE $2::text IS NULL OR status = $2 ORDER BY id DESC LIMIT $1`, [limit, status ?? null])) as PushRow[];
     return rows.map(toPush);
   }
+}
+
+const samePeriod = (a: BillingPeriod, b: BillingPeriod) => a.start.getTime() === b.start.getTime() && a.end.getTime() === b.end.getTime();
+
+/** A period Stripe bills: one of the subscription's (stepped from its anchor), or the one the last subscription ended in. */
+export function isStripePeriod(period: BillingPeriod, anchor: BillingPeriod | null, ended: BillingPeriod | null): boolean {
+  if (ended && samePeriod(period, ended)) return true;
+  return anchor !== null && samePeriod(periodContaining(period.start, anchor), period);
 }

@@ -143,6 +143,8 @@ export class UsageSyncService {
     const counters = await this.outbox.unpushed(dryRun);
     const tierChanges = await this.history.latestTierChanges([...new Set(counters.map((counter) => counter.customerId))]);
     for (const counter of counters) {
+      // Usage from outside any Stripe billing period (e.g. the free-tier calendar month before subscribing) is not billed.
+      if (!dryRun && !counter.stripePeriod) continue;
       const eventName = stripeNames.meterEvent(counter.meter);
       if (counter.failed.length > 0 && !(await this.causeFixed(counter, eventName))) {
         blocked += 1;

@@ -517,3 +517,29 @@ describe('usage pushed after a mid-period tier change', () => {
     expect(h.drifts.filter((drift) => drift.customerId === customer.id)).toEqual([]);
   });
 });
+
+describe('usage from before a customer subscribed', () => {
+  let h: Harness;
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(() => stopHarness(h));
+
+  it('stays off Stripe: the free-tier month is on no price, and the first paid invoice equals the preview', async () => {
+    const created = await h.admin.createCustomer('free');
+    // Free tier, calendar month: 800 calls (under its 1000 included).
+    await ingest(h.admin, created.id, 800, 'while-free');
+    const customer = await subscribeAndPay(h.admin, h.emulator, created.id, 'graduated');
+    await ingest(h.admin, customer.id, 1500, 'while-paying');
+    expect((await h.admin.request('POST', '/v1/billing/sync')).body).toMatchObject({ ran: true, sent: 1 });
+    const pushes = await h.database.query<{ delta: string; period_start: Date | string }>(`SELECT delta::text, period_start FROM stripe_pushes WHERE customer_id = $1`, [customer.id]);
+    expect(pushes).toEqual([expect.objectContaining({ delta: '1500' })]);
+    expect(new Date(pushes[0].period_start).toISOString()).toBe(customer.currentPeriod.start);
+
+    const periodEnd = periodEndOf(h.emulator, customer.stripeCustomerId);
+    await h.emulator.advanceTo(periodEnd + 3600 + 120);
+    const preview = await h.admin.request('GET', `/v1/customers/${customer.id}/invoice-preview?at=${encodeURIComponent(new Date((periodEnd - 1) * 1000).toISOString())}`);
+    expect(cycleInvoice(h.emulator, customer.stripeCustomerId).total).toBe(preview.body.totalMinor);
+    expect(h.drifts.filter((drift) => drift.customerId === customer.id)).toEqual([]);
+  });
+});
