@@ -83,13 +83,13 @@ export class BillingService {
     for (const change of changes) {
       const closed = new Map<string, bigint>();
       for (const [meter, quantity] of Object.entries(change.closedQuantities ?? {})) {
-        const value = BigInt(Math.max(0, quantity));
+        const value = BigInt(Math.max(0, Math.trunc(quantity))); // Stripe's aggregated values may be decimals
         closed.set(meter, value);
         remaining.set(meter, (remaining.get(meter) ?? 0n) - value);
       }
       // Pushed into the closed segment but missed by Stripe's invoice item: on no invoice (and alerted).
       for (const [meter, quantity] of Object.entries(change.lostQuantities ?? {})) {
-        remaining.set(meter, (remaining.get(meter) ?? 0n) - BigInt(Math.max(0, quantity)));
+        remaining.set(meter, (remaining.get(meter) ?? 0n) - BigInt(Math.max(0, Math.trunc(quantity))));
       }
       segments.push({ ...terms(tier), start, usage: closed });
       start = change.at;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { type BillingPeriod, periodContaining } from '../metering/billing-period.js';
+import { type BillingPeriod, calendarMonth, periodContaining } from '../metering/billing-period.js';
 
 export type PushStatus = 'pending' | 'sent' | 'failed' | 'dry_run';
 
@@ -235,15 +235,26 @@ export class PushOutbox {
     return rows.map(toPush);
   }
 
-  /** Sent, with the meter its event name pointed to then (a later "no meter" report is checked against it). */
-  async markSent(id: string, meterId: string | null = null): Promise<void> {
-    await this.dataSource.query(`UPDATE stripe_pushes SET status = 'sent', sent_at = now(), updated_at = now(), meter_id = coalesce($2, meter_id) WHERE id = $1`, [id, meterId]);
+  /**
+   * Sent, with the meter its event name pointed to then (a later "no meter" report is checked against it). Only a
+   * pending push becomes sent: one that a meter error report failed meanwhile stays failed (Stripe answering
+   * "already exists" to its re-send does not mean it was billed). False when the push was no longer pending.
+   */
+  async markSent(id: string, meterId: string | null = null): Promise<boolean> {
+    const rows = (await this.dataSource.query(
+      `WITH sent AS (
+         UPDATE stripe_pushes SET status = 'sent', sent_at = now(), updated_at = now(), meter_id = coalesce($2, meter_id)
+          WHERE id = $1 AND status = 'pending' RETURNING id)
+       SELECT id FROM sent`,
+      [id, meterId],
+    )) as Array<{ id: string }>;
+    return rows.length > 0;
   }
 
   async markFailed(id: string, error: string, code: string | null = null, meterId: string | null = null): Promise<void> {
     await this.dataSource.query(
       `UPDATE stripe_pushes SET status = 'failed', last_error = $2, failure_code = $3, meter_id = coalesce($4, meter_id), failed_at = now(), updated_at = now()
-        WHERE id = $1`,
+        WHERE id = $1 AND status = 'pending'`,
       [id, error.slice(0, 500), code, meterId],
     );
   }
@@ -349,8 +360,13 @@ export class PushOutbox {
 
 const samePeriod = (a: BillingPeriod, b: BillingPeriod) => a.start.getTime() === b.start.getTime() && a.end.getTime() === b.end.getTime();
 
-/** A period Stripe bills: one of the subscription's (stepped from its anchor), or the one the last subscription ended in. */
+/**
+ * Whether Stripe bills a usage period: one of the current subscription's (stepped from its anchor), the one the last
+ * subscription ended in, or an earlier subscription's. Without a subscription usage counts in UTC calendar months,
+ * which are on no Stripe price — unless the subscription's own periods are calendar months.
+ */
 export function isStripePeriod(period: BillingPeriod, anchor: BillingPeriod | null, ended: BillingPeriod | null): boolean {
   if (ended && samePeriod(period, ended)) return true;
-  return anchor !== null && samePeriod(periodContaining(period.start, anchor), period);
+  if (anchor !== null && samePeriod(periodContaining(period.start, anchor), period)) return true;
+  return !samePeriod(calendarMonth(period.start), period);
 }

@@ -77,8 +77,12 @@ interface Attempt {
   createdAt: Date;
 }
 
-/** An open attempt younger than this may still be running (SDK timeout 20 s, three tries): not recovered yet. */
-const IN_FLIGHT_MS = 90_000;
+/**
+ * An open attempt younger than this may still be running, and is not recovered yet (recovering a live one would make
+ * a second subscription). Its worst case: retrieve, cancel, create or update, and the tier-change reads, each up to
+ * three tries of the SDK's 20 s timeout — about 5 minutes; 10 leaves room for a slow database.
+ */
+const IN_FLIGHT_MS = 600_000;
 
 /** Puts customers on paid tiers in Stripe: a Stripe customer and a subscription with the tier's prices. */
 @Injectable()
@@ -108,6 +112,15 @@ export class SubscriptionsService {
     const tier = this.tiers.find(tierName);
     if (!tier || tier.price === CUSTOM) {
       throw new ConflictException({ error: 'tier_not_subscribable', message: `Tier "${tierName}" has no list price to subscribe to; custom deals are set up in Stripe by hand.` });
+    }
+    // A subscription bills the tier's shared prices: a per-customer price or included quantity would show in the
+    // preview and never on Stripe's invoice.
+    const unbillable = (['price', 'includedCalls'] as const).filter((field) => customer.overrides[field] !== undefined);
+    if (unbillable.length > 0) {
+      throw new ConflictException({
+        error: 'overrides_not_billable',
+        message: `The customer's overrides (${unbillable.map((field) => `overrides.${field}`).join(', ')}) are not on the tier's Stripe prices: remove them (PATCH /v1/customers/:id) before subscribing, or bill this deal in Stripe by hand.`,
+      });
     }
     const stripeCustomerId = customer.stripeCustomerId ?? (await this.createStripeCustomer(stripe, customer));
     const prices = await this.tierPrices(stripe, tier.name, Object.keys(tier.meters));
@@ -168,6 +181,9 @@ export class SubscriptionsService {
                 metadata,
                 // Stated, not assumed: Stripe's default. A first invoice that cannot be paid leaves it `incomplete`.
                 payment_behavior: 'allow_incomplete',
+                // Stated, not assumed: tier changes rely on flexible mode (a removed metered item invoices its usage so
+                // far); it is the default only since API version 2025-09-30.clover.
+                billing_mode: { type: 'flexible' },
                 expand: ['latest_invoice'],
               },
               // A new key per attempt: re-subscribing after a cancellation (even within Stripe's 24 h key

@@ -262,7 +262,8 @@ export class UsageSyncService {
   }
 
   private async confirm(push: Push): Promise<Outcome> {
-    await this.outbox.markSent(push.id, await this.meterIdOrNull(this.stripe!, push.eventName));
+    // Failed meanwhile by a meter error report: it stays failed (and is re-planned), never counted as billed.
+    if (!(await this.outbox.markSent(push.id, await this.meterIdOrNull(this.stripe!, push.eventName)))) return 'failed';
     if (Date.now() > push.periodEnd.getTime() + this.config.stripeFinalizationGraceMs) {
       // Stripe took it (its summaries show it) but the period's invoice was already final: it is on no invoice.
       const detail = `usage reached Stripe after the invoice of the period from ${push.periodStart.toISOString()} was finalized (STRIPE_FINALIZATION_GRACE_MS): it is on no invoice`;

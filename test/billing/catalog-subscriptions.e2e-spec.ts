@@ -374,7 +374,7 @@ describe('subscriptions: the tier follows the subscription’s status', () => {
     expect(new Set(creates.slice(-3).map((request) => request.idempotencyKey)).size).toBe(1); // retried with one key
     // Right away, the open attempt may still be running elsewhere: 409. Later it is recovered.
     expect((await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' })).status).toBe(409);
-    await h.database.query(`UPDATE stripe_subscribe_attempts SET created_at = now() - interval '5 minutes' WHERE customer_id = $1`, [customer.id]);
+    await h.database.query(`UPDATE stripe_subscribe_attempts SET created_at = now() - interval '11 minutes' WHERE customer_id = $1`, [customer.id]);
     // Stripe's customer.subscription.created webhook would tell too; here it has not arrived (yet).
     await h.database.query(`UPDATE customers SET stripe_subscription_id = NULL, period_start = NULL, period_end = NULL WHERE id = $1`, [customer.id]);
     const again = await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
@@ -383,6 +383,17 @@ describe('subscriptions: the tier follows the subscription’s status', () => {
     const subscriptions = (await h.stripe.subscriptions.list({ customer: stripeCustomerId, status: 'all' })).data;
     expect(subscriptions).toHaveLength(1);
     expect(again.body.subscription.id).toBe(subscriptions[0].id);
+  });
+
+  it('refuses to subscribe a customer whose price or included calls are overridden (Stripe would not bill them)', async () => {
+    const customer = await h.admin.createCustomer('free', { overrides: { includedCalls: 5000 } });
+    const creates = () => h.emulator.requests.filter((request) => request.method === 'POST' && request.path === '/v1/subscriptions').length;
+    const before = creates();
+    const refused = await h.admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'pro' });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({ error: 'overrides_not_billable', message: expect.stringContaining('overrides.includedCalls') });
+    expect(creates()).toBe(before);
+    expect((await h.admin.request('GET', `/v1/customers/${customer.id}`)).body).toMatchObject({ tier: 'free', stripeSubscriptionId: null });
   });
 
   it('changes the tier of a live subscription with an idempotent update', async () => {

@@ -3,6 +3,7 @@ import { SchedulerRegistry } from '@nestjs/schedule';
 import type Stripe from 'stripe';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent, TollgateConfig } from 'tollgate';
 import { PeriodCloseScheduler } from '../../src/billing/period-close.scheduler.js';
+import { PushOutbox } from '../../src/billing/push-outbox.js';
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
@@ -250,6 +251,23 @@ describe('usage pushes under Stripe’s real semantics', () => {
     // Stripe processes it: valid this time.
     await emulator.advanceBy(PAST_THE_LAG);
     expect((await pushesOf(customer.id))[1].status).toBe('sent');
+  });
+
+  it('keeps a push that a meter error report failed as failed, even if its re-send is then answered "already exists"', async () => {
+    const outbox = service.app.get(PushOutbox);
+    const customer = await admin.createCustomer('free');
+    const identifier = `tg_guard_${customer.id}`;
+    const now = new Date();
+    await outbox.plan([
+      { identifier, customerId: customer.id, stripeCustomerId: 'cus_gone', meter: 'api_calls', eventName: 'tollgate_api_calls', periodStart: new Date(now.getTime() - HOUR), periodEnd: new Date(now.getTime() + HOUR), fromTotal: 0, toTotal: 5, delta: 5, eventTimestamp: now, status: 'pending' },
+    ]);
+    // The report lands while the push is still pending (e.g. between a reset-after-apply and its retry).
+    expect(await outbox.failByIdentifiers([{ identifier, code: 'meter_event_customer_not_found', message: 'No such customer: cus_gone' }])).toHaveLength(1);
+    const [{ id }] = await database.query<{ id: string }>(`SELECT id FROM stripe_pushes WHERE identifier = $1`, [identifier]);
+    // The retry's "An event already exists with identifier …" would confirm it: it must not turn failed into sent.
+    expect(await outbox.markSent(id)).toBe(false);
+    await outbox.markFailed(id, 'a late refusal of the retry');
+    expect(await pushesOf(customer.id)).toEqual([expect.objectContaining({ status: 'failed', failure_code: 'meter_event_customer_not_found' })]);
   });
 
   it('refuses an event with a bad or missing signature with 400', async () => {
