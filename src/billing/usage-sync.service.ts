@@ -156,7 +156,9 @@ export class UsageSyncService {
       const segmentStart = changedAt && changedAt >= counter.periodStart && changedAt < counter.periodEnd ? changedAt : null;
       const timestamp = pushTimestamp({ start: counter.periodStart, end: counter.periodEnd }, now, segmentStart);
       const push: PlannedPush = {
-        identifier: pushIdentifier(counter.customerId, counter.meter, counter.periodStart, counter.total, counter.failures),
+        // Dry runs get their own identifiers: once Stripe is on, the real push of the same total must not collide
+        // with the dry-run row (the outbox keeps the first of an identifier) and be skipped forever.
+        identifier: `${dryRun ? 'dry_' : ''}${pushIdentifier(counter.customerId, counter.meter, counter.periodStart, counter.total, counter.failures)}`,
         customerId: counter.customerId,
         stripeCustomerId: counter.stripeCustomerId,
         meter: counter.meter,

@@ -10,7 +10,7 @@ import { AdminClient } from '../support/admin.js';
 import { startStripe, stripeConfig, subscribeAndPay } from '../support/billing-app.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
-import { SEED_TIERS, startTestApp, type TestApp } from '../support/test-app.js';
+import { SEED_TIERS, startTestApp, TEST_ADMIN_TOKEN, type TestApp, testConfig } from '../support/test-app.js';
 
 /** The seed tiers plus a `count` meter: pro includes 10 searches a month, then $0.10 each. */
 const TIERS = SEED_TIERS.replace(
@@ -55,7 +55,7 @@ describe('usage pushes under Stripe’s real semantics', () => {
   beforeAll(async () => {
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
-    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale'];
+    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale', 'dryRunGap'];
     await Promise.all(
       names.map(async (name) => {
         const customer = await admin.createCustomer('free');
@@ -410,5 +410,24 @@ describe('usage pushes under Stripe’s real semantics', () => {
     expect(emulator.requests.filter((r) => r.path === '/v1/billing/meter_events').length).toBe(before);
     expect((await pushesOf(customer.id))[1].status).toBe('sent');
     expect(await meterTotal(customer)).toBe(30);
+  });
+  it('sends usage that a dry run (Stripe briefly off) already recorded: dry-run rows never take a real push’s identifier', async () => {
+    const customer = customers.dryRunGap;
+    await ingest(customer.id, 7, 'gap-1');
+    // The same database served for a while without STRIPE_SECRET_KEY (a key removed by mistake, say): a dry run.
+    const withoutStripe = await startTestApp(database, { config: testConfig(database) });
+    try {
+      const dry = await call('POST', `${withoutStripe.url}/v1/billing/sync`, { bearer: TEST_ADMIN_TOKEN });
+      expect(dry.body).toMatchObject({ ran: true, dryRun: true });
+    } finally {
+      await withoutStripe.close();
+    }
+    expect(await pushesOf(customer.id)).toEqual([expect.objectContaining({ status: 'dry_run', delta: '7' })]);
+    // Stripe is back: the 7 calls are sent, not skipped as "already planned".
+    expect(await sync()).toMatchObject({ sent: 1 });
+    expect((await pushesOf(customer.id)).map((push) => [push.status, push.delta])).toEqual([
+      ['dry_run', '7'],
+      ['sent', '7'],
+    ]);
   });
 });
