@@ -10,6 +10,8 @@ export interface ProvisionReport {
   existing: string[];
   /** Prices replaced by a changed one (their lookup_key moved to it) and archived. */
   deactivated: string[];
+  /** What provisioning found wrong and cannot fix by itself (e.g. a meter from an earlier version that counts pushes). */
+  problems: string[];
 }
 
 /**
@@ -31,14 +33,25 @@ export class CatalogProvisioner {
 
   async provision(): Promise<ProvisionReport> {
     const stripe = this.requireStripe();
-    const report: ProvisionReport = { created: [], existing: [], deactivated: [] };
+    const report: ProvisionReport = { created: [], existing: [], deactivated: [], problems: [] };
     const meters = new Map<string, Stripe.Billing.Meter>();
     // Every active meter, all pages: an account may hold more than one page of meters.
     const existingMeters = await stripe.billing.meters.list({ limit: 100, status: 'active' }).autoPagingToArray({ limit: 10_000 });
     for (const meter of this.tiers.catalog.meters) {
       const eventName = stripeNames.meterEvent(meter.name);
       let found = existingMeters.find((candidate) => candidate.event_name === eventName);
-      if (found) report.existing.push(`meter ${eventName}`);
+      if (found) {
+        report.existing.push(`meter ${eventName}`);
+        if (found.default_aggregation.formula !== 'sum') {
+          // Made by an earlier Tollgate: Stripe would bill the number of pushes. Replacing it is a migration of every
+          // subscription's metered price, so it is the operator's call, not a side effect of provisioning.
+          const problem =
+            `meter ${eventName} (${found.id}) aggregates by "${found.default_aggregation.formula}", but each push carries a delta of a total: ` +
+            `Stripe bills the number of pushes. Create a sum meter for the event name, move subscriptions' metered prices to it, then deactivate this one.`;
+          this.logger.error(problem);
+          report.problems.push(problem);
+        }
+      }
       else {
         const params: Stripe.Billing.MeterCreateParams = {
           display_name: meter.name,

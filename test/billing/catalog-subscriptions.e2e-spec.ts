@@ -554,3 +554,31 @@ describe('usage from before a customer subscribed', () => {
     expect(h.drifts.filter((drift) => drift.customerId === customer.id)).toEqual([]);
   });
 });
+
+describe('a meter left by an earlier version', () => {
+  it('is reported when it counts pushes instead of summing them (Stripe would bill the number of pushes)', async () => {
+    const database = await createTestDatabase();
+    const { emulator, stripe } = await startStripe();
+    try {
+      const legacy = await stripe.billing.meters.create({
+        display_name: 'api_calls',
+        event_name: 'tollgate_api_calls',
+        default_aggregation: { formula: 'count' },
+        customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
+        value_settings: { event_payload_key: 'value' },
+      });
+      const service = await startTestApp(database, { config: stripeConfig(database, emulator, { catalog: parseTierCatalog(CATALOG) }) });
+      try {
+        const report = await new AdminClient(service.url).request('POST', '/v1/billing/provision');
+        expect(report.status).toBe(200);
+        expect(report.body.problems).toEqual([expect.stringContaining(`meter tollgate_api_calls (${legacy.id}) aggregates by "count"`)]);
+        expect(service.logs.text).toContain('Stripe bills the number of pushes');
+      } finally {
+        await service.close();
+      }
+    } finally {
+      await emulator.stop();
+      await database.dispose();
+    }
+  });
+});
