@@ -32,13 +32,18 @@ export function periodCloseWarnings(config: TollgateConfig, lateEventGraceMs = c
 export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('PeriodClose');
   private timer: NodeJS.Timeout | null = null;
-  private checkedUntil = new Date();
+  /** Close points up to here have had their sync. Set on start to look back one finalization grace (a restart
+   * while a period closed must not skip its sync). */
+  private checkedUntil: Date;
+  private checking: Promise<boolean> | null = null;
 
   constructor(
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(UsageSyncService) private readonly sync: UsageSyncService,
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
-  ) {}
+  ) {
+    this.checkedUntil = new Date(Date.now() - config.stripeFinalizationGraceMs);
+  }
 
   onApplicationBootstrap(): void {
     for (const warning of periodCloseWarnings(this.config)) this.logger.warn(warning);
@@ -52,11 +57,24 @@ export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicati
     if (this.timer) clearInterval(this.timer);
   }
 
-  /** Syncs when a period's close point (end + delay, end + late grace + delay) fell in (last check, now]. */
+  /**
+   * Syncs when a period's close point (end + delay, end + late grace + delay) fell in (last check, now]. The window
+   * moves on only once a sync that STARTED after the close point has run here; otherwise it is looked at again.
+   */
   async check(now = new Date()): Promise<boolean> {
+    // One check at a time (the timer's and a caller's): each sees the window the previous one left.
+    while (this.checking) await this.checking.catch(() => false);
+    this.checking = this.checkNow(now);
+    try {
+      return await this.checking;
+    } finally {
+      this.checking = null;
+    }
+  }
+
+  private async checkNow(now: Date): Promise<boolean> {
     const since = this.checkedUntil;
     if (now <= since) return false;
-    this.checkedUntil = now;
     const delay = this.config.periodCloseSyncDelayMs;
     const [{ due }] = (await this.dataSource.query(
       `SELECT EXISTS (
@@ -66,9 +84,16 @@ export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicati
        ) AS due`,
       [since.toISOString(), now.toISOString(), delay, this.config.lateEventGraceMs + delay],
     )) as Array<{ due: boolean }>;
-    if (!due) return false;
+    if (!due) {
+      this.checkedUntil = now;
+      return false;
+    }
     this.logger.log('a billing period ended: syncing its usage before Stripe finalizes the invoice');
+    // A run already in flight may have planned before the period closed: wait for it, then run one that starts now.
     await this.sync.sync();
+    const report = await this.sync.sync();
+    if (!report.ran) return false; // another instance holds the sync lock: look again at the next check
+    this.checkedUntil = now;
     return true;
   }
 }

@@ -4,6 +4,9 @@ import type Stripe from 'stripe';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent, TollgateConfig } from 'tollgate';
 import { PeriodCloseScheduler } from '../../src/billing/period-close.scheduler.js';
 import { PushOutbox } from '../../src/billing/push-outbox.js';
+import { UsageSyncService } from '../../src/billing/usage-sync.service.js';
+import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
+import { getDataSourceToken } from '@nestjs/typeorm';
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
@@ -55,7 +58,7 @@ describe('usage pushes under Stripe’s real semantics', () => {
   beforeAll(async () => {
     expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
     // Everyone subscribes before any test moves the emulator's clock (periods then start before Tollgate's "now").
-    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale', 'dryRunGap'];
+    const names = ['window', 'count', 'unauthorized', 'shouldRetry', 'tooOld', 'late', 'refused', 'archived', 'paged', 'close', 'stale', 'dryRunGap', 'restart'];
     await Promise.all(
       names.map(async (name) => {
         const customer = await admin.createCustomer('free');
@@ -374,6 +377,16 @@ describe('usage pushes under Stripe’s real semantics', () => {
       config.stripeFinalizationGraceMs = HOUR;
     }
   });
+  it('syncs a period that closed while the instance was down: a scheduler looks back one finalization grace at start', async () => {
+    const customer = customers.restart;
+    await ingest(customer.id, 4, 'restart-1');
+    // Its period ended 10 minutes ago, before this (re)started scheduler existed.
+    await database.query(`UPDATE usage_counters SET period_end = now() - interval '10 minutes' WHERE customer_id = $1`, [customer.id]);
+    const restarted = new PeriodCloseScheduler(service.app.get(getDataSourceToken(TOLLGATE_CONNECTION)), service.app.get(UsageSyncService), service.app.get(TollgateConfig));
+    expect(await restarted.check()).toBe(true);
+    expect((await pushesOf(customer.id)).map((push) => [push.status, push.delta])).toEqual([['sent', '4']]);
+  });
+
   it('warns at start-up when late events could miss the invoice (late-event grace + sync delay > finalization grace)', async () => {
     const misconfigured = await startTestApp(database, {
       config: stripeConfig(database, emulator, { catalog: parseTierCatalog(TIERS), lateEventGraceMs: HOUR }),
