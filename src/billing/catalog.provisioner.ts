@@ -103,8 +103,10 @@ export class CatalogProvisioner {
         live = existing;
       } else {
         const params: Stripe.PriceCreateParams = { ...entry.params, lookup_key: entry.lookupKey, transfer_lookup_key: true };
-        // What it replaces is part of the key: A → B → A creates a third price, not a replay of the first.
-        live = await stripe.prices.create(params, { idempotencyKey: idempotencyKeyFor('price', entry.lookupKey, { params, replaces: existing?.id ?? null }) });
+        // What it replaces is part of the key: A → B → A creates a third price, not a replay of the first — and a price
+        // archived by hand is replaced by a new one, not by the replay of its own creation.
+        const replaced = existing ?? (await stripe.prices.list({ lookup_keys: [entry.lookupKey], active: false, limit: 1 })).data[0];
+        live = await stripe.prices.create(params, { idempotencyKey: idempotencyKeyFor('price', entry.lookupKey, { params, replaces: replaced?.id ?? null }) });
         report.created.push(`price ${entry.lookupKey}`);
         // The price it replaced, by id: one made before prices carried `tollgate_lookup_key` is not found below.
         if (existing && existing.metadata?.tollgate_lookup_key !== entry.lookupKey) await this.archive(stripe, existing.id, entry.lookupKey, report);

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
 import { KeyedSerializer } from '../common/keyed-serializer.js';
-import { CUSTOM } from '../config/tier-catalog.js';
+import { CUSTOM, type TierDefinition } from '../config/tier-catalog.js';
 import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
@@ -123,7 +123,7 @@ export class SubscriptionsService {
       });
     }
     const stripeCustomerId = customer.stripeCustomerId ?? (await this.createStripeCustomer(stripe, customer));
-    const prices = await this.tierPrices(stripe, tier.name, Object.keys(tier.meters));
+    const prices = await this.tierPrices(stripe, tier.name, meteredMeters(tier));
     const meteredIds = new Set(prices.filter((price) => price.recurring?.usage_type === 'metered').map((price) => price.id));
 
     // An attempt left open by a crash or a lost answer: Stripe may have applied it. Its subscription carries
@@ -259,7 +259,7 @@ export class SubscriptionsService {
       throw new ConflictException({ error: 'tier_not_subscribable', message: `Tier "${tierName}" cannot be bought online; contact sales.` });
     }
     const stripeCustomerId = customer.stripeCustomerId ?? (await this.createStripeCustomer(stripe, customer));
-    const prices = await this.tierPrices(stripe, tier.name, Object.keys(tier.meters));
+    const prices = await this.tierPrices(stripe, tier.name, meteredMeters(tier));
     const session = await stripe.checkout.sessions.create({
       mode: 'subscription',
       customer: stripeCustomerId,
@@ -302,9 +302,15 @@ export class SubscriptionsService {
   /** The tier's active prices (base first), looked up by lookup_key 10 at a time. */
   private async tierPrices(stripe: Stripe, tier: string, meters: string[]): Promise<Stripe.Price[]> {
     const base = stripeNames.basePrice(tier);
-    const found = await pricesByLookupKey(stripe, [base, ...meters.map((meter) => stripeNames.meteredPrice(tier, meter))]);
-    if (!found.has(base)) {
-      throw new ConflictException({ error: 'catalog_not_provisioned', message: 'Stripe has no prices for this tier yet: run provisioning first (POST /v1/billing/provision).' });
+    const wanted = [base, ...meters.map((meter) => stripeNames.meteredPrice(tier, meter))];
+    const found = await pricesByLookupKey(stripe, wanted);
+    // A missing metered price would leave that meter's overage billed nowhere: refuse rather than subscribe without it.
+    const missing = wanted.filter((lookupKey) => !found.has(lookupKey));
+    if (missing.length > 0) {
+      throw new ConflictException({
+        error: 'catalog_not_provisioned',
+        message: `Stripe has no price ${missing.join(', ')} for this tier yet: run provisioning first (POST /v1/billing/provision).`,
+      });
     }
     return [found.get(base)!, ...[...found.values()].filter((price) => price.lookup_key !== base)];
   }
@@ -362,4 +368,11 @@ export class SubscriptionsService {
     this.logger.log(`Stripe customer ${created.id} for ${customer.id}`);
     return created.id;
   }
+}
+
+/** The tier's meters that have a metered price in Stripe (the ones with overage pricing, as provisioning makes them). */
+function meteredMeters(tier: TierDefinition): string[] {
+  return Object.entries(tier.meters)
+    .filter(([, terms]) => terms.overage && terms.included !== CUSTOM)
+    .map(([meter]) => meter);
 }

@@ -3,6 +3,7 @@ import { EventEmitter2 } from '@nestjs/event-emitter';
 import type Stripe from 'stripe';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from 'tollgate';
 import { CatalogProvisioner } from '../../src/billing/catalog.provisioner.js';
+import { stripeNames } from '../../src/billing/stripe.client.js';
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import { TiersService } from '../../src/tiers/tiers.service.js';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
@@ -573,6 +574,35 @@ describe('a meter left by an earlier version', () => {
         expect(report.status).toBe(200);
         expect(report.body.problems).toEqual([expect.stringContaining(`meter tollgate_api_calls (${legacy.id}) aggregates by "count"`)]);
         expect(service.logs.text).toContain('Stripe bills the number of pushes');
+      } finally {
+        await service.close();
+      }
+    } finally {
+      await emulator.stop();
+      await database.dispose();
+    }
+  });
+
+  it('refuses to subscribe while a metered price of the tier is missing in Stripe (its overage would be billed nowhere)', async () => {
+    const database = await createTestDatabase();
+    const { emulator, stripe } = await startStripe();
+    try {
+      const service = await startTestApp(database, { config: stripeConfig(database, emulator, { catalog: parseTierCatalog(CATALOG) }) });
+      try {
+        const admin = new AdminClient(service.url);
+        expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
+        const lookupKey = stripeNames.meteredPrice('graduated', 'api_calls');
+        const [metered] = (await stripe.prices.list({ lookup_keys: [lookupKey], active: true })).data;
+        await stripe.prices.update(metered.id, { active: false }); // archived in the dashboard, say
+        const customer = await admin.createCustomer('free');
+        const refused = await admin.request('POST', `/v1/customers/${customer.id}/subscription`, { tier: 'graduated' });
+        expect(refused.status).toBe(409);
+        expect(refused.body).toMatchObject({ error: 'catalog_not_provisioned', message: expect.stringContaining(lookupKey) });
+        // Provisioning puts it back; then the subscription has it.
+        expect((await admin.request('POST', '/v1/billing/provision')).status).toBe(200);
+        const subscribed = await subscribeAndPay(admin, emulator, customer.id, 'graduated');
+        const subscription = await stripe.subscriptions.retrieve(subscribed.stripeSubscriptionId);
+        expect(subscription.items.data.map((item) => item.price.lookup_key)).toContain(lookupKey);
       } finally {
         await service.close();
       }
