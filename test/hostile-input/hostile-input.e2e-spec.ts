@@ -273,7 +273,9 @@ describe('hostile input on every route', () => {
     expect(new Set(operations.map((operation) => `${operation.method} ${operation.path}`)).size).toBeGreaterThanOrEqual(50);
     const failures: string[] = [];
     let sent = 0;
-    const probe = startStallProbe(`${service.url}/health/live`);
+    const inFlight = new Set<HostileRequest>();
+    const summarize = (request: HostileRequest) => `${request.label} ${request.method} ${request.path.slice(0, 80)} ${request.body?.slice(0, 160) ?? ''}`;
+    const probe = startStallProbe(`${service.url}/health/live`, () => [...inFlight].map(summarize));
     const started = performance.now();
     // Route by route (generated just before they are sent), a few requests at a time.
     for (const [index, operation] of operations.entries()) {
@@ -282,12 +284,15 @@ describe('hostile input on every route', () => {
       const worker = async () => {
         while (next < requests.length) {
           const request = requests[next++];
+          inFlight.add(request);
           try {
             const response = await fetch(`${service.url}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
             const text = await response.text();
             if (response.status >= 500) failures.push(`${request.label} → ${response.status} ${text.slice(0, 200)} [${request.path.slice(0, 80)} ${request.body?.slice(0, 120) ?? ''}]`);
           } catch (error) {
             failures.push(`${request.label} → no answer: ${(error as Error).message} [${request.path.slice(0, 80)}]`);
+          } finally {
+            inFlight.delete(request);
           }
         }
       };
@@ -298,7 +303,8 @@ describe('hostile input on every route', () => {
     const report = await probe.stop();
     process.stdout.write(
       `hostile-input: ${sent} requests on ${operations.length} routes in ${seconds} s; ${report.probes} probes: ` +
-        `max stall ${report.maxBusyMs} ms (max wall ${report.maxMs} ms, garbage collection ${report.maxGcMs} ms)\n`,
+        `max stall ${report.maxBusyMs} ms (max wall ${report.maxMs} ms, garbage collection ${report.maxGcMs} ms)\n` +
+        `  in flight during the longest stall:\n${report.worst.map((line) => `    ${line}`).join('\n')}\n`,
     );
 
     expect(failures).toEqual([]);
