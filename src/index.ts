@@ -26,6 +26,31 @@ export {
   type QuotaExceededEvent,
 } from './metering/usage.events.js';
 export { ApiKeyGuard } from './api-keys/api-key.guard.js';
+
+// Errors of the request path (status, body and headers as the service answers) and the filter that answers them in a host app.
+export {
+  TollgateException,
+  InvalidApiKeyException,
+  ScopeRequiredException,
+  TierRequiredException,
+  RateLimitExceededException,
+  QuotaExceededException,
+  UsageLimitReachedException,
+  InvalidCostException,
+  InvalidIdempotencyKeyException,
+  RateLimiterUnavailableException,
+  DatabaseUnavailableException,
+  UsageUnavailableException,
+  BackingServiceUnavailableException,
+  UsageNotRecordedException,
+  applyErrorHeaders,
+  type ErrorHeaders,
+  type TierRequiredDetails,
+  type RateLimitExceededDetails,
+  type QuotaRefusalDetails,
+} from './common/tollgate.exceptions.js';
+export { TollgateExceptionFilter, type ErrorAnswer } from './common/tollgate-exception.filter.js';
+export type { ApiErrorBody } from './common/api-error.js';
 export { CurrentConsumer, consumerOf, type Consumer } from './api-keys/consumer.js';
 
 // Services a host app may call (provision customers and keys from its own code).
