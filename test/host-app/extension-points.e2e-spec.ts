@@ -4,9 +4,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type DynamicModule, type INestApplication, Inject, Injectable } from '@nestjs/common';
+import { Controller, type DynamicModule, type ExecutionContext, Get, type INestApplication, Inject, Injectable, UseGuards } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import {
+  ApiKeyGuard,
   ApiKeysService,
   CustomersService,
   MeteringModule,
@@ -14,7 +15,11 @@ import {
   type RateLimitDecision,
   type RateLimitRequest,
   type RateLimitStorage,
+  Tier,
+  TierGuard,
+  TierRequiredException,
   TollgateConfig,
+  TollgateException,
   TollgateExceptionFilter,
 } from 'tollgate';
 import { HostAppModule } from '../../examples/host-app/app.module.js';
@@ -290,6 +295,45 @@ describe('a rate-limit store of the host (rateLimitStorage)', () => {
       expect((await call('GET', `${url}${FREE}`, { apiKey: customer.secret })).status).toBe(200);
       expect((await call('GET', `${url}${FREE}`, { apiKey: customer.secret })).status).toBe(429);
       expect(ConfiguredStorage.built[0].requests).toHaveLength(2);
+    } finally {
+      await closeApp(app);
+    }
+  });
+});
+
+/** A host's own answer to a too-low tier, through the guard's throw hook (as @nestjs/throttler's `throwThrottlingException`). */
+@Injectable()
+class PaywallTierGuard extends TierGuard {
+  protected override throwTierRequiredException(_context: ExecutionContext, exception: TierRequiredException): never {
+    throw new TollgateException(402, { error: 'payment_required', message: `Subscribe to ${exception.body.requiredTier} at our shop.`, requiredTier: exception.body.requiredTier });
+  }
+}
+
+@UseGuards(ApiKeyGuard, PaywallTierGuard)
+@Controller('v1')
+class PaywalledController {
+  @Tier('pro')
+  @Get('forecast')
+  forecast() {
+    return { days: [21, 23, 19] };
+  }
+}
+
+describe("the guards' throw hooks", () => {
+  it('let a host subclass a guard and answer a refusal its own way, the filter keeping its status and body', async () => {
+    const { app, url } = await boot(
+      { module: class PaywallApp {}, imports: [MeteringModule.forRoot({ ...meteringOptions(), globalGuards: false })], controllers: [PaywalledController] },
+      { filter: true },
+    );
+    try {
+      const free = await provision(app, 'free');
+      const refused = await call('GET', `${url}/v1/forecast`, { apiKey: free.secret });
+      expect({ status: refused.status, body: refused.body }).toEqual({
+        status: 402,
+        body: { error: 'payment_required', message: 'Subscribe to pro at our shop.', requiredTier: 'pro' },
+      });
+      const pro = await provision(app, 'pro');
+      expect((await call('GET', `${url}/v1/forecast`, { apiKey: pro.secret })).status).toBe(200);
     } finally {
       await closeApp(app);
     }
