@@ -123,6 +123,26 @@ describe('TollgateExceptionFilter in a host app', () => {
     }
   });
 
+  it.each([
+    ['with the filter', true],
+    ['without it', false],
+  ])("answers a closed-mode rate-limit store fault with 503 and Retry-After %s (Tollgate's own exception)", async (_name, filter) => {
+    // A store that is never reachable, as a Redis that went away: `closed` mode refuses rather than admit unlimited.
+    const unreachable: RateLimitStorage = { remote: true, available: () => false, consume: () => Promise.reject(new Error('unreachable')) };
+    const { app, url } = await boot(HostAppModule.forRoot(meteringOptions({ rateLimitStorage: unreachable, rateLimitFailureMode: 'closed' })), { filter });
+    try {
+      const { secret } = await provision(app, 'free');
+      const response = await call('GET', `${url}${FREE}`, { apiKey: secret });
+      expect({ status: response.status, body: response.body, retryAfter: response.headers.get('retry-after') }).toEqual({
+        status: 503,
+        body: { error: 'rate_limiter_unavailable', message: 'Rate limiting is temporarily unavailable; retry shortly.' },
+        retryAfter: '1',
+      });
+    } finally {
+      await closeApp(app);
+    }
+  });
+
   it("answers Tollgate's refusals as the service does and leaves the host's own errors to Nest's format", async () => {
     const { app, url } = await boot(HostAppModule.forRoot(meteringOptions()), { filter: true });
     try {
@@ -225,6 +245,8 @@ describe('a notification channel of the host (Slack, examples/host-app)', () => 
       expect(second.headers['content-type']).toBe('application/json');
       expect(second.body).toEqual({ text: expect.stringContaining(customer.customerId) });
       expect((second.body as { text: string }).text).toMatch(/80%/);
+      // The column takes any well-formed kind (no SQL list of channels) and still refuses a malformed one.
+      await expect(database.query(`UPDATE outbox SET channel = 'Not A Kind' WHERE channel = 'slack'`)).rejects.toThrow(/outbox_channel_kind/);
     } finally {
       await closeApp(app);
       await slack.close();
