@@ -10,7 +10,15 @@ export { TierGuard } from './tiers/tier.guard.js';
 export { Public } from './api-keys/public.decorator.js';
 export { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
 export { RateLimitService } from './rate-limit/rate-limit.service.js';
-export { RateLimitStorage, type RateLimitPolicy, type RateLimitDecision } from './rate-limit/rate-limit.storage.js';
+export {
+  RateLimitStorage,
+  InjectRateLimitStorage,
+  type RateLimitPolicy,
+  type RateLimitDecision,
+  type RateLimitRequest,
+  type PolicyState,
+} from './rate-limit/rate-limit.storage.js';
+export { MemoryRateLimitStorage } from './rate-limit/memory-rate-limit.storage.js';
 export { Metered, type MeteredOptions, type MeteredCost } from './metering/metered.decorator.js';
 export { QuotaGuard } from './metering/quota.guard.js';
 export { MeteringInterceptor } from './metering/metering.interceptor.js';
@@ -26,6 +34,31 @@ export {
   type QuotaExceededEvent,
 } from './metering/usage.events.js';
 export { ApiKeyGuard } from './api-keys/api-key.guard.js';
+
+// Errors of the request path (status, body and headers as the service answers) and the filter that answers them in a host app.
+export {
+  TollgateException,
+  InvalidApiKeyException,
+  ScopeRequiredException,
+  TierRequiredException,
+  RateLimitExceededException,
+  QuotaExceededException,
+  UsageLimitReachedException,
+  InvalidCostException,
+  InvalidIdempotencyKeyException,
+  RateLimiterUnavailableException,
+  DatabaseUnavailableException,
+  UsageUnavailableException,
+  BackingServiceUnavailableException,
+  UsageNotRecordedException,
+  applyErrorHeaders,
+  type ErrorHeaders,
+  type TierRequiredDetails,
+  type RateLimitExceededDetails,
+  type QuotaRefusalDetails,
+} from './common/tollgate.exceptions.js';
+export { TollgateExceptionFilter, type ErrorAnswer } from './common/tollgate-exception.filter.js';
+export type { ApiErrorBody } from './common/api-error.js';
 export { CurrentConsumer, consumerOf, type Consumer } from './api-keys/consumer.js';
 
 // Services a host app may call (provision customers and keys from its own code).
@@ -60,5 +93,17 @@ export {
 // Notifications: verify Tollgate's webhook signatures on the receiving side.
 export { verifyWebhookSignature, signWebhook } from './notifications/webhook-signature.js';
 export { NotificationsService } from './notifications/notifications.service.js';
+// Notification channels: webhook and email are built in; a host adds its own with `notificationChannels`.
+export {
+  NotificationChannel,
+  InjectNotificationChannels,
+  type Audience,
+  type ChannelContext,
+  type NotificationCustomer,
+  type NotificationDelivery,
+  type NotificationRecipient,
+  type NotificationTarget,
+} from './notifications/notification-channel.js';
+export { DeliveryFailure, type WebhookUrlSetBy } from './notifications/webhook-sender.js';
 export { BillingService } from './billing/billing.service.js';
 export { BILLING_USAGE_PUSHED, BILLING_DRIFT_DETECTED, type UsagePushedEvent, type DriftDetectedEvent } from './billing/billing.events.js';

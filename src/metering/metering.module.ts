@@ -1,5 +1,5 @@
-import { type DynamicModule, Module, type Provider } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { type DynamicModule, Module, type Provider, type Type } from '@nestjs/common';
+import { APP_GUARD, ModuleRef } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
 import { AdminModule } from '../admin/admin.module.js';
@@ -10,10 +10,12 @@ import { ConstantTimeComparator } from '../common/constant-time.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersModule } from '../customers/customers.module.js';
 import { DatabaseModule } from '../database/database.module.js';
+import { HOST_NOTIFICATION_CHANNELS } from '../notifications/notification-channel.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
 import { PortalModule } from '../portal/portal.module.js';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
+import { HOST_RATE_LIMIT_STORAGE } from '../rate-limit/rate-limit.storage.js';
 import { RedisModule } from '../redis/redis.module.js';
 import { MeteringCoreModule } from './metering-core.module.js';
 import { QuotaGuard } from './quota.guard.js';
@@ -50,6 +52,25 @@ function configFromOptions(options: MeteringModuleOptions): TollgateConfig {
   config.demo = false;
   return config;
 }
+
+/** An extension given as an instance, or as a class Nest builds in this module (so it can inject Tollgate's services). */
+function instanceOf<T extends object>(moduleRef: ModuleRef, given: T | Type<T>): Promise<T> | T {
+  return typeof given === 'function' ? moduleRef.create(given) : given;
+}
+
+/** The host's extensions from the options: its rate-limit store and notification channels. */
+const extensionProviders: Provider[] = [
+  {
+    provide: HOST_RATE_LIMIT_STORAGE,
+    inject: [METERING_MODULE_OPTIONS, ModuleRef],
+    useFactory: (options: MeteringModuleOptions, moduleRef: ModuleRef) => (options.rateLimitStorage ? instanceOf(moduleRef, options.rateLimitStorage) : null),
+  },
+  {
+    provide: HOST_NOTIFICATION_CHANNELS,
+    inject: [METERING_MODULE_OPTIONS, ModuleRef],
+    useFactory: (options: MeteringModuleOptions, moduleRef: ModuleRef) => Promise.all((options.notificationChannels ?? []).map((channel) => instanceOf(moduleRef, channel))),
+  },
+];
 
 /**
  * What a host app imports: API keys, tiers and (as later modules land) rate limits and metering, on
@@ -94,8 +115,8 @@ export class MeteringModule extends ConfigurableMeteringModule {
         NotificationsModule,
         ...(serviceApi ? [AdminModule, PortalModule] : []),
       ],
-      providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...guards],
-      exports: [TollgateConfig, ConstantTimeComparator, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],
+      providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...extensionProviders, ...guards],
+      exports: [TollgateConfig, ConstantTimeComparator, HOST_RATE_LIMIT_STORAGE, HOST_NOTIFICATION_CHANNELS, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],
     };
   }
 }
