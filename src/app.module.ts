@@ -7,7 +7,7 @@ import { HealthModule } from './health/health.module.js';
 import type { LogSink } from './logging/log-sink.js';
 import { LoggingModule } from './logging/logging.module.js';
 import { RequestLoggingMiddleware } from './logging/request-logging.middleware.js';
-import { MeteringModule } from './metering/metering.module.js';
+import { MeteringModule } from './tollgate.module.js';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsModule } from './metrics/metrics.module.js';
 

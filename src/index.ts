@@ -1,13 +1,13 @@
 // Tollgate's public API for host apps. Everything not exported here is internal.
 
 // The module a host app imports, its options and the guard order of the request path.
-export { MeteringModule, TOLLGATE_GUARDS } from './metering/metering.module.js';
+export { MeteringModule, TOLLGATE_GUARDS } from './tollgate.module.js';
 export { MeteringModuleOptions, type MeteringModuleExtras } from './metering/metering.options.js';
 
 // Decorators and guards.
 export { Tier } from './tiers/tier.decorator.js';
-export { TierGuard } from './tiers/tier.guard.js';
-export { Public } from './api-keys/public.decorator.js';
+export { TierGuard } from './api-keys/tier.guard.js';
+export { Public } from './common/public.decorator.js';
 export { RateLimitGuard } from './rate-limit/rate-limit.guard.js';
 export { RateLimitService } from './rate-limit/rate-limit.service.js';
 export { RateLimitStorage, type RateLimitPolicy, type RateLimitDecision } from './rate-limit/rate-limit.storage.js';

@@ -10,10 +10,12 @@ import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { KeyInvalidationBus } from './key-invalidation.bus.js';
 import { LastUsedTracker } from './last-used.tracker.js';
+import { TierGuard } from './tier.guard.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKeyEntity], TOLLGATE_CONNECTION), CustomersModule, TiersModule],
-  providers: [ApiKeysService, ApiKeyCache, KeyInvalidationBus, LastUsedTracker, ApiKeysMetadataAccessor, ApiKeyGuard],
-  exports: [ApiKeysService, ApiKeyGuard, ApiKeysMetadataAccessor, LastUsedTracker],
+  // TierGuard runs on the consumer ApiKeyGuard resolved, so it lives here (tiers stays below api-keys).
+  providers: [ApiKeysService, ApiKeyCache, KeyInvalidationBus, LastUsedTracker, ApiKeysMetadataAccessor, ApiKeyGuard, TierGuard],
+  exports: [ApiKeysService, ApiKeyGuard, TierGuard, ApiKeysMetadataAccessor, LastUsedTracker],
 })
 export class ApiKeysModule {}

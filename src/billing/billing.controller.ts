@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@ne
 import type { Response } from 'express';
 import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { AdminGuard } from '../admin/admin.guard.js';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/public.decorator.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';

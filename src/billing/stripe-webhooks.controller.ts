@@ -4,7 +4,7 @@ import type { RawBodyRequest } from '@nestjs/common';
 import type { Request } from 'express';
 import Stripe from 'stripe';
 import type { DataSource } from 'typeorm';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/public.decorator.js';
 import { KeyedSerializer } from '../common/keyed-serializer.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';

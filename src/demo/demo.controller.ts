@@ -2,7 +2,7 @@ import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
 import { Metered } from '../metering/metered.decorator.js';
-import { TOLLGATE_GUARDS } from '../metering/metering.module.js';
+import { TOLLGATE_GUARDS } from '../metering/tollgate.guards.js';
 import { Tier } from '../tiers/tier.decorator.js';
 
 /** A small API shaped like the seed tiers' endpoint globs, to try Tollgate end to end. */

@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/consumer.js';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/public.decorator.js';
 import { type FieldProblem, validationFailed } from '../common/validation.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { EventsService, type IncomingEvent } from './events.service.js';

@@ -4,11 +4,11 @@ import { consumerOf } from '../api-keys/consumer.js';
 import { setRateLimitHeaders } from '../rate-limit/rate-limit.headers.js';
 import { RateLimitService } from '../rate-limit/rate-limit.service.js';
 import { TiersService } from '../tiers/tiers.service.js';
-import { CostResolver } from './cost.resolver.js';
+import { CostResolver } from '../metering-core/cost.resolver.js';
 import { jsonQuantity } from '../common/quantity.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
-import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
+import { MeteringMetadataAccessor } from '../metering-core/metering.metadata-accessor.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
 import { QuotaService } from './quota.service.js';
 

@@ -2,6 +2,7 @@ import { Module } from '@nestjs/common';
 import { CustomersModule } from '../customers/customers.module.js';
 import { TiersModule } from '../tiers/tiers.module.js';
 import { DeliveryWorker } from './delivery.worker.js';
+import { NotificationsController } from './notifications.controller.js';
 import { NotificationsService } from './notifications.service.js';
 import { SecretVault } from './secret-vault.js';
 import { systemResolver, WEBHOOK_HOST_RESOLVER, WebhookSender } from './webhook-sender.js';
@@ -13,3 +14,10 @@ import { systemResolver, WEBHOOK_HOST_RESOLVER, WebhookSender } from './webhook-
   exports: [NotificationsService, DeliveryWorker],
 })
 export class NotificationsModule {}
+
+/** The operator API for a customer's notifications (the service's API only, not mounted in a host app). */
+@Module({
+  imports: [NotificationsModule],
+  controllers: [NotificationsController],
+})
+export class NotificationsApiModule {}

@@ -3,7 +3,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { ListApiKeysQuery, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/public.decorator.js';
 import { BillingService } from '../billing/billing.service.js';
 import { SubscriptionsService } from '../billing/subscriptions.service.js';
 import { CUSTOM } from '../config/tier-catalog.js';

@@ -9,7 +9,7 @@ import {
 } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/consumer.js';
-import { CostResolver } from '../metering/cost.resolver.js';
+import { CostResolver } from '../metering-core/cost.resolver.js';
 import { TiersService } from '../tiers/tiers.service.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { TollgateConfig } from '../config/tollgate-config.js';
-import { MeteringCoreModule } from '../metering/metering-core.module.js';
+import { MeteringCoreModule } from '../metering-core/metering-core.module.js';
 import { RedisConnection } from '../redis/redis.connection.js';
 import { TiersModule } from '../tiers/tiers.module.js';
 import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';

@@ -2,34 +2,31 @@ import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
-import { AdminModule } from '../admin/admin.module.js';
-import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { BillingModule } from '../billing/billing.module.js';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { DatabaseModule } from '../database/database.module.js';
-import { NotificationsModule } from '../notifications/notifications.module.js';
-import { PortalModule } from '../portal/portal.module.js';
-import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
-import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
-import { RedisModule } from '../redis/redis.module.js';
-import { MeteringCoreModule } from './metering-core.module.js';
-import { QuotaGuard } from './quota.guard.js';
-import { UsageModule } from './usage.module.js';
-import { TierGuard } from '../tiers/tier.guard.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { AdminModule } from './admin/admin.module.js';
+import { ApiKeysModule } from './api-keys/api-keys.module.js';
+import { BillingApiModule, BillingModule } from './billing/billing.module.js';
+import { ConstantTimeComparator } from './common/constant-time.js';
+import { TollgateConfig } from './config/tollgate-config.js';
+import { CustomersModule } from './customers/customers.module.js';
+import { DatabaseModule } from './database/database.module.js';
+import { NotificationsApiModule, NotificationsModule } from './notifications/notifications.module.js';
+import { PortalModule } from './portal/portal.module.js';
+import { RateLimitModule } from './rate-limit/rate-limit.module.js';
+import { RedisModule } from './redis/redis.module.js';
+import { MeteringCoreModule } from './metering-core/metering-core.module.js';
+import { UsageApiModule, UsageModule } from './metering/usage.module.js';
+import { TOLLGATE_GUARDS } from './metering/tollgate.guards.js';
+import { TiersApiModule, TiersModule } from './tiers/tiers.module.js';
 import {
   ConfigurableMeteringModule,
   METERING_ASYNC_OPTIONS_TYPE,
   METERING_MODULE_OPTIONS,
   METERING_OPTIONS_TYPE,
-} from './metering-module-definition.js';
-import type { MeteringModuleOptions } from './metering.options.js';
+} from './metering/metering-module-definition.js';
+import type { MeteringModuleOptions } from './metering/metering.options.js';
 
-/** The order of the request path; per-controller users apply the same list with `@UseGuards(...TOLLGATE_GUARDS)`. */
-export const TOLLGATE_GUARDS = [ApiKeyGuard, TierGuard, RateLimitGuard, QuotaGuard];
+// Defined beside the guards (metering), so modules under the root can use it without a cycle.
+export { TOLLGATE_GUARDS };
 
 function configFromOptions(options: MeteringModuleOptions): TollgateConfig {
   if (options.config) return options.config;
@@ -92,7 +89,8 @@ export class MeteringModule extends ConfigurableMeteringModule {
         UsageModule,
         BillingModule,
         NotificationsModule,
-        ...(serviceApi ? [AdminModule, PortalModule] : []),
+        // The service's HTTP API: each module mounts its own controllers.
+        ...(serviceApi ? [TiersApiModule, AdminModule, UsageApiModule, BillingApiModule, NotificationsApiModule, PortalModule] : []),
       ],
       providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...guards],
       exports: [TollgateConfig, ConstantTimeComparator, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],
