@@ -2,9 +2,9 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
-import { ConfigErrors } from './config/config.errors.js';
-import { TollgateConfig } from './config/tollgate-config.js';
-import { CatalogProvisioner } from './billing/catalog.provisioner.js';
+import { ConfigErrors } from './config/index.js';
+import { TollgateConfig } from './config/index.js';
+import { CatalogProvisioner } from './billing/index.js';
 
 async function main(): Promise<void> {
   const config = TollgateConfig.fromEnvironment();

@@ -2,28 +2,28 @@ import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
-import { AdminModule } from './admin/admin.module.js';
-import { ApiKeysModule } from './api-keys/api-keys.module.js';
-import { BillingApiModule, BillingModule } from './billing/billing.module.js';
-import { ConstantTimeComparator } from './common/constant-time.js';
-import { TollgateConfig } from './config/tollgate-config.js';
-import { CustomersModule } from './customers/customers.module.js';
-import { DatabaseModule } from './database/database.module.js';
-import { NotificationsApiModule, NotificationsModule } from './notifications/notifications.module.js';
-import { PortalModule } from './portal/portal.module.js';
-import { RateLimitModule } from './rate-limit/rate-limit.module.js';
-import { RedisModule } from './redis/redis.module.js';
-import { MeteringCoreModule } from './metering-core/metering-core.module.js';
-import { UsageApiModule, UsageModule } from './metering/usage.module.js';
-import { TOLLGATE_GUARDS } from './metering/tollgate.guards.js';
-import { TiersApiModule, TiersModule } from './tiers/tiers.module.js';
+import { AdminModule } from './admin/index.js';
+import { ApiKeysModule } from './api-keys/index.js';
+import { BillingApiModule, BillingModule } from './billing/index.js';
+import { ConstantTimeComparator } from './common/index.js';
+import { TollgateConfig } from './config/index.js';
+import { CustomersModule } from './customers/index.js';
+import { DatabaseModule } from './database/index.js';
+import { NotificationsApiModule, NotificationsModule } from './notifications/index.js';
+import { PortalModule } from './portal/index.js';
+import { RateLimitModule } from './rate-limit/index.js';
+import { RedisModule } from './redis/index.js';
+import { MeteringCoreModule } from './metering-core/index.js';
+import { UsageApiModule, UsageModule } from './metering/index.js';
+import { TOLLGATE_GUARDS } from './metering/index.js';
+import { TiersApiModule, TiersModule } from './tiers/index.js';
 import {
   ConfigurableMeteringModule,
   METERING_ASYNC_OPTIONS_TYPE,
   METERING_MODULE_OPTIONS,
   METERING_OPTIONS_TYPE,
-} from './metering/metering-module-definition.js';
-import type { MeteringModuleOptions } from './metering/metering.options.js';
+} from './metering/index.js';
+import type { MeteringModuleOptions } from './metering/index.js';
 
 // Defined beside the guards (metering), so modules under the root can use it without a cycle.
 export { TOLLGATE_GUARDS };

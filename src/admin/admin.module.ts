@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { CustomersModule } from '../customers/customers.module.js';
+import { ApiKeysModule } from '../api-keys/index.js';
+import { CustomersModule } from '../customers/index.js';
 import { AdminGuard } from './admin.guard.js';
 import { ApiKeysAdminController } from './api-keys.admin.controller.js';
 import { CustomersAdminController } from './customers.admin.controller.js';

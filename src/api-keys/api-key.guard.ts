@@ -1,7 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { databaseUnavailable } from '../database/database-gate.js';
-import { DatabaseReadiness } from '../database/database-readiness.js';
+import { databaseUnavailable } from '../database/index.js';
+import { DatabaseReadiness } from '../database/index.js';
 import type { KeyRejection } from './api-key.cache.js';
 import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';

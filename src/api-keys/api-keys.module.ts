@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CustomersModule } from '../customers/customers.module.js';
-import { TOLLGATE_CONNECTION } from '../database/tollgate-connection.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { CustomersModule } from '../customers/index.js';
+import { TOLLGATE_CONNECTION } from '../database/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { ApiKeyCache } from './api-key.cache.js';
 import { ApiKeyEntity } from './api-key.entity.js';
 import { ApiKeyGuard } from './api-key.guard.js';

@@ -1,9 +1,9 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { consumerOf } from './consumer.js';
-import type { TierDefinition } from '../config/tier-catalog.js';
-import { TiersMetadataAccessor } from '../tiers/tiers.metadata-accessor.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import type { TierDefinition } from '../config/index.js';
+import { TiersMetadataAccessor } from '../tiers/index.js';
+import { TiersService } from '../tiers/index.js';
 
 /** Second guard: the consumer's tier must reach both the route's `@Tier()` and the tier its path's glob needs. */
 @Injectable()

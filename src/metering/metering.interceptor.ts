@@ -13,9 +13,9 @@ import {
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { catchError, mergeMap, type Observable, throwError } from 'rxjs';
-import { consumerOf } from '../api-keys/consumer.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { TiersService } from '../tiers/index.js';
 import { type MeteringTicket, requestEventKey, ticketOf } from './metering.request.js';
 import { QuotaService } from './quota.service.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';

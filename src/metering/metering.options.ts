@@ -1,5 +1,5 @@
-import type { TierCatalog } from '../config/tier-catalog.js';
-import type { TollgateConfig } from '../config/tollgate-config.js';
+import type { TierCatalog } from '../config/index.js';
+import type { TollgateConfig } from '../config/index.js';
 
 /**
  * Options of `MeteringModule.forRoot()`. Anything left out falls back to the environment variables the

@@ -1,14 +1,14 @@
 import { BadRequestException, type CanActivate, type ExecutionContext, HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { setRateLimitHeaders } from '../rate-limit/rate-limit.headers.js';
-import { RateLimitService } from '../rate-limit/rate-limit.service.js';
-import { TiersService } from '../tiers/tiers.service.js';
-import { CostResolver } from '../metering-core/cost.resolver.js';
-import { jsonQuantity } from '../common/quantity.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { consumerOf } from '../api-keys/index.js';
+import { setRateLimitHeaders } from '../rate-limit/index.js';
+import { RateLimitService } from '../rate-limit/index.js';
+import { TiersService } from '../tiers/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { jsonQuantity } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
-import { MeteringMetadataAccessor } from '../metering-core/metering.metadata-accessor.js';
+import { MeteringMetadataAccessor } from '../metering-core/index.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
 import { QuotaService } from './quota.service.js';
 

@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { DataSource } from 'typeorm';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { TollgateConfig } from '../config/index.js';
+import { CustomersService } from '../customers/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
 import { type Audience, NotificationsService } from './notifications.service.js';
 import { SecretVault } from './secret-vault.js';
 import { signWebhook } from './webhook-signature.js';

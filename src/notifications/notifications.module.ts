@@ -1,6 +1,6 @@
 import { Module } from '@nestjs/common';
-import { CustomersModule } from '../customers/customers.module.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { CustomersModule } from '../customers/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { DeliveryWorker } from './delivery.worker.js';
 import { NotificationsController } from './notifications.controller.js';
 import { NotificationsService } from './notifications.service.js';

@@ -8,9 +8,9 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { CostResolver } from '../metering-core/cost.resolver.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { TiersService } from '../tiers/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
 import { RateLimitService, UNAVAILABLE_RETRY_AFTER_SECONDS } from './rate-limit.service.js';

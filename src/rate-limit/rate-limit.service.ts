@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import { rateLimiterUnavailable, rateLimitExceeded, type RefusalWording } from './rate-limit.exceptions.js';
 import { setRateLimitHeaders } from './rate-limit.headers.js';
 import { type RateLimitDecision, type RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';

@@ -1,0 +1,14 @@
+// The common module's public surface: other folders import only from here (enforced by the boundary lint).
+export { ApiExceptionFilter } from './api-exception.filter.js';
+export { installBodyParsers } from './body-parsers.js';
+export { ConstantTimeComparator } from './constant-time.js';
+export { isDatabaseUnavailable } from './database-errors.js';
+export { addDecimals, isDecimalString, multiplyDecimal, multiplyDecimals, normalizeDecimal, roundDecimal, toMinorUnits } from './decimal.js';
+export { applyHttpTimeouts } from './http-timeouts.js';
+export { newId, randomBase62 } from './ids.js';
+export { KeyedSerializer } from './keyed-serializer.js';
+export { Public, PUBLIC_ROUTE } from './public.decorator.js';
+export { BIGINT_MAX, jsonQuantity, type JsonQuantity, parseQuantity } from './quantity.js';
+export { SecretBox } from './secret-box.js';
+export { findTextProblem, textProblem } from './text.js';
+export { createValidationPipe, type FieldProblem, IsIsoDateTime, IsOmittable, validationFailed } from './validation.js';
