@@ -14,16 +14,17 @@ import { PortalModule } from './portal/index.js';
 import { RateLimitModule } from './rate-limit/index.js';
 import { RedisModule } from './redis/index.js';
 import { MeteringCoreModule } from './metering-core/index.js';
-import { UsageApiModule, UsageModule } from './metering/index.js';
-import { TOLLGATE_GUARDS } from './metering/index.js';
-import { TiersApiModule, TiersModule } from './tiers/index.js';
 import {
   ConfigurableMeteringModule,
   METERING_ASYNC_OPTIONS_TYPE,
   METERING_MODULE_OPTIONS,
   METERING_OPTIONS_TYPE,
+  type MeteringModuleOptions,
+  TOLLGATE_GUARDS,
+  UsageApiModule,
+  UsageModule,
 } from './metering/index.js';
-import type { MeteringModuleOptions } from './metering/index.js';
+import { TiersApiModule, TiersModule } from './tiers/index.js';
 
 // Defined beside the guards (metering), so modules under the root can use it without a cycle.
 export { TOLLGATE_GUARDS };
