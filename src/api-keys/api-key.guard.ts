@@ -1,8 +1,8 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { applyErrorHeaders, InvalidApiKeyException } from '../common/tollgate.exceptions.js';
-import { databaseUnavailable } from '../database/database-gate.js';
-import { DatabaseReadiness } from '../database/database-readiness.js';
+import { databaseUnavailable } from '../database/index.js';
+import { DatabaseReadiness } from '../database/index.js';
+import { applyErrorHeaders, InvalidApiKeyException } from '../common/index.js';
 import type { KeyRejection } from './api-key.cache.js';
 import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException } from '../common/tollgate.exceptions.js';
+import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException } from '../common/index.js';
 import type { DatabaseReadiness } from './database-readiness.js';
 
 export { DATABASE_GATE_RETRY_AFTER_SECONDS };

@@ -1,10 +1,10 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request } from 'express';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
-import { attachConsumer } from '../api-keys/consumer.js';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { InvalidApiKeyException, ScopeRequiredException } from '../common/tollgate.exceptions.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { ApiKeysService } from '../api-keys/index.js';
+import { attachConsumer } from '../api-keys/index.js';
+import { ConstantTimeComparator } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { InvalidApiKeyException, ScopeRequiredException } from '../common/index.js';
 
 export const INGEST_SCOPE = 'ingest';
 

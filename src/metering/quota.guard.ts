@@ -1,22 +1,15 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import {
-  applyErrorHeaders,
-  InvalidIdempotencyKeyException,
-  QuotaExceededException,
-  RateLimiterUnavailableException,
-  RateLimitExceededException,
-  UsageLimitReachedException,
-} from '../common/tollgate.exceptions.js';
-import { setRateLimitHeaders } from '../rate-limit/rate-limit.headers.js';
-import { RateLimitService } from '../rate-limit/rate-limit.service.js';
-import { TiersService } from '../tiers/tiers.service.js';
-import { CostResolver } from './cost.resolver.js';
-import { jsonQuantity } from '../common/quantity.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { consumerOf } from '../api-keys/index.js';
+import { setRateLimitHeaders } from '../rate-limit/index.js';
+import { RateLimitService } from '../rate-limit/index.js';
+import { TiersService } from '../tiers/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { jsonQuantity } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { applyErrorHeaders, InvalidIdempotencyKeyException, QuotaExceededException, RateLimiterUnavailableException, RateLimitExceededException, UsageLimitReachedException } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
-import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
+import { MeteringMetadataAccessor } from '../metering-core/index.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
 import { QuotaService } from './quota.service.js';
 

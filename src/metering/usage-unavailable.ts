@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { applyErrorHeaders, UsageUnavailableException } from '../common/tollgate.exceptions.js';
+import { applyErrorHeaders, UsageUnavailableException } from '../common/index.js';
 import type { UsageUnavailableError } from './usage-ingestor.js';
 
 /**

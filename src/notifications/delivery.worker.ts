@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { TollgateConfig } from '../config/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
 import { type Audience, type ChannelContext, InjectNotificationChannels, type NotificationChannel } from './notification-channel.js';
 import { DeliveryFailure, WebhookSender, type WebhookUrlSetBy } from './webhook-sender.js';
 

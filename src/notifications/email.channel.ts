@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import type { NotificationChannel, NotificationDelivery, NotificationRecipient, NotificationTarget } from './notification-channel.js';
 
 /** Built in: an email to the customer's address (operator alerts: OPERATOR_EMAIL), through SMTP_URL. */

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
-import { CustomersService } from '../customers/customers.service.js';
+import { CustomersService } from '../customers/index.js';
 import { SecretVault } from './secret-vault.js';
 
 /** Each customer's webhook signing secret, sealed at rest; made on first use. */

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import type { ChannelContext, NotificationChannel, NotificationDelivery, NotificationRecipient, NotificationTarget } from './notification-channel.js';
 import { WebhookSecrets } from './webhook-secrets.js';
 import { signWebhook } from './webhook-signature.js';

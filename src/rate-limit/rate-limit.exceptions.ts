@@ -1,4 +1,4 @@
-import { RateLimiterUnavailableException, RateLimitExceededException } from '../common/tollgate.exceptions.js';
+import { RateLimiterUnavailableException, RateLimitExceededException } from '../common/index.js';
 import { bindingPolicy, retryAfterSeconds } from './rate-limit.headers.js';
 import type { PolicyState, RateLimitDecision } from './rate-limit.storage.js';
 

@@ -8,10 +8,10 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { applyErrorHeaders, RateLimitExceededException, TollgateException } from '../common/tollgate.exceptions.js';
-import { CostResolver } from '../metering/cost.resolver.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { TiersService } from '../tiers/index.js';
+import { applyErrorHeaders, RateLimitExceededException, TollgateException } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
 import { RateLimitService } from './rate-limit.service.js';

@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { MeteringCoreModule } from '../metering/metering-core.module.js';
-import { RedisConnection } from '../redis/redis.connection.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { TollgateConfig } from '../config/index.js';
+import { MeteringCoreModule } from '../metering-core/index.js';
+import { RedisConnection } from '../redis/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';

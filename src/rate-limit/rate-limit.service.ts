@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { RATE_LIMITER_RETRY_AFTER_SECONDS } from '../common/tollgate.exceptions.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
+import { RATE_LIMITER_RETRY_AFTER_SECONDS } from '../common/index.js';
 import { rateLimiterUnavailable, rateLimitExceeded, type RefusalWording } from './rate-limit.exceptions.js';
 import { setRateLimitHeaders } from './rate-limit.headers.js';
 import { type RateLimitDecision, type RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';

@@ -1,10 +1,10 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { TierRequiredException } from '../common/tollgate.exceptions.js';
-import type { TierDefinition } from '../config/tier-catalog.js';
-import { TiersMetadataAccessor } from './tiers.metadata-accessor.js';
-import { TiersService } from './tiers.service.js';
+import { consumerOf } from './consumer.js';
+import type { TierDefinition } from '../config/index.js';
+import { TiersMetadataAccessor } from '../tiers/index.js';
+import { TiersService } from '../tiers/index.js';
+import { TierRequiredException } from '../common/index.js';
 
 /** Second guard: the consumer's tier must reach both the route's `@Tier()` and the tier its path's glob needs. */
 @Injectable()

@@ -2,36 +2,31 @@ import { type DynamicModule, Module, type Provider, type Type } from '@nestjs/co
 import { APP_GUARD, ModuleRef } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
-import { AdminModule } from '../admin/admin.module.js';
-import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { BillingModule } from '../billing/billing.module.js';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { DatabaseModule } from '../database/database.module.js';
-import { HOST_NOTIFICATION_CHANNELS } from '../notifications/notification-channel.js';
-import { NotificationsModule } from '../notifications/notifications.module.js';
-import { PortalModule } from '../portal/portal.module.js';
-import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
-import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
-import { HOST_RATE_LIMIT_STORAGE } from '../rate-limit/rate-limit.storage.js';
-import { RedisModule } from '../redis/redis.module.js';
-import { MeteringCoreModule } from './metering-core.module.js';
-import { QuotaGuard } from './quota.guard.js';
-import { UsageModule } from './usage.module.js';
-import { TierGuard } from '../tiers/tier.guard.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { AdminModule } from './admin/index.js';
+import { ApiKeysModule } from './api-keys/index.js';
+import { BillingApiModule, BillingModule } from './billing/index.js';
+import { ConstantTimeComparator } from './common/index.js';
+import { TollgateConfig } from './config/index.js';
+import { CustomersModule } from './customers/index.js';
+import { DatabaseModule } from './database/index.js';
+import { NotificationsApiModule, NotificationsModule } from './notifications/index.js';
+import { PortalModule } from './portal/index.js';
+import { RateLimitModule } from './rate-limit/index.js';
+import { RedisModule } from './redis/index.js';
+import { MeteringCoreModule } from './metering-core/index.js';
+import { HOST_NOTIFICATION_CHANNELS } from './notifications/index.js';
+import { HOST_RATE_LIMIT_STORAGE } from './rate-limit/index.js';
 import {
-  ConfigurableMeteringModule,
-  METERING_ASYNC_OPTIONS_TYPE,
-  METERING_MODULE_OPTIONS,
-  METERING_OPTIONS_TYPE,
-} from './metering-module-definition.js';
-import type { MeteringModuleOptions } from './metering.options.js';
+  TOLLGATE_GUARDS,
+  UsageApiModule,
+  UsageModule,
+} from './metering/index.js';
+import { TiersApiModule, TiersModule } from './tiers/index.js';
+import { ConfigurableMeteringModule, METERING_ASYNC_OPTIONS_TYPE, METERING_MODULE_OPTIONS, METERING_OPTIONS_TYPE } from './tollgate-module-definition.js';
+import type { MeteringModuleOptions } from './tollgate.options.js';
 
-/** The order of the request path; per-controller users apply the same list with `@UseGuards(...TOLLGATE_GUARDS)`. */
-export const TOLLGATE_GUARDS = [ApiKeyGuard, TierGuard, RateLimitGuard, QuotaGuard];
+// Defined beside the guards (metering), so modules under the root can use it without a cycle.
+export { TOLLGATE_GUARDS };
 
 function configFromOptions(options: MeteringModuleOptions): TollgateConfig {
   if (options.config) return options.config;
@@ -113,7 +108,8 @@ export class MeteringModule extends ConfigurableMeteringModule {
         UsageModule,
         BillingModule,
         NotificationsModule,
-        ...(serviceApi ? [AdminModule, PortalModule] : []),
+        // The service's HTTP API: each module mounts its own controllers.
+        ...(serviceApi ? [TiersApiModule, AdminModule, UsageApiModule, BillingApiModule, NotificationsApiModule, PortalModule] : []),
       ],
       providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...extensionProviders, ...guards],
       exports: [TollgateConfig, ConstantTimeComparator, HOST_RATE_LIMIT_STORAGE, HOST_NOTIFICATION_CHANNELS, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],

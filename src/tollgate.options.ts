@@ -1,8 +1,8 @@
+import type { TierCatalog } from './config/index.js';
+import type { TollgateConfig } from './config/index.js';
 import type { Type } from '@nestjs/common';
-import type { TierCatalog } from '../config/tier-catalog.js';
-import type { TollgateConfig } from '../config/tollgate-config.js';
-import type { NotificationChannel } from '../notifications/notification-channel.js';
-import type { RateLimitStorage } from '../rate-limit/rate-limit.storage.js';
+import type { NotificationChannel } from './notifications/index.js';
+import type { RateLimitStorage } from './rate-limit/index.js';
 
 /**
  * Options of `MeteringModule.forRoot()`. Anything left out falls back to the environment variables the

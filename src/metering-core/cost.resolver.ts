@@ -1,9 +1,9 @@
 import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import type { Consumer } from '../api-keys/consumer.js';
-import { InvalidCostException } from '../common/tollgate.exceptions.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import type { Consumer } from '../api-keys/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { TiersService } from '../tiers/index.js';
+import { InvalidCostException } from '../common/index.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
 
 /**
