@@ -39,3 +39,4 @@ export {
   UsageUnavailableException,
 } from './tollgate.exceptions.js';
 export { type ErrorAnswer, TollgateExceptionFilter } from './tollgate-exception.filter.js';
+export { firstRunFor } from './once-per-request.js';
