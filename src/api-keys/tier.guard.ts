@@ -1,7 +1,6 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { consumerOf } from './consumer.js';
-import type { TierDefinition } from '../config/index.js';
 import { TiersMetadataAccessor } from '../tiers/index.js';
 import { TiersService } from '../tiers/index.js';
 import { TierRequiredException } from '../common/index.js';
@@ -23,16 +22,9 @@ export class TierGuard implements CanActivate {
     const minimumName = this.metadata.minimumTier(context);
     const byDecorator = minimumName ? this.tiers.find(minimumName) : null;
     if (minimumName && !byDecorator) throw new Error(`@Tier('${minimumName}') names a tier that is not in the catalog`);
-    const byPath = this.tiers.requiredTierForPath(request.path);
-    const required = [byDecorator, byPath].reduce<TierDefinition | null>(
-      (highest, tier) => (tier && (!highest || tier.rank > highest.rank) ? tier : highest),
-      null,
-    );
-    if (!required || consumer.tier.rank >= required.rank) return true;
-    this.throwTierRequiredException(
-      context,
-      new TierRequiredException({ requiredTier: required.name, currentTier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl }),
-    );
+    const refusal = this.tiers.tierRefusal(consumer.tier, request.path, byDecorator ?? null);
+    if (!refusal) return true;
+    this.throwTierRequiredException(context, refusal);
   }
 
   /** Override to change how a too-low tier is answered (another body, an upgrade link per customer); it must throw. */

@@ -30,22 +30,34 @@ export class CostResolver {
     return cost;
   }
 
+  /**
+   * The cost of a call to `path` outside Nest (the verify API): the caller's own `cost` checked like a
+   * `@Metered` one, else the catalog's per-endpoint cost, else 1 — the numbers a guarded route would weigh.
+   */
+  forPath(consumer: Consumer, path: string, given?: number): number {
+    if (given !== undefined) return this.checked(given);
+    return this.tiers.endpointCost(consumer.tier, path) ?? 1;
+  }
+
   private compute(context: ExecutionContext, request: Request, consumer: Consumer | undefined): number {
     const cost = this.metadata.metered(context)?.cost;
-    if (cost !== undefined) {
-      const value = typeof cost === 'function' ? cost(request) : cost;
-      // A cost often comes from the request (tokens, rows…): refuse a hostile one here, before it weighs on the
-      // rate limit or reaches a batch shared with other customers' events.
-      if (!Number.isSafeInteger(value) || value < 0) {
-        throw new InvalidCostException('This request has no valid cost: it must be a whole number ≥ 0.');
-      }
-      if (value > this.config.maxEventQuantity) {
-        throw new InvalidCostException(`This request would cost ${value}, more than the ${this.config.maxEventQuantity} one request may cost.`, {
-          maxCost: this.config.maxEventQuantity,
-        });
-      }
-      return value;
-    }
+    if (cost !== undefined) return this.checked(typeof cost === 'function' ? cost(request) : cost);
     return (consumer && this.tiers.endpointCost(consumer.tier, request.path)) ?? 1;
+  }
+
+  /**
+   * A cost often comes from the request (tokens, rows…): refuse a hostile one here, before it weighs on the
+   * rate limit or reaches a batch shared with other customers' events.
+   */
+  private checked(value: number): number {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new InvalidCostException('This request has no valid cost: it must be a whole number ≥ 0.');
+    }
+    if (value > this.config.maxEventQuantity) {
+      throw new InvalidCostException(`This request would cost ${value}, more than the ${this.config.maxEventQuantity} one request may cost.`, {
+        maxCost: this.config.maxEventQuantity,
+      });
+    }
+    return value;
   }
 }

@@ -6,7 +6,7 @@ export function secondsUntil(periodEnd: Date, now = Date.now()): number {
 }
 
 /** `X-Quota-Limit` / `-Remaining` / `-Reset` (seconds until the period ends) on metered responses. */
-export function setQuotaHeaders(response: Response, included: number | null, used: bigint, periodEnd: Date, now = Date.now()): void {
+export function setQuotaHeaders(response: Pick<Response, 'setHeader'> & { headersSent?: boolean }, included: number | null, used: bigint, periodEnd: Date, now = Date.now()): void {
   if (included === null || response.headersSent) return;
   const remaining = BigInt(included) - used;
   response.setHeader('X-Quota-Limit', included);

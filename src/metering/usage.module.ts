@@ -8,21 +8,25 @@ import { EventsController } from './events.controller.js';
 import { EventsService } from './events.service.js';
 import { MeteringCoreModule } from '../metering-core/index.js';
 import { MeteringInterceptor } from './metering.interceptor.js';
+import { QuotaAdmission } from './quota-admission.js';
 import { QuotaGuard } from './quota.guard.js';
 import { QuotaService } from './quota.service.js';
 import { UsageController } from './usage.controller.js';
 import { UsageIngestor } from './usage-ingestor.js';
+import { UsageRecorder } from './usage-recorder.js';
 import { UsageLedger } from './usage-ledger.js';
 import { UsageService } from './usage.service.js';
 
 /** Metering proper: the ledger, group-commit ingest, quotas, the interceptor, usage reports. */
 @Module({
   imports: [CustomersModule, TiersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule],
-  providers: [UsageLedger, UsageIngestor, QuotaService, QuotaGuard, MeteringInterceptor, EventsService, UsageService, EventsAuthGuard],
+  providers: [UsageLedger, UsageIngestor, QuotaService, QuotaAdmission, UsageRecorder, QuotaGuard, MeteringInterceptor, EventsService, UsageService, EventsAuthGuard],
   // Guards and interceptors named in @UseGuards / @Metered are built in the using module: export their deps.
   exports: [
     UsageIngestor,
     QuotaService,
+    QuotaAdmission,
+    UsageRecorder,
     QuotaGuard,
     MeteringInterceptor,
     EventsService,

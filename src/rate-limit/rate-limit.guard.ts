@@ -10,11 +10,10 @@ import {
 import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
-import { TiersService } from '../tiers/index.js';
 import { applyErrorHeaders, RateLimitExceededException, TollgateException, firstRunFor } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
-import { RateLimitService } from './rate-limit.service.js';
+import { ConsumerRateLimiter } from './consumer-rate-limiter.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
 
 const RATE_LIMIT_CHARGED = Symbol('rate limit charged');
@@ -33,10 +32,9 @@ export class RateLimitGuard extends ThrottlerGuard {
     @InjectThrottlerOptions() options: ThrottlerModuleOptions,
     @InjectThrottlerStorage() storage: ThrottlerStorage,
     @Inject(Reflector) reflector: Reflector,
-    @Inject(RateLimitService) private readonly rateLimits: RateLimitService,
+    @Inject(ConsumerRateLimiter) private readonly limiter: ConsumerRateLimiter,
     @Inject(RateLimitMetadataAccessor) private readonly metadata: RateLimitMetadataAccessor,
     @Inject(CostResolver) private readonly costs: CostResolver,
-    @Inject(TiersService) private readonly tiers: TiersService,
   ) {
     super(options, storage, reflector);
   }
@@ -55,33 +53,19 @@ export class RateLimitGuard extends ThrottlerGuard {
     const route = this.metadata.route(context, this.throttlerNames);
     if (route.skipDefault || (await this.shouldSkip(context))) return true;
 
-    const policies: RateLimitPolicy[] = consumer.limits.rateLimits.map((policy) => ({
-      id: `w${policy.windowSeconds}`,
-      limit: policy.limit,
-      windowMs: policy.windowSeconds * 1000,
-    }));
+    const routePolicies: RateLimitPolicy[] = [];
     for (const throttle of route.throttles) {
       const limit = await this.metadata.resolve(context, throttle.limit);
       if (!Number.isFinite(limit)) continue;
       const routeKey = `${context.getClass().name}.${context.getHandler().name}`;
-      policies.push({ id: `route:${routeKey}:${throttle.name}`, limit, windowMs: await this.metadata.resolve(context, throttle.ttl) });
+      routePolicies.push({ id: `route:${routeKey}:${throttle.name}`, limit, windowMs: await this.metadata.resolve(context, throttle.ttl) });
     }
-    if (policies.length === 0) return true;
+    if (consumer.limits.rateLimits.length === 0 && routePolicies.length === 0) return true;
 
     const cost = this.costs.resolve(context, consumer);
     const response = context.switchToHttp().getResponse<Response>();
     try {
-      await this.rateLimits.enforce(
-        response,
-        { bucket: consumer.customerId, policies, cost },
-        {
-          message: (policy, retryAfter) =>
-            cost > policy.limit
-              ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
-              : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
-          details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
-        },
-      );
+      await this.limiter.charge(response, consumer, cost, routePolicies);
     } catch (error) {
       if (error instanceof RateLimitExceededException || error instanceof RateLimiterUnavailableException) await this.throwRateLimitException(context, error);
       throw error;

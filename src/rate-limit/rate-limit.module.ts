@@ -4,6 +4,7 @@ import { TollgateConfig } from '../config/index.js';
 import { MeteringCoreModule } from '../metering-core/index.js';
 import { RedisConnection } from '../redis/index.js';
 import { TiersModule } from '../tiers/index.js';
+import { ConsumerRateLimiter } from './consumer-rate-limiter.js';
 import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
@@ -41,8 +42,8 @@ class RateLimitStorageModule {}
       }),
     }),
   ],
-  providers: [RateLimitMetadataAccessor, RateLimitGuard],
+  providers: [RateLimitMetadataAccessor, RateLimitGuard, ConsumerRateLimiter],
   // Guards named in @UseGuards are built in the using module: everything they inject must be visible there.
-  exports: [RateLimitGuard, RateLimitMetadataAccessor, RateLimitStorageModule, ThrottlerModule, MeteringCoreModule, TiersModule],
+  exports: [RateLimitGuard, ConsumerRateLimiter, RateLimitMetadataAccessor, RateLimitStorageModule, ThrottlerModule, MeteringCoreModule, TiersModule],
 })
 export class RateLimitModule {}

@@ -81,7 +81,7 @@ export class RateLimitService {
    * Consumes and answers like every limited route: rate-limit headers, 429 `rate_limit_exceeded` with
    * `Retry-After` when refused, and on a store fault the failure mode (admit, or 503 `rate_limiter_unavailable`).
    */
-  async enforce(response: Response, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
+  async enforce(response: Pick<Response, 'setHeader'>, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
     const outcome = await this.consume(request);
     if ('unavailable' in outcome) return this.failOver(response);
     setRateLimitHeaders(response, outcome.decided);

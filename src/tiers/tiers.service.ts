@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { TollgateConfig } from '../config/index.js';
 import type { TierCatalog, TierDefinition } from '../config/index.js';
+import { TierRequiredException } from '../common/index.js';
 import { compileEndpointGlob, normalizePath } from './endpoint-glob.js';
 
 const MAX_REMEMBERED_PATHS = 10_000;
@@ -54,6 +55,21 @@ export class TiersService {
     if (this.requiredByPath.size >= MAX_REMEMBERED_PATHS) this.requiredByPath.clear();
     this.requiredByPath.set(path, required);
     return required;
+  }
+
+  /**
+   * Whether a consumer of tier `current` may call `path`: null, or the 403 `tier_required` to answer. The tier
+   * needed is the higher of `minimum` (a route's `@Tier()`) and the one the path's glob needs. The guard and the
+   * verify API both decide here.
+   */
+  tierRefusal(current: TierDefinition, path: string, minimum: TierDefinition | null = null): TierRequiredException | null {
+    const byPath = this.requiredTierForPath(path);
+    const required = [minimum, byPath].reduce<TierDefinition | null>(
+      (highest, tier) => (tier && (!highest || tier.rank > highest.rank) ? tier : highest),
+      null,
+    );
+    if (!required || current.rank >= required.rank) return null;
+    return new TierRequiredException({ requiredTier: required.name, currentTier: current.name, upgradeUrl: this.catalog.upgradeUrl });
   }
 
   get catalog(): TierCatalog {

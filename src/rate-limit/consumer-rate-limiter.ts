@@ -1,0 +1,41 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Response } from 'express';
+import type { Consumer } from '../api-keys/index.js';
+import { TiersService } from '../tiers/index.js';
+import { RateLimitService } from './rate-limit.service.js';
+import type { RateLimitPolicy } from './rate-limit.storage.js';
+
+/**
+ * A consumer's rate limit, decided once for both doors (RateLimitGuard and the verify API): its tier's (or its own
+ * overridden) policies plus any extra ones (a route's @Throttle), checked and charged in one call to the store,
+ * weighted by the cost. Sets the rate-limit headers on `headers`; throws 429 `rate_limit_exceeded` (or 503
+ * `rate_limiter_unavailable` on a closed-mode store fault) with its headers named on the exception.
+ */
+@Injectable()
+export class ConsumerRateLimiter {
+  constructor(
+    @Inject(RateLimitService) private readonly rateLimits: RateLimitService,
+    @Inject(TiersService) private readonly tiers: TiersService,
+  ) {}
+
+  async charge(headers: Pick<Response, 'setHeader'>, consumer: Consumer, cost: number, extra: RateLimitPolicy[] = []): Promise<void> {
+    const policies: RateLimitPolicy[] = consumer.limits.rateLimits.map((policy) => ({
+      id: `w${policy.windowSeconds}`,
+      limit: policy.limit,
+      windowMs: policy.windowSeconds * 1000,
+    }));
+    policies.push(...extra);
+    if (policies.length === 0) return;
+    await this.rateLimits.enforce(
+      headers,
+      { bucket: consumer.customerId, policies, cost },
+      {
+        message: (policy, retryAfter) =>
+          cost > policy.limit
+            ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
+            : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
+        details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
+      },
+    );
+  }
+}
