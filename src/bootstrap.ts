@@ -36,6 +36,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
       .setDescription('API keys, tiers, rate limits, quotas, usage metering and Stripe billing')
       .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'admin token' }, 'admin')
       .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'api-key')
+      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-tollgate-verifier', description: 'nginx auth_request: the admin token or a "verify" key' }, 'verifier')
       .build(),
   );
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });

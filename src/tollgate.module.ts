@@ -22,6 +22,7 @@ import {
   UsageModule,
 } from './metering/index.js';
 import { TiersApiModule, TiersModule } from './tiers/index.js';
+import { VerifyApiModule } from './verify/index.js';
 import { ConfigurableMeteringModule, METERING_ASYNC_OPTIONS_TYPE, METERING_MODULE_OPTIONS, METERING_OPTIONS_TYPE } from './tollgate-module-definition.js';
 import type { MeteringModuleOptions } from './tollgate.options.js';
 
@@ -109,7 +110,7 @@ export class MeteringModule extends ConfigurableMeteringModule {
         BillingModule,
         NotificationsModule,
         // The service's HTTP API: each module mounts its own controllers.
-        ...(serviceApi ? [TiersApiModule, AdminModule, UsageApiModule, BillingApiModule, NotificationsApiModule, PortalModule] : []),
+        ...(serviceApi ? [TiersApiModule, AdminModule, UsageApiModule, VerifyApiModule, BillingApiModule, NotificationsApiModule, PortalModule] : []),
       ],
       providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...extensionProviders, ...guards],
       exports: [TollgateConfig, ConstantTimeComparator, HOST_RATE_LIMIT_STORAGE, HOST_NOTIFICATION_CHANNELS, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],

@@ -42,6 +42,11 @@ export type KeyGrantor = { kind: 'operator' } | { kind: 'holder'; scopes: readon
 
 export const OPERATOR_GRANTOR: KeyGrantor = { kind: 'operator' };
 
+/** Lets a key decide for any customer's keys (the verify API): only the operator gives it, even to a key holder that has it. */
+export const VERIFY_SCOPE = 'verify';
+/** Scopes no key holder can give, not even one whose own key has them (a new key would outlive a revocation of its maker). */
+export const OPERATOR_ONLY_SCOPES: readonly string[] = [VERIFY_SCOPE];
+
 export function holderGrantor(key: { scopes: readonly string[]; expiresAt: Date | null } | null): KeyGrantor {
   return { kind: 'holder', scopes: key?.scopes ?? [], expiresAt: key?.expiresAt ?? null };
 }
@@ -90,6 +95,7 @@ export class ApiKeysService {
     const scopes = [...new Set(input.scopes ?? [])];
     // A holder's new key inherits the holder's expiry unless it asks for an earlier one.
     const expiresAt = input.expiresAt ?? (grantor.kind === 'holder' ? grantor.expiresAt : null);
+    assertOperatorOnly(grantor, scopes);
     assertHeld(grantor, scopes, expiresAt);
     const issued = await this.keys.manager.transaction(async (manager) => {
       await lockKeysOf(manager, customerId);
@@ -308,6 +314,17 @@ export class ApiKeysService {
 
 function keyNotFound(keyId: string): NotFoundException {
   return new NotFoundException({ error: 'api_key_not_found', message: `No API key ${keyId} for this customer.` });
+}
+
+function assertOperatorOnly(grantor: KeyGrantor, scopes: readonly string[]): void {
+  if (grantor.kind === 'operator') return;
+  const reserved = scopes.filter((scope) => OPERATOR_ONLY_SCOPES.includes(scope));
+  if (reserved.length === 0) return;
+  throw new ForbiddenException({
+    error: 'scope_not_held',
+    message: `${reserved.map((scope) => `"${scope}"`).join(', ')} can only be granted by the operator (admin API).`,
+    scopes: reserved,
+  });
 }
 
 /** A key holder grants only what it holds: no scope beyond its own, no expiry beyond its own. */

@@ -21,6 +21,7 @@ export {
   DATABASE_GATE_RETRY_AFTER_SECONDS,
   DatabaseUnavailableException,
   type ErrorHeaders,
+  type HeaderSink,
   InvalidApiKeyException,
   InvalidCostException,
   InvalidIdempotencyKeyException,

@@ -29,8 +29,13 @@ export class TollgateException<Body extends ApiErrorBody = ApiErrorBody> extends
   }
 }
 
+/** Where response headers go: an Express response, or a collector of the headers a decision answers with (verify API). */
+export interface HeaderSink {
+  setHeader(name: string, value: string | number): unknown;
+}
+
 /** Sets an exception's headers on a response (what every throw site does before throwing). */
-export function applyErrorHeaders(exception: unknown, response: { setHeader(name: string, value: string | number): unknown }): void {
+export function applyErrorHeaders(exception: unknown, response: HeaderSink): void {
   if (!(exception instanceof TollgateException)) return;
   for (const [name, value] of Object.entries(exception.headers)) response.setHeader(name, value);
 }

@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException } from '../common/index.js';
+import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException, type HeaderSink } from '../common/index.js';
 import type { DatabaseReadiness } from './database-readiness.js';
 
 export { DATABASE_GATE_RETRY_AFTER_SECONDS };
@@ -10,7 +10,7 @@ const GATE_BODY = new DatabaseUnavailableException().body;
 const WITHOUT_DATABASE = /^\/(health|metrics|docs)(\/|$)|^\/v1\/tiers\/?$/;
 
 /** The same 503 for a guard (library hosts have no gate middleware): sets Retry-After, returns the exception. */
-export function databaseUnavailable(response: Pick<Response, 'setHeader'>): DatabaseUnavailableException {
+export function databaseUnavailable(response: HeaderSink): DatabaseUnavailableException {
   const exception = new DatabaseUnavailableException();
   applyErrorHeaders(exception, response);
   return exception;

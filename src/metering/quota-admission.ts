@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Response } from 'express';
 import type { Consumer } from '../api-keys/index.js';
-import { jsonQuantity, QuotaExceededException, RateLimiterUnavailableException, RateLimitExceededException, UsageLimitReachedException } from '../common/index.js';
+import { type HeaderSink, jsonQuantity, QuotaExceededException, RateLimiterUnavailableException, RateLimitExceededException, UsageLimitReachedException } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { RateLimitService, setRateLimitHeaders } from '../rate-limit/index.js';
 import { TiersService } from '../tiers/index.js';
@@ -41,7 +40,7 @@ export class QuotaAdmission {
   ) {}
 
   /** The ticket the recording needs (its `release` ends the reservation: call it once, recorded or not). */
-  async admit(headers: Pick<Response, 'setHeader'>, consumer: Consumer, meter: string, cost: number, idempotencyKey: string | null, eventKey: string | null): Promise<MeteringTicket> {
+  async admit(headers: HeaderSink, consumer: Consumer, meter: string, cost: number, idempotencyKey: string | null, eventKey: string | null): Promise<MeteringTicket> {
     // Check and reservation in one step: concurrent requests cannot all take the last unit.
     const { state, over, refused, duplicate, release } = await this.quotas.admit(consumer, meter, cost, eventKey);
     const now = Date.now();
@@ -70,7 +69,7 @@ export class QuotaAdmission {
     return { meter, cost, period: state.period, included: state.included, usedBefore: state.used, idempotencyKey, duplicate, release };
   }
 
-  private async throttle(customerId: string, limits: Array<{ limit: number; windowSeconds: number }>, cost: number, headers: Pick<Response, 'setHeader'>) {
+  private async throttle(customerId: string, limits: Array<{ limit: number; windowSeconds: number }>, cost: number, headers: HeaderSink) {
     const base = limits[0] ?? { limit: 60, windowSeconds: 60 };
     const policy = { id: 'quota-throttle', limit: Math.max(1, Math.floor(base.limit / THROTTLE_FRACTION)), windowMs: base.windowSeconds * 1000 };
     const outcome = await this.rateLimits.consume({ bucket: customerId, policies: [policy], cost });

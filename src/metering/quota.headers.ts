@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { HeaderSink } from '../common/index.js';
 
 /** Seconds until the period ends: `X-Quota-Reset`, and `Retry-After` on a refusal. */
 export function secondsUntil(periodEnd: Date, now = Date.now()): number {
@@ -6,7 +6,7 @@ export function secondsUntil(periodEnd: Date, now = Date.now()): number {
 }
 
 /** `X-Quota-Limit` / `-Remaining` / `-Reset` (seconds until the period ends) on metered responses. */
-export function setQuotaHeaders(response: Pick<Response, 'setHeader'> & { headersSent?: boolean }, included: number | null, used: bigint, periodEnd: Date, now = Date.now()): void {
+export function setQuotaHeaders(response: HeaderSink & { headersSent?: boolean }, included: number | null, used: bigint, periodEnd: Date, now = Date.now()): void {
   if (included === null || response.headersSent) return;
   const remaining = BigInt(included) - used;
   response.setHeader('X-Quota-Limit', included);

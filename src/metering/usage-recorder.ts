@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Response } from 'express';
 import type { Consumer } from '../api-keys/index.js';
-import { applyErrorHeaders, InvalidCostException, UsageLimitReachedException, UsageNotRecordedException } from '../common/index.js';
+import { applyErrorHeaders, type HeaderSink, InvalidCostException, UsageLimitReachedException, UsageNotRecordedException } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { TiersService } from '../tiers/index.js';
 import { type MeteringTicket, requestEventKey } from './metering.request.js';
@@ -11,7 +10,7 @@ import { QuotaService } from './quota.service.js';
 import { type IngestStatus, UsageIngestor, UsageRejectedError, UsageUnavailableError } from './usage-ingestor.js';
 import { usageUnavailable } from './usage-unavailable.js';
 
-type HeaderSink = Pick<Response, 'setHeader'> & { headersSent?: boolean };
+type ResponseHeaders = HeaderSink & { headersSent?: boolean };
 
 /**
  * The durable usage event of one admitted request, for both doors (MeteringInterceptor and the verify API). By
@@ -30,7 +29,7 @@ export class UsageRecorder {
     @Inject(QuotaService) private readonly quotas: QuotaService,
   ) {}
 
-  async record(headers: HeaderSink, consumer: Consumer, ticket: MeteringTicket, request: { method: string; path: string }): Promise<void> {
+  async record(headers: ResponseHeaders, consumer: Consumer, ticket: MeteringTicket, request: { method: string; path: string }): Promise<void> {
     // A repeat of a request already recorded: its event is in the ledger, this one costs nothing.
     if (ticket.duplicate === 'recorded') return;
     const aggregation = this.tiers.catalog.meters.find((meter) => meter.name === ticket.meter)?.aggregation ?? 'sum';
@@ -70,7 +69,7 @@ export class UsageRecorder {
    * refuses first); if it does, the request is not given away unrecorded: the caller gets why, never a 500 for
    * its own doing.
    */
-  private refusal(error: unknown, ticket: MeteringTicket, headers: HeaderSink): unknown {
+  private refusal(error: unknown, ticket: MeteringTicket, headers: ResponseHeaders): unknown {
     if (error instanceof UsageUnavailableError) return usageUnavailable(error, headers);
     if (!(error instanceof UsageRejectedError)) return error;
     if (error.reason === 'counter_limit') {

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { Response } from 'express';
+import type { HeaderSink } from '../common/index.js';
 import type { Consumer } from '../api-keys/index.js';
 import { TiersService } from '../tiers/index.js';
 import { RateLimitService } from './rate-limit.service.js';
@@ -18,7 +18,7 @@ export class ConsumerRateLimiter {
     @Inject(TiersService) private readonly tiers: TiersService,
   ) {}
 
-  async charge(headers: Pick<Response, 'setHeader'>, consumer: Consumer, cost: number, extra: RateLimitPolicy[] = []): Promise<void> {
+  async charge(headers: HeaderSink, consumer: Consumer, cost: number, extra: RateLimitPolicy[] = []): Promise<void> {
     const policies: RateLimitPolicy[] = consumer.limits.rateLimits.map((policy) => ({
       id: `w${policy.windowSeconds}`,
       limit: policy.limit,

@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { HeaderSink } from '../common/index.js';
 import type { PolicyState, RateLimitDecision } from './rate-limit.storage.js';
 
 const seconds = (ms: number) => Math.ceil(ms / 1000);
@@ -26,7 +26,7 @@ export function bindingPolicy(decision: RateLimitDecision): PolicyState {
  * refusal that is exactly `Retry-After`, so a client following any of the three waits the same, sufficient
  * time; on an admitted request, until the next unit comes back (0 when the budget is whole).
  */
-export function setRateLimitHeaders(response: Pick<Response, 'setHeader'>, decision: RateLimitDecision): void {
+export function setRateLimitHeaders(response: HeaderSink, decision: RateLimitDecision): void {
   const binding = bindingPolicy(decision);
   const reset = decision.allowed ? seconds(binding.resetMs) : retryAfterSeconds(decision);
   response.setHeader('X-RateLimit-Limit', binding.limit);

@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import type { Response } from 'express';
 import { TollgateConfig } from '../config/index.js';
-import { RATE_LIMITER_RETRY_AFTER_SECONDS } from '../common/index.js';
+import { type HeaderSink, RATE_LIMITER_RETRY_AFTER_SECONDS } from '../common/index.js';
 import { rateLimiterUnavailable, rateLimitExceeded, type RefusalWording } from './rate-limit.exceptions.js';
 import { setRateLimitHeaders } from './rate-limit.headers.js';
 import { type RateLimitDecision, type RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
@@ -81,7 +80,7 @@ export class RateLimitService {
    * Consumes and answers like every limited route: rate-limit headers, 429 `rate_limit_exceeded` with
    * `Retry-After` when refused, and on a store fault the failure mode (admit, or 503 `rate_limiter_unavailable`).
    */
-  async enforce(response: Pick<Response, 'setHeader'>, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
+  async enforce(response: HeaderSink, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
     const outcome = await this.consume(request);
     if ('unavailable' in outcome) return this.failOver(response);
     setRateLimitHeaders(response, outcome.decided);
@@ -92,7 +91,7 @@ export class RateLimitService {
    * The store faulted: in `open` mode nothing happens (the request is admitted); in `closed` mode 503
    * `rate_limiter_unavailable` with `Retry-After`. Every limit that consults the store ends here, so they all agree.
    */
-  failOver(response: Pick<Response, 'setHeader'>): void {
+  failOver(response: HeaderSink): void {
     if (this.failureMode === 'open') return;
     response.setHeader('Retry-After', UNAVAILABLE_RETRY_AFTER_SECONDS);
     throw rateLimiterUnavailable();

@@ -1,0 +1,103 @@
+import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { presentedKey } from '../api-keys/index.js';
+import { InvalidIdempotencyKeyException, Public, validationFailed } from '../common/index.js';
+import { IDEMPOTENCY_KEY } from '../metering/index.js';
+import { AuthRequestCallerGuard, VERIFIER_HEADER, VerifyCallerGuard } from './verifier.guard.js';
+import { MAX_PATH_LENGTH, REQUEST_METHOD, REQUEST_PATH, VerifyDecisionDto, VerifyKeyDto } from './verify.dto.js';
+import { type VerifyDecision, type VerifyInput, VerifyService } from './verify.service.js';
+
+/** Headers the auth-request door reads besides the client's key (nginx: `proxy_set_header`). */
+export const ORIGINAL_URI_HEADER = 'x-original-uri';
+export const ORIGINAL_METHOD_HEADER = 'x-original-method';
+export const COST_HEADER = 'x-tollgate-cost';
+export const METER_HEADER = 'x-tollgate-meter';
+/** Decision headers the auth-request door answers with, for nginx to pass upstream (`auth_request_set`). */
+export const DECISION_HEADERS = { code: 'X-Tollgate-Code', customerId: 'X-Tollgate-Customer-Id', tier: 'X-Tollgate-Tier' } as const;
+
+const single = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+
+@ApiTags('verify')
+@Public()
+@Controller('v1/keys/verify')
+export class VerifyController {
+  constructor(@Inject(VerifyService) private readonly verifier: VerifyService) {}
+
+  @Post()
+  @HttpCode(200)
+  @ApiBearerAuth('admin')
+  @ApiSecurity('api-key')
+  @UseGuards(VerifyCallerGuard)
+  @ApiOperation({
+    summary: 'Decide one request of another service as the guard chain would: key, tier and endpoint globs, rate limit, quota, and (record) its usage event',
+    description: 'Authorized by the admin token or by a key with the "verify" scope (granted by the operator only). A refusal is a 200 with valid: false.',
+  })
+  @ApiOkResponse({ type: VerifyDecisionDto })
+  @ApiResponse({ status: 400, description: 'validation_failed, invalid_cost or unknown meter' })
+  @ApiResponse({ status: 401, description: 'No or wrong verifier credential' })
+  @ApiResponse({ status: 403, description: 'scope_required: the caller key lacks the "verify" scope' })
+  async verify(@Body() body: VerifyKeyDto): Promise<VerifyDecision> {
+    this.assertKnownMeter(body.meter);
+    return this.verifier.verify({ ...body, method: body.method.toUpperCase() });
+  }
+
+  @Get('auth-request')
+  @ApiSecurity('verifier')
+  @UseGuards(AuthRequestCallerGuard)
+  @ApiOperation({
+    summary: "nginx auth_request: decides the original request from its headers; 204 serve, 401/403/429 refuse (503 on a closed-mode store fault), with the headers to forward",
+    description: `The verifier's credential (admin token or a "verify" key) comes in ${VERIFIER_HEADER}, set by nginx; the client's own key in x-api-key or Authorization. Answers carry ${Object.values(DECISION_HEADERS).join(', ')}.`,
+  })
+  @ApiHeader({ name: ORIGINAL_URI_HEADER, required: true, description: 'nginx: $request_uri' })
+  @ApiHeader({ name: ORIGINAL_METHOD_HEADER, required: false, description: 'nginx: $request_method (default GET)' })
+  @ApiHeader({ name: COST_HEADER, required: false, description: "Units the request costs (default: the path's cost in tiers.yaml, else 1)" })
+  @ApiHeader({ name: METER_HEADER, required: false, description: 'The meter (default api_calls)' })
+  @ApiHeader({ name: 'idempotency-key', required: false, description: 'A retry is admitted and counted once' })
+  @ApiResponse({ status: 204, description: 'Serve it' })
+  @ApiResponse({ status: 400, description: 'Missing or malformed X-Original-URI, cost, meter or Idempotency-Key' })
+  @ApiResponse({ status: 401, description: 'invalid_api_key (or no verifier credential)' })
+  @ApiResponse({ status: 403, description: 'tier_required (or a verifier key without the "verify" scope)' })
+  @ApiResponse({ status: 429, description: 'rate_limit_exceeded, quota_exceeded or usage_limit_reached, with Retry-After' })
+  @ApiResponse({ status: 503, description: 'rate_limiter_unavailable / usage_unavailable, with Retry-After' })
+  async authRequest(@Req() request: Request, @Res() response: Response): Promise<void> {
+    const decision = await this.verifier.verify(this.fromHeaders(request));
+    for (const [name, value] of Object.entries(decision.headers)) response.setHeader(name, value);
+    response.setHeader(DECISION_HEADERS.code, decision.code);
+    if (decision.customerId) response.setHeader(DECISION_HEADERS.customerId, decision.customerId);
+    if (decision.tier) response.setHeader(DECISION_HEADERS.tier, decision.tier);
+    if (decision.valid) response.status(204).end();
+    else response.status(decision.status).json({ error: decision.code, message: decision.message, retryAfter: decision.retryAfter });
+  }
+
+  /** The original request as nginx describes it; a malformed description is a 400 naming the header. */
+  private fromHeaders(request: Request): VerifyInput {
+    const problems: Array<{ field: string; problems: string[] }> = [];
+    const uri = single(request.headers[ORIGINAL_URI_HEADER]);
+    if (uri === undefined || uri.length > MAX_PATH_LENGTH || !REQUEST_PATH.test(uri)) {
+      problems.push({ field: ORIGINAL_URI_HEADER, problems: ['must be the original request URI, like /v1/search?q=x (nginx: $request_uri)'] });
+    }
+    const method = single(request.headers[ORIGINAL_METHOD_HEADER]) ?? 'GET';
+    if (!REQUEST_METHOD.test(method)) problems.push({ field: ORIGINAL_METHOD_HEADER, problems: ['must be an HTTP method like GET'] });
+    const costHeader = single(request.headers[COST_HEADER]);
+    if (costHeader !== undefined && !/^\d{1,16}$/.test(costHeader)) problems.push({ field: COST_HEADER, problems: ['must be a whole number ≥ 0'] });
+    const meter = single(request.headers[METER_HEADER]);
+    if (problems.length > 0) throw validationFailed(problems);
+    this.assertKnownMeter(meter);
+    const idempotencyKey = single(request.headers['idempotency-key']);
+    if (idempotencyKey !== undefined && !IDEMPOTENCY_KEY.test(idempotencyKey)) throw new InvalidIdempotencyKeyException();
+    return {
+      key: presentedKey(request.headers),
+      path: uri!,
+      method: method.toUpperCase(),
+      cost: costHeader === undefined ? undefined : Number(costHeader),
+      meter,
+      idempotencyKey,
+    };
+  }
+
+  private assertKnownMeter(meter: string | undefined): void {
+    if (meter === undefined || this.verifier.knownMeter(meter)) return;
+    throw validationFailed([{ field: 'meter', problems: [`unknown meter "${meter.slice(0, 64)}"`] }]);
+  }
+}
