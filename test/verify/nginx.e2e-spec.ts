@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -131,6 +131,7 @@ describe('nginx auth_request in front of a non-Node service', () => {
     const verifierKey = (await admin.createKey(operator.id, { name: 'nginx', scopes: ['verify'] })).secret;
 
     prefix = mkdtempSync(join(tmpdir(), 'tollgate-nginx-'));
+    mkdirSync(join(prefix, 'tmp'));
     const [nginxPort, upstreamPort] = [await freePort(), await freePort()];
     upstream = spawn('python3', ['-c', UPSTREAM, String(upstreamPort)], { stdio: 'ignore' });
     writeFileSync(join(prefix, 'nginx.conf'), nginxConfig({ prefix, port: nginxPort, tollgate: new URL(service.url).host, upstream: `127.0.0.1:${upstreamPort}`, verifierKey }));
@@ -140,7 +141,8 @@ describe('nginx auth_request in front of a non-Node service', () => {
     gateway = `http://127.0.0.1:${nginxPort}`;
     try {
       // Ready when nginx answers and the upstream behind it does (a request without a key never reaches it).
-      await until(() => fetch(`${gateway}/`).then((response) => response.status === 401, () => false));
+      const exited = new Promise<never>((_resolve, reject) => nginx.once('exit', (code) => reject(new Error(`nginx exited with ${code}`))));
+      await Promise.race([exited, until(() => fetch(`${gateway}/`).then((response) => response.status === 401, () => false))]);
       await until(() => fetch(`http://127.0.0.1:${upstreamPort}/`).then(() => true, () => false));
     } catch (error) {
       const log = existsSync(join(prefix, 'error.log')) ? readFileSync(join(prefix, 'error.log'), 'utf8') : '';
