@@ -26,7 +26,7 @@ const SUITE_TIMEOUT_MS = 150_000;
 /** An app, three customers, keys and a portal sign-in: more than Jest's 30 s when the box runs the whole suite. */
 const SETUP_TIMEOUT_MS = 90_000;
 
-type Auth = 'admin' | 'key' | 'portal' | 'none';
+type Auth = 'admin' | 'key' | 'portal' | 'verifier' | 'none';
 
 interface Operation {
   method: string;
@@ -79,6 +79,13 @@ const VALID_FIELDS: Record<string, unknown> = {
   expiresAt: '2099-01-01T00:00:00Z',
   gracePeriodSeconds: 0,
   overrides: { includedCalls: 10 },
+  // The verify API's body: the request to decide (its key is the caller's, set once the suite has one).
+  path: '/v1/search',
+  method: 'GET',
+  cost: 1,
+  meter: 'api_calls',
+  idempotencyKey: 'hostile-suite',
+  record: false,
 };
 
 function bodySpecOf(schema: OpenApiSchema | undefined, document: OpenApiDocument): BodySpec | undefined {
@@ -100,7 +107,7 @@ function documentedOperations(document: OpenApiDocument): Operation[] {
       return {
         method: method.toUpperCase(),
         path,
-        auth: security === 'admin' ? 'admin' : security === 'api-key' ? 'key' : 'none',
+        auth: security === 'admin' ? 'admin' : security === 'api-key' ? 'key' : security === 'verifier' ? 'verifier' : 'none',
         query: (operation.parameters ?? []).filter((parameter) => parameter.in === 'query').map((parameter) => parameter.name),
         body: bodySpecOf(operation.requestBody?.content?.['application/json']?.schema, document),
         bulk: path === '/v1/events',
@@ -158,6 +165,7 @@ describe('hostile input on every route', () => {
     const spareKey = await admin.createKey(holder.id, { name: 'spare' });
     const victim = await admin.createCustomer('pro', { email: 'victim@example.com' });
     const victimKey = await admin.createKey(victim.id, { name: 'victim' });
+    VALID_FIELDS.key = holderKey.secret;
     ids = { customerId: victim.id, keyId: spareKey.key.id, victimKeyId: victimKey.key.id, notificationId: 'ntf_unknown', file: 'portal.js' };
 
     const login = await call('POST', `${service.url}/portal/api/login`, { body: { apiKey: portalKey.secret } });
@@ -167,6 +175,8 @@ describe('hostile input on every route', () => {
       admin: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
       key: { 'x-api-key': holderKey.secret },
       portal: { cookie, 'x-csrf-token': login.body.csrfToken as string },
+      // nginx's auth_request door: the verifier in its own header, the client's key and original URI beside it.
+      verifier: { 'x-tollgate-verifier': TEST_ADMIN_TOKEN, 'x-api-key': holderKey.secret, 'x-original-uri': '/v1/search?q=1', 'x-original-method': 'GET' },
       none: {},
     };
     const document = (await call('GET', `${service.url}/docs/openapi.json`)).body as OpenApiDocument;
@@ -211,10 +221,19 @@ describe('hostile input on every route', () => {
     for (const value of headerValues) {
       requests.push({ label: `${label} headers`, method: operation.method, path: realPath, headers: { ...auth, 'x-request-id': value, 'idempotency-key': value } });
     }
+    // The auth-request door reads the original request from headers: each one hostile in turn.
+    if (operation.auth === 'verifier') {
+      for (const value of [...headerValues, '/v1/%00', '99999999999999999999', '1.5', '-1']) {
+        for (const name of ['x-original-uri', 'x-original-method', 'x-tollgate-cost', 'x-tollgate-meter']) {
+          requests.push({ label: `${label} decision headers`, method: operation.method, path: realPath, headers: { ...auth, [name]: value } });
+        }
+      }
+    }
     const spoofed: Record<Auth, Record<string, string>> = {
       admin: { authorization: `Bearer ${'A'.repeat(4000)}` },
       key: { 'x-api-key': `tg_live_${'Z'.repeat(4000)}` },
       portal: { cookie: `tg_portal_session=${'q'.repeat(4000)}; tg_portal_session=x`, 'x-csrf-token': credentials.portal['x-csrf-token'] },
+      verifier: { 'x-tollgate-verifier': `tg_live_${'V'.repeat(4000)}`, 'x-original-uri': '/%00' },
       none: { authorization: 'Basic Og==' },
     };
     requests.push({ label: `${label} spoofed credentials`, method: operation.method, path: realPath, headers: spoofed[operation.auth] });

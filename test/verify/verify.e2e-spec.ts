@@ -182,4 +182,41 @@ describe('verify API', () => {
       expect((await verify({ key: secret, path: '/v1/basic/echo', method: 'GET' })).body.code).toBe('rate_limit_exceeded');
     });
   });
+
+  describe('auth-request door', () => {
+    const authRequest = (headers: Record<string, string>) => call('GET', `${service.url}/v1/keys/verify/auth-request`, { headers });
+
+    it("takes the verifier's credential from X-Tollgate-Verifier only (Authorization is the client's)", async () => {
+      const customer = await admin.customerWithKey('pro');
+      const request = { 'x-original-uri': '/v1/search', authorization: `Bearer ${customer.secret}` };
+      expect((await authRequest(request)).status).toBe(401);
+      expect((await authRequest({ ...request, 'x-tollgate-verifier': customer.secret })).status).toBe(403);
+      const allowed = await authRequest({ ...request, 'x-tollgate-verifier': verifierKey });
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('x-tollgate-code')).toBe('ok');
+      expect(allowed.headers.get('x-tollgate-customer-id')).toBe(customer.customerId);
+      expect(allowed.headers.get('x-tollgate-tier')).toBe('pro');
+      expect(allowed.headers.get('x-ratelimit-remaining')).toBe('99');
+      expect((await authRequest({ ...request, 'x-tollgate-verifier': TEST_ADMIN_TOKEN })).status).toBe(204);
+    });
+
+    it('answers 400 for a malformed description of the original request, before anything is counted', async () => {
+      const customer = await admin.customerWithKey('pro');
+      const base = { 'x-tollgate-verifier': verifierKey, 'x-api-key': customer.secret };
+      const bad: Array<[Record<string, string>, string]> = [
+        [{}, 'validation_failed'],
+        [{ 'x-original-uri': 'v1/search' }, 'validation_failed'],
+        [{ 'x-original-uri': '/v1/search', 'x-original-method': 'G T' }, 'validation_failed'],
+        [{ 'x-original-uri': '/v1/search', 'x-tollgate-cost': '-1' }, 'validation_failed'],
+        [{ 'x-original-uri': '/v1/search', 'x-tollgate-cost': '9999999999999999' }, 'invalid_cost'],
+        [{ 'x-original-uri': '/v1/search', 'x-tollgate-meter': 'unknown_meter' }, 'validation_failed'],
+        [{ 'x-original-uri': '/v1/search', 'idempotency-key': ' ' }, 'invalid_idempotency_key'],
+      ];
+      for (const [headers, error] of bad) {
+        const response = await authRequest({ ...base, ...headers });
+        expect({ headers, status: response.status, error: response.body.error }).toEqual({ headers, status: 400, error });
+      }
+      expect(await counted(customer.customerId)).toBe(0);
+    });
+  });
 });
