@@ -11,7 +11,7 @@ import { until } from '../support/wait.js';
 /**
  * A service that is not Nest (python's http.server) behind a real nginx whose `auth_request` asks Tollgate: tier
  * globs, rate limits and quotas are enforced at the gateway, usage is counted exactly, and a refusal's status and
- * headers (429 + Retry-After, RateLimit, X-Quota) reach the client. The nginx config is the README's.
+ * headers (429 + Retry-After, RateLimit, X-Quota) reach the client. The nginx config is the README's, run as written.
  */
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 if (!existsSync(NGINX)) {
@@ -35,14 +35,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
 `;
 
-/** The headers Tollgate answers auth_request with that the client should see. */
-const FORWARDED = ['RateLimit', 'RateLimit-Policy', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'X-Quota-Limit', 'X-Quota-Remaining', 'X-Quota-Reset', 'Retry-After'];
-const variable = (header: string) => `$tg_${header.toLowerCase().replace(/-/g, '_')}`;
-
+/** The README's nginx config, pointed at this test's ports and key: the README's example is what runs here. */
 export function nginxConfig(options: { prefix: string; port: number; tollgate: string; upstream: string; verifierKey: string }): string {
-  const sets = FORWARDED.map((header) => `      auth_request_set ${variable(header)} $upstream_http_${header.toLowerCase().replace(/-/g, '_')};`).join('\n');
-  const adds = FORWARDED.map((header) => `    add_header ${header} ${variable(header)} always;`).join('\n');
-  const refusals = [401, 403, 429, 503].map((status) => `      if ($tg_status = ${status}) { return ${status} '{"error":"$tg_code"}\\n'; }`).join('\n');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  let server = /```nginx\n([\s\S]*?)```/.exec(readme)?.[1];
+  if (!server) throw new Error('README.md has no ```nginx block');
+  const replacements: Array<[string, string]> = [
+    ['listen 8080;', `listen 127.0.0.1:${options.port};`],
+    ['http://127.0.0.1:8000;', `http://${options.upstream};`],
+    ['http://127.0.0.1:3000/v1/keys/verify/auth-request;', `http://${options.tollgate}/v1/keys/verify/auth-request;`],
+    ['"tg_live_…"', `"${options.verifierKey}"`],
+    ['~^/v1/reports/ 5;', '~^/v1/reports/ 5; ~^/v1/basic/heavy 3;'],
+  ];
+  for (const [from, to] of replacements) {
+    if (!server.includes(from)) throw new Error(`README's nginx block no longer has ${from}: update this test with it`);
+    server = server.replace(from, to);
+  }
   return `daemon off;
 master_process off;
 error_log ${options.prefix}/error.log warn;
@@ -55,42 +63,7 @@ http {
   fastcgi_temp_path ${options.prefix}/tmp/fastcgi;
   uwsgi_temp_path ${options.prefix}/tmp/uwsgi;
   scgi_temp_path ${options.prefix}/tmp/scgi;
-  # What a request costs, when not what tiers.yaml says (empty: the header is not sent).
-  map $request_uri $tg_cost { default ""; ~^/v1/basic/heavy 3; }
-  server {
-    listen 127.0.0.1:${options.port};
-    # Tollgate's headers on every answer, admitted or refused (empty ones are left out).
-${adds}
-    location / {
-      auth_request /_tollgate;
-      auth_request_set $tg_status $upstream_status;
-      auth_request_set $tg_code $upstream_http_x_tollgate_code;
-      auth_request_set $tg_customer $upstream_http_x_tollgate_customer_id;
-${sets}
-      # nginx answers only 401/403 from auth_request itself (a 429 becomes a 500): give every refusal its own status.
-      error_page 401 403 500 = @tollgate_refused;
-      proxy_set_header X-Customer-Id $tg_customer;
-      proxy_set_header x-api-key "";
-      proxy_set_header Authorization "";
-      proxy_pass http://${options.upstream};
-    }
-    location = /_tollgate {
-      internal;
-      proxy_pass http://${options.tollgate}/v1/keys/verify/auth-request;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URI $request_uri;
-      proxy_set_header X-Original-Method $request_method;
-      proxy_set_header X-Tollgate-Cost $tg_cost;
-      proxy_set_header X-Tollgate-Verifier "${options.verifierKey}";
-    }
-    location @tollgate_refused {
-      default_type application/json;
-${refusals}
-      return 502 '{"error":"tollgate_unreachable"}\\n';
-    }
-  }
-}
+${server}}
 `;
 }
 
