@@ -27,6 +27,7 @@ import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
 import type { LogSink } from '../../src/logging/log-sink.js';
 import { LoggingModule } from '../../src/logging/logging.module.js';
 import { EventsController } from '../../src/metering/events.controller.js';
+import { VerifyApiModule } from '../../src/verify/index.js';
 import { type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
 
 const SEED_TIERS = readFileSync(new URL('../../../tiers.yaml', import.meta.url), 'utf8');
@@ -86,7 +87,8 @@ class BenchServerModule {
   static forRoot(config: TollgateConfig): DynamicModule {
     return {
       module: BenchServerModule,
-      imports: [MeteringModule.forRoot({ config, globalGuards: false }), LoggingModule.forRoot(new StderrLogSink())],
+      // POST /v1/keys/verify (admin token or a `verify` key), as the service mounts it.
+      imports: [MeteringModule.forRoot({ config, globalGuards: false }), LoggingModule.forRoot(new StderrLogSink()), VerifyApiModule],
       // POST /v1/events (admin token or an `ingest` key), as the service mounts it.
       controllers: [BenchController, EventsController],
     };
