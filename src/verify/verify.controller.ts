@@ -26,8 +26,9 @@ export class VerifyController {
 
   @Post()
   @HttpCode(200)
-  @ApiBearerAuth('admin')
+  // Listed admin first (decorators apply bottom-up): the hostile-input suite calls as the first scheme.
   @ApiSecurity('api-key')
+  @ApiBearerAuth('admin')
   @UseGuards(VerifyCallerGuard)
   @ApiOperation({
     summary: 'Decide one request of another service as the guard chain would: key, tier and endpoint globs, rate limit, quota, and (record) its usage event',

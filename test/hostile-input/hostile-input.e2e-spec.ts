@@ -291,6 +291,8 @@ describe('hostile input on every route', () => {
   it('answers every hostile request without a 5xx, and never stalls a concurrent health probe', async () => {
     expect(new Set(operations.map((operation) => `${operation.method} ${operation.path}`)).size).toBeGreaterThanOrEqual(50);
     const failures: string[] = [];
+    /** Statuses per route, to check that hostile input reached past the credential check where it should. */
+    const statuses = new Map<string, Set<number>>();
     let sent = 0;
     const inFlight = new Set<HostileRequest>();
     const summarize = (request: HostileRequest) => `${request.label} ${request.method} ${request.path.slice(0, 80)} ${request.body?.slice(0, 160) ?? ''}`;
@@ -307,6 +309,8 @@ describe('hostile input on every route', () => {
           try {
             const response = await fetch(`${service.url}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
             const text = await response.text();
+            const route = `${operation.method} ${operation.path}`;
+            statuses.set(route, (statuses.get(route) ?? new Set()).add(response.status));
             if (response.status >= 500) failures.push(`${request.label} → ${response.status} ${text.slice(0, 200)} [${request.path.slice(0, 80)} ${request.body?.slice(0, 120) ?? ''}]`);
           } catch (error) {
             failures.push(`${request.label} → no answer: ${(error as Error).message} [${request.path.slice(0, 80)}]`);
@@ -327,6 +331,9 @@ describe('hostile input on every route', () => {
     );
 
     expect(failures).toEqual([]);
+    // The verify API's doors were called as their callers: decisions made, malformed calls refused.
+    expect([...(statuses.get('POST /v1/keys/verify') ?? [])]).toEqual(expect.arrayContaining([200, 400]));
+    expect([...(statuses.get('GET /v1/keys/verify/auth-request') ?? [])]).toEqual(expect.arrayContaining([204, 400]));
     expect(report.maxBusyMs).toBeLessThan(PROBE_BUDGET_MS);
   }, SUITE_TIMEOUT_MS);
 });
