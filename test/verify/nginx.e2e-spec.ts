@@ -196,6 +196,13 @@ describe('nginx auth_request in front of a non-Node service', () => {
     expect(await counted(customer.id)).toBe(5);
   });
 
+  it('answers a request Tollgate cannot describe (a malformed Idempotency-Key) with 400, not a gateway error', async () => {
+    const customer = await admin.customerWithKey('pro');
+    const response = await get('/v1/search', { 'x-api-key': customer.secret, 'idempotency-key': 'x'.repeat(300) });
+    expect(response.status).toBe(400);
+    expect(await counted(customer.customerId)).toBe(0);
+  });
+
   it('counts a retry with the same Idempotency-Key once', async () => {
     const customer = await admin.customerWithKey('pro');
     for (let i = 0; i < 3; i++) expect((await get('/v1/search', { 'x-api-key': customer.secret, 'idempotency-key': 'order-7' })).status).toBe(200);
