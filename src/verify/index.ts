@@ -2,5 +2,6 @@
 export { VERIFIER_HEADER } from './verifier.guard.js';
 export { COST_HEADER, DECISION_HEADERS, METER_HEADER, ORIGINAL_METHOD_HEADER, ORIGINAL_URI_HEADER } from './verify.controller.js';
 export { VerifyDecisionDto, VerifyKeyDto } from './verify.dto.js';
-export { VerifyApiModule, VerifyModule } from './verify.module.js';
+export { VerifyApiModule } from './verify-api.module.js';
+export { VerifyModule } from './verify.module.js';
 export { type VerifyDecision, type VerifyInput, VerifyService } from './verify.service.js';
