@@ -12,7 +12,7 @@ export { BIGINT_MAX, jsonQuantity, type JsonQuantity, parseQuantity } from './qu
 export { SecretBox } from './secret-box.js';
 export { findTextProblem, textProblem } from './text.js';
 export { createValidationPipe, type FieldProblem, IsIsoDateTime, IsOmittable, validationFailed } from './validation.js';
-export type { ApiErrorBody } from './api-error.js';
+export { type ApiErrorBody, isApiErrorBody } from './api-error.js';
 export {
   API_KEY_CHALLENGE,
   applyErrorHeaders,

@@ -1,8 +1,8 @@
-import { Body, Controller, Get, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, HttpException, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { presentedKey } from '../api-keys/index.js';
-import { InvalidIdempotencyKeyException, Public, validationFailed } from '../common/index.js';
+import { InvalidIdempotencyKeyException, isApiErrorBody, Public, validationFailed } from '../common/index.js';
 import { IDEMPOTENCY_KEY } from '../metering/index.js';
 import { AuthRequestCallerGuard, VERIFIER_HEADER, VerifyCallerGuard } from './verifier.guard.js';
 import { MAX_PATH_LENGTH, REQUEST_METHOD, REQUEST_PATH, VerifyDecisionDto, VerifyKeyDto } from './verify.dto.js';
@@ -62,7 +62,16 @@ export class VerifyController {
   @ApiResponse({ status: 429, description: 'rate_limit_exceeded, quota_exceeded or usage_limit_reached, with Retry-After' })
   @ApiResponse({ status: 503, description: 'rate_limiter_unavailable / usage_unavailable, with Retry-After' })
   async authRequest(@Req() request: Request, @Res() response: Response): Promise<void> {
-    const decision = await this.verifier.verify(this.fromHeaders(request));
+    let input: VerifyInput;
+    try {
+      input = this.fromHeaders(request);
+    } catch (error) {
+      // nginx sees only headers of a refusal: name the 400's code there too.
+      const body = error instanceof HttpException ? error.getResponse() : null;
+      if (isApiErrorBody(body)) response.setHeader(DECISION_HEADERS.code, body.error);
+      throw error;
+    }
+    const decision = await this.verifier.verify(input);
     for (const [name, value] of Object.entries(decision.headers)) response.setHeader(name, value);
     response.setHeader(DECISION_HEADERS.code, decision.code);
     if (decision.customerId) response.setHeader(DECISION_HEADERS.customerId, decision.customerId);

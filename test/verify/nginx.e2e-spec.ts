@@ -200,6 +200,7 @@ describe('nginx auth_request in front of a non-Node service', () => {
     const customer = await admin.customerWithKey('pro');
     const response = await get('/v1/search', { 'x-api-key': customer.secret, 'idempotency-key': 'x'.repeat(300) });
     expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: 'invalid_idempotency_key' });
     expect(await counted(customer.customerId)).toBe(0);
   });
 
