@@ -6,7 +6,7 @@ import { applyErrorHeaders, InvalidApiKeyException } from '../common/index.js';
 import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { attachConsumer, consumerOf } from './consumer.js';
-import { KEY_REJECTION_MESSAGES, presentedKey } from './presented-key.js';
+import { KEY_REJECTION_MESSAGES, presentedKey } from './api-key.presented.js';
 
 /** First guard of the request path: authenticates the API key and attaches the Consumer to the request. */
 @Injectable()

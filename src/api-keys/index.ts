@@ -5,5 +5,5 @@ export { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyR
 export { ApiKeysModule } from './api-keys.module.js';
 export { ApiKeysService, type CreateKeyInput, holderGrantor, type IssuedKey, KEY_PAGE_DEFAULT, KEY_PAGE_MAX, type KeyGrantor, type KeyPage, type KeyPageRequest, OPERATOR_GRANTOR, OPERATOR_ONLY_SCOPES, VERIFY_SCOPE } from './api-keys.service.js';
 export { attachConsumer, type Consumer, consumerOf, CurrentConsumer } from './consumer.js';
-export { KEY_REJECTION_MESSAGES, presentedKey } from './presented-key.js';
+export { KEY_REJECTION_MESSAGES, presentedKey } from './api-key.presented.js';
 export { TierGuard } from './tier.guard.js';

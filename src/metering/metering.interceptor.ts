@@ -4,7 +4,7 @@ import { catchError, mergeMap, type Observable, throwError } from 'rxjs';
 import { consumerOf } from '../api-keys/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { ticketOf } from './metering.request.js';
-import { UsageRecorder } from './usage-recorder.js';
+import { UsageRecorder } from './usage.recorder.js';
 
 /**
  * Records one usage event per successful metered response (UsageRecorder, shared with the verify API). By

@@ -6,7 +6,7 @@ import { firstRunFor } from '../common/index.js';
 import { applyErrorHeaders, InvalidIdempotencyKeyException } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
 import { MeteringMetadataAccessor } from '../metering-core/index.js';
-import { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota-admission.js';
+import { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota.admission.js';
 
 /**
  * Fourth guard, on `@Metered` routes: the monthly quota, decided by QuotaAdmission (shared with the verify API).

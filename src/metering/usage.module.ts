@@ -8,12 +8,12 @@ import { EventsController } from './events.controller.js';
 import { EventsService } from './events.service.js';
 import { MeteringCoreModule } from '../metering-core/index.js';
 import { MeteringInterceptor } from './metering.interceptor.js';
-import { QuotaAdmission } from './quota-admission.js';
+import { QuotaAdmission } from './quota.admission.js';
 import { QuotaGuard } from './quota.guard.js';
 import { QuotaService } from './quota.service.js';
 import { UsageController } from './usage.controller.js';
 import { UsageIngestor } from './usage-ingestor.js';
-import { UsageRecorder } from './usage-recorder.js';
+import { UsageRecorder } from './usage.recorder.js';
 import { UsageLedger } from './usage-ledger.js';
 import { UsageService } from './usage.service.js';
 

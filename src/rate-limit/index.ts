@@ -1,5 +1,5 @@
 // The rate-limit module's public surface: other folders import only from here (enforced by the boundary lint).
-export { ConsumerRateLimiter } from './consumer-rate-limiter.js';
+export { ConsumerRateLimiter } from './consumer.rate-limiter.js';
 export { clientAddressBucket } from './client-address.js';
 export { RateLimitGuard } from './rate-limit.guard.js';
 export { setRateLimitHeaders } from './rate-limit.headers.js';

@@ -13,7 +13,7 @@ import { CostResolver } from '../metering-core/index.js';
 import { applyErrorHeaders, RateLimitExceededException, TollgateException, firstRunFor } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
-import { ConsumerRateLimiter } from './consumer-rate-limiter.js';
+import { ConsumerRateLimiter } from './consumer.rate-limiter.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
 
 const RATE_LIMIT_CHARGED = Symbol('rate limit charged');

@@ -4,7 +4,7 @@ import { TollgateConfig } from '../config/index.js';
 import { MeteringCoreModule } from '../metering-core/index.js';
 import { RedisConnection } from '../redis/index.js';
 import { TiersModule } from '../tiers/index.js';
-import { ConsumerRateLimiter } from './consumer-rate-limiter.js';
+import { ConsumerRateLimiter } from './consumer.rate-limiter.js';
 import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
