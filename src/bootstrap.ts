@@ -1,9 +1,10 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestApplicationOptions } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { installBodyParsers } from './common/body-parsers.js';
+import { createOpenApiDocument } from './common/openapi.document.js';
 import { applyHttpTimeouts } from './common/http-timeouts.js';
 import { createValidationPipe } from './common/validation.js';
 import { TollgateConfig } from './config/tollgate-config.js';
@@ -29,15 +30,7 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   applyHttpTimeouts(app.getHttpServer(), config);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Tollgate')
-      .setDescription('API keys, tiers, rate limits, quotas, usage metering and Stripe billing')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'admin token' }, 'admin')
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'api-key')
-      .build(),
-  );
+  const document = createOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

@@ -1,5 +1,5 @@
 import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { ApiKeysService } from '../api-keys/api-keys.service.js';
 import { attachConsumer } from '../api-keys/consumer.js';
 import { ConstantTimeComparator } from '../common/constant-time.js';
@@ -22,11 +22,17 @@ export class EventsAuthGuard implements CanActivate {
     const bearer = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
     const apiKey = typeof request.headers['x-api-key'] === 'string' ? request.headers['x-api-key'] : bearer.startsWith('tg_') ? bearer : '';
     if (!apiKey && bearer && this.comparator.secretsEqual(bearer, this.config.adminToken)) return true;
+    // A 401 names the scheme to use (RFC 9110), as the admin and API-key guards do.
+    const response = context.switchToHttp().getResponse<Response>();
     if (!apiKey) {
+      response.setHeader('WWW-Authenticate', 'Bearer realm="tollgate"');
       throw new UnauthorizedException({ error: 'unauthorized', message: 'Send the admin token or an API key with the "ingest" scope.' });
     }
     const result = await this.apiKeys.authenticate(apiKey);
-    if ('rejection' in result) throw new UnauthorizedException({ error: 'invalid_api_key', message: 'Invalid API key.' });
+    if ('rejection' in result) {
+      response.setHeader('WWW-Authenticate', 'Bearer realm="tollgate", error="invalid_token"');
+      throw new UnauthorizedException({ error: 'invalid_api_key', message: 'Invalid API key.' });
+    }
     if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) {
       throw new ForbiddenException({ error: 'scope_required', message: 'This key lacks the "ingest" scope.', requiredScope: INGEST_SCOPE });
     }
