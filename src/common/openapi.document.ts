@@ -139,6 +139,7 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setTitle('Tollgate')
     .setDescription('API keys, tiers, rate limits, quotas, usage metering and Stripe billing')
     .setVersion('1')
+    .setLicense('MIT', 'https://opensource.org/licenses/MIT')
     .addServer('http://localhost:3000', 'A local Tollgate service (PORT)')
     // An opaque shared secret (ADMIN_TOKEN), not a JWT: no bearerFormat.
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'The admin token (ADMIN_TOKEN)' }, 'admin')

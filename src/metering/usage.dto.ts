@@ -18,7 +18,7 @@ export class MeterUsageDto {
   @ApiProperty({ type: 'integer', nullable: true, description: 'Included units (null: the tier includes none of this meter)' })
   included: number | null;
 
-  @ApiProperty({ ...QUANTITY_SCHEMA, nullable: true })
+  @ApiProperty({ oneOf: [{ type: 'integer', minimum: 0, nullable: true }, QUANTITY_SCHEMA.oneOf[1]], description: 'null: nothing is included' })
   remaining: number | string | null;
 
   @ApiProperty(QUANTITY_SCHEMA)

@@ -1,3 +1,5 @@
+import { checkResponse } from './contract.js';
+
 /** Response bodies in tests are whatever the API sent: typed loosely so assertions can reach into them. */
 export function json(response: Response): Promise<any> {
   return response.json() as Promise<any>;
@@ -9,7 +11,7 @@ export interface CallResult {
   body: any;
 }
 
-/** One HTTP call with a JSON body (if any), answering status, headers and the parsed body. */
+/** One HTTP call with a JSON body (if any), answering status, headers and the parsed body; checked against the OpenAPI document. */
 export async function call(
   method: string,
   url: string,
@@ -31,5 +33,7 @@ export async function call(
   } catch {
     // not JSON: keep the text
   }
+  // Every response of a Tollgate service under test must match its OpenAPI document (test/support/contract.ts).
+  await checkResponse(method, url, response.status, response.headers, body);
   return { status: response.status, headers: response.headers, body };
 }
