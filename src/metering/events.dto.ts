@@ -10,10 +10,10 @@ export class IngestEventDto {
   @ApiPropertyOptional({ maxLength: 255, description: "The customer; a key holder's own by default (and at most)", example: 'cus_4fT9kQ2mX7aB' })
   customerId?: string;
 
-  @ApiPropertyOptional({ maxLength: 255, default: 'api_calls', description: 'A meter of tiers.yaml' })
+  @ApiPropertyOptional({ maxLength: 255, description: 'A meter of tiers.yaml (default: api_calls)' })
   meter?: string;
 
-  @ApiPropertyOptional({ type: 'integer', minimum: 0, default: 1, description: 'At most TOLLGATE_MAX_EVENT_QUANTITY; count meters count 1' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: 'Default 1; at most TOLLGATE_MAX_EVENT_QUANTITY; count meters count 1' })
   quantity?: number;
 
   @ApiPropertyOptional({ format: 'date-time', maxLength: 255, description: 'When it happened (default: now); its billing period must still be open' })
