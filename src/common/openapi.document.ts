@@ -141,10 +141,10 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
     .setVersion('1')
     .setLicense('MIT', 'https://opensource.org/licenses/MIT')
     .addServer('http://localhost:3000', 'A local Tollgate service (PORT)')
-    // An opaque shared secret (ADMIN_TOKEN), not a JWT: no bearerFormat.
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'The admin token (ADMIN_TOKEN)' }, 'admin')
+    // An opaque shared secret (ADMIN_TOKEN), not a JWT: addSecurity, as addBearerAuth would add bearerFormat JWT.
+    .addSecurity('admin', { type: 'http', scheme: 'bearer', description: 'The admin token (ADMIN_TOKEN)' })
     .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key', description: 'An API key (`tg_live_…`, `tg_test_…`)' }, 'api-key')
-    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key as `Authorization: Bearer <key>`' }, 'api-key-bearer')
+    .addSecurity('api-key-bearer', { type: 'http', scheme: 'bearer', description: 'An API key as `Authorization: Bearer <key>`' })
     .build();
   return completeDocument(SwaggerModule.createDocument(app, config, { extraModels: [ApiErrorDto] }));
 }

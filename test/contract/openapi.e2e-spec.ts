@@ -1,0 +1,78 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import type { OpenAPIObject } from '@nestjs/swagger';
+import { serviceDocument } from '../support/contract.js';
+
+const run = promisify(execFile);
+const ROOT = process.cwd();
+const bin = (name: string) => join(ROOT, 'node_modules/.bin', name);
+const ARTIFACTS = join(ROOT, 'test-artifacts/contract');
+const DOCUMENT = join(ARTIFACTS, 'openapi.json');
+const GENERATED = join(ROOT, 'test/contract/generated/tollgate-api.d.ts');
+
+/** The document clients are generated from: linted, complete, and good enough to type the README's flows. */
+describe('the OpenAPI contract', () => {
+  let document: OpenAPIObject;
+  beforeAll(async () => {
+    document = await serviceDocument();
+    mkdirSync(ARTIFACTS, { recursive: true });
+    writeFileSync(DOCUMENT, JSON.stringify(document, null, 2));
+  });
+
+  const operations = () =>
+    Object.entries(document.paths).flatMap(([path, item]) =>
+      (['get', 'put', 'post', 'delete', 'patch'] as const).flatMap((method) => (item[method] ? [{ name: `${method.toUpperCase()} ${path}`, operation: item[method] }] : [])),
+    );
+
+  it('passes Redocly lint with the recommended ruleset (0 errors)', async () => {
+    // Exits non-zero on any error; warnings (e.g. a localhost server URL) are allowed.
+    const outcome = await run(bin('redocly'), ['lint', DOCUMENT, '--extends', 'recommended'], { env: { ...process.env, REDOCLY_TELEMETRY: 'off', REDOCLY_SUPPRESS_UPDATE_NOTICE: 'true' } }).then(
+      () => 'ok',
+      (error: { stdout: string; stderr: string }) => `${error.stdout}\n${error.stderr}`,
+    );
+    expect(outcome).toBe('ok');
+  });
+
+  it('documents a summary, a typed success response and every error with the error schema on each operation', () => {
+    const problems: string[] = [];
+    for (const { name, operation } of operations()) {
+      if (!operation.summary) problems.push(`${name}: no summary`);
+      const entries = Object.entries(operation.responses);
+      const success = entries.filter(([status]) => Number(status) < 300);
+      if (success.length === 0) problems.push(`${name}: no success response`);
+      for (const [status, response] of success) if (!('content' in response && response.content?.['application/json']?.schema)) problems.push(`${name} ${status}: no schema`);
+      for (const [status, response] of entries.filter(([code]) => Number(code) >= 400)) {
+        const schema = 'content' in response ? (response.content?.['application/json']?.schema as { allOf?: Array<{ $ref?: string }> } | undefined) : undefined;
+        if (schema?.allOf?.[0]?.$ref !== '#/components/schemas/ApiErrorDto') problems.push(`${name} ${status}: not the error body`);
+        if (!('headers' in response && response.headers?.['X-Request-Id'])) problems.push(`${name} ${status}: no X-Request-Id`);
+      }
+      if (operation.security === undefined) problems.push(`${name}: security not stated`);
+    }
+    expect(problems).toEqual([]);
+    expect(operations().length).toBeGreaterThanOrEqual(36);
+  });
+
+  it('states how each caller authenticates', () => {
+    const schemes = document.components?.securitySchemes ?? {};
+    // An opaque token, not a JWT: no bearerFormat.
+    expect(schemes.admin).toEqual({ type: 'http', scheme: 'bearer', description: expect.any(String) });
+    expect(schemes['api-key']).toMatchObject({ type: 'apiKey', in: 'header', name: 'x-api-key' });
+    expect(schemes['api-key-bearer']).toEqual({ type: 'http', scheme: 'bearer', description: expect.any(String) });
+    expect(document.paths['/v1/events'].post?.security).toEqual(expect.arrayContaining([{ admin: [] }, { 'api-key': [] }, { 'api-key-bearer': [] }]));
+    expect(document.paths['/v1/me'].get?.security).toEqual([{ 'api-key': [] }, { 'api-key-bearer': [] }]);
+    expect(document.servers?.length).toBeGreaterThan(0);
+  });
+
+  it('generates a typed client (openapi-typescript) that type-checks the README flows (openapi-fetch)', async () => {
+    mkdirSync(join(ROOT, 'test/contract/generated'), { recursive: true });
+    await run(bin('openapi-typescript'), [DOCUMENT, '--output', GENERATED]);
+    const check = await run(bin('tsc'), ['-p', join(ROOT, 'test/contract/tsconfig.json')]).then(
+      () => '',
+      (error: { stdout: string }) => error.stdout,
+    );
+    expect(check).toBe('');
+  });
+});
