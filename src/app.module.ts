@@ -6,7 +6,6 @@ import { DemoModule } from './demo/demo.module.js';
 import { HealthModule } from './health/health.module.js';
 import type { LogSink } from './logging/log-sink.js';
 import { LoggingModule } from './logging/logging.module.js';
-import { RequestLoggingMiddleware } from './logging/request-logging.middleware.js';
 import { MeteringModule } from './metering/metering.module.js';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsModule } from './metrics/metrics.module.js';
@@ -37,6 +36,7 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestLoggingMiddleware, HttpMetricsMiddleware).forRoutes('*path');
+    // Request ids and access logs are installed by configureApp, ahead of the body parsers and the database gate.
+    consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
   }
 }

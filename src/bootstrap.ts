@@ -11,6 +11,7 @@ import { TollgateConfig } from './config/tollgate-config.js';
 import { databaseGate } from './database/database-gate.js';
 import { DatabaseReadiness } from './database/database-readiness.js';
 import { JsonLogger } from './logging/json.logger.js';
+import { RequestLoggingMiddleware } from './logging/request-logging.middleware.js';
 
 /**
  * Options every Tollgate app is created with (tests pass the same to `createNestApplication`). Nest's own body
@@ -24,6 +25,9 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const config = app.get(TollgateConfig);
   app.useLogger(app.get(JsonLogger));
   app.useGlobalPipes(createValidationPipe());
+  // First of all: every answer, the gate's 503 and the body parsers' refusals included, has its X-Request-Id and access-log line.
+  const requestLogging = app.get(RequestLoggingMiddleware);
+  app.use(requestLogging.use.bind(requestLogging));
   // Before the body parsers: a request the database is needed for is refused before its body is read.
   app.use(databaseGate(app.get(DatabaseReadiness)));
   installBodyParsers(app, config);
