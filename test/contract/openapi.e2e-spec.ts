@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import type { OpenAPIObject } from '@nestjs/swagger';
-import { serviceDocument } from '../support/contract.js';
+import { checkResponse, registerService, serviceDocument, UNDOCUMENTED_ROUTES } from '../support/contract.js';
 
 const run = promisify(execFile);
 const ROOT = process.cwd();
@@ -74,5 +74,40 @@ describe('the OpenAPI contract', () => {
       (error: { stdout: string }) => error.stdout,
     );
     expect(check).toBe('');
+  });
+});
+
+/** The check every e2e response goes through (test/support/http.ts `call`) refuses what the document does not say. */
+describe('the response check', () => {
+  const origin = 'http://127.0.0.1:9';
+  registerService(origin);
+  const json = (headers: Record<string, string> = {}) => new Headers({ 'content-type': 'application/json', 'x-request-id': 'r-1', ...headers });
+  const tiers = async () => (await import('../../src/config/tier-catalog.js')).parseTierCatalog(readFileSync(join(ROOT, 'tiers.yaml'), 'utf8'));
+
+  it('passes a documented answer', async () => {
+    const { tiers: list, meters, upgradeUrl } = await tiers();
+    await expect(checkResponse('GET', `${origin}/v1/tiers`, 200, json(), JSON.parse(JSON.stringify({ tiers: list, meters, upgradeUrl })))).resolves.toBeUndefined();
+    await expect(checkResponse('GET', `${origin}/v1/me`, 401, json({ 'www-authenticate': 'Bearer realm="tollgate"' }), { error: 'invalid_api_key', message: 'Invalid API key.' })).resolves.toBeUndefined();
+  });
+
+  it('fails an undocumented status, code, field or a missing required header', async () => {
+    const error = { error: 'invalid_api_key', message: 'Invalid API key.' };
+    await expect(checkResponse('GET', `${origin}/v1/me`, 418, json(), error)).rejects.toThrow(/not a documented status/);
+    await expect(checkResponse('GET', `${origin}/v1/me`, 401, json({ 'www-authenticate': 'Bearer' }), { ...error, error: 'nope' })).rejects.toThrow(/body does not match/);
+    await expect(checkResponse('GET', `${origin}/v1/me`, 401, json(), error)).rejects.toThrow(/WWW-Authenticate is missing/);
+    await expect(checkResponse('GET', `${origin}/v1/me/webhook-secret`, 404, json(), error)).rejects.toThrow(/not a documented status|no such operation/);
+    const key = { id: 'key_1', customerId: 'cus_1', name: 'n', prefix: 'tg_live_ab', mode: 'live', scopes: [], status: 'active', createdAt: '2026-01-01T00:00:00.000Z', lastUsedAt: null, expiresAt: null, revokedAt: null, replacedBy: null };
+    await expect(checkResponse('DELETE', `${origin}/v1/me/keys/key_1`, 200, json(), key)).resolves.toBeUndefined();
+    await expect(checkResponse('DELETE', `${origin}/v1/me/keys/key_1`, 200, json(), { ...key, secret: 'tg_live_leaked' })).rejects.toThrow(/must NOT have additional properties/);
+    await expect(checkResponse('DELETE', `${origin}/v1/me/keys/key_1`, 200, new Headers(), key)).rejects.toThrow(/X-Request-Id is missing/);
+    await expect(checkResponse('GET', `${origin}/v1/nowhere`, 200, json(), {})).rejects.toThrow(/no such operation/);
+  });
+
+  it('skips only the listed undocumented routes, and unknown routes answered 404 not_found', async () => {
+    for (const path of ['/portal/api/overview', '/v1/stripe/webhooks', '/health/ready', '/metrics', '/docs/openapi.json']) {
+      await expect(checkResponse('GET', `${origin}${path}`, 200, new Headers(), 'anything')).resolves.toBeUndefined();
+    }
+    await expect(checkResponse('GET', `${origin}/v1/nowhere`, 404, json(), { error: 'not_found', message: 'Cannot GET /v1/nowhere' })).resolves.toBeUndefined();
+    expect(UNDOCUMENTED_ROUTES.every((route) => route.reason.length > 0)).toBe(true);
   });
 });

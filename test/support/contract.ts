@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { afterAll, expect } from '@jest/globals';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test } from '@nestjs/testing';
 import type { OpenAPIObject } from '@nestjs/swagger';
@@ -123,7 +124,24 @@ export function registerService(url: string, options: { probes?: boolean } = {})
   services.set(new URL(url).origin, { probes: options.probes ?? false });
 }
 
-export const contractStats = { checked: 0, skipped: 0 };
+/** Responses of registered services: all of them (any fetch), checked against the document, skipped by the lists above. */
+export const contractStats = { responses: 0, checked: 0, skipped: 0 };
+
+// Counts every response a registered service gives, so the share `call` checks can be reported (raw fetches are not checked).
+const originalFetch = globalThis.fetch;
+if (!(originalFetch as { counted?: boolean }).counted) {
+  const counting = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
+    const response = await originalFetch(input, init);
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (services.has(new URL(url).origin)) contractStats.responses++;
+    return response;
+  };
+  globalThis.fetch = Object.assign(counting, { counted: true }) as typeof fetch;
+}
+
+// TOLLGATE_CONTRACT_STATS=<file>: each test file appends its counts (one JSON line) after its tests.
+const statsFile = process.env.TOLLGATE_CONTRACT_STATS;
+if (statsFile) afterAll(() => appendFileSync(statsFile, `${JSON.stringify({ file: expect.getState().testPath, ...contractStats })}\n`));
 
 /** Throws (failing the calling test) when the response does not match the document. */
 export async function checkResponse(method: string, url: string, status: number, headers: Headers, body: unknown): Promise<void> {
