@@ -1,7 +1,7 @@
 import { appendFileSync, readFileSync } from 'node:fs';
 import { afterAll, expect } from '@jest/globals';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { Test } from '@nestjs/testing';
+import { NestFactory } from '@nestjs/core';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
@@ -38,9 +38,10 @@ export async function serviceDocument(): Promise<OpenAPIObject> {
     encryptionKey: 'contract-encryption-key-0123456789abcdef-01',
     catalog: parseTierCatalog(readFileSync(new URL('../../tiers.yaml', import.meta.url), 'utf8')),
   });
-  // Preview: the module graph and its controllers, no provider instantiated (no database, no Redis).
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule.forRoot({ config })] }).compile({ preview: true });
-  documentCache = createOpenApiDocument(moduleRef.createNestApplication<NestExpressApplication>());
+  // Preview: the module graph and its controllers, no provider instantiated (no database, no Redis). NestFactory
+  // without a `logger` option leaves Nest's static Logger alone (Test.createTestingModule would replace it with its
+  // errors-only TestingLogger, silencing the logs of the app under test).
+  documentCache = createOpenApiDocument(await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config }), { preview: true }));
   return documentCache;
 }
 

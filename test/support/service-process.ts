@@ -19,7 +19,7 @@ export interface ServiceProcess {
 /** Runs the built service (`node dist/src/main.js`) as a real process with the given environment. */
 export function spawnService(env: Record<string, string>): ServiceProcess {
   // Its responses (through `call`) are checked against the OpenAPI document.
-  if (env.PORT) for (const host of ['127.0.0.1', 'localhost']) registerService(`http://${host}:${env.PORT}`);
+  if (/^\d+$/.test(env.PORT ?? '')) for (const host of ['127.0.0.1', 'localhost']) registerService(`http://${host}:${env.PORT}`);
   const child = spawn(process.execPath, [SERVICE_ENTRY], {
     env: { PATH: process.env.PATH ?? '', STRIPE_SUPPRESS_NOTICES: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
