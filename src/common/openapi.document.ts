@@ -66,7 +66,7 @@ function documentedCodes(response: ResponseOrReference): string[] {
  * The error codes an operation answers because of what it is, wherever it is declared: ApiExceptionFilter and the
  * body parsers for input, the guards for its security schemes, the database gate. Its own come from ApiErrors().
  */
-function inheritedCodes(path: string, operation: OperationObject): Codes {
+function inheritedCodes(path: string, method: string, operation: OperationObject): Codes {
   const codes: Codes = new Map();
   const schemes = new Set((operation.security ?? []).flatMap((requirement: Record<string, string[]>) => Object.keys(requirement)));
   if (schemes.has('admin')) add(codes, 401, 'unauthorized');
@@ -74,9 +74,12 @@ function inheritedCodes(path: string, operation: OperationObject): Codes {
   const hasInput = Boolean(operation.requestBody) || (operation.parameters ?? []).some((parameter: object) => 'in' in parameter && parameter.in !== 'header');
   // Any path parameter, query value or body field can be refused (validation pipe), or refused by the database.
   if (hasInput) add(codes, 400, 'validation_failed', 'invalid_input');
-  if (operation.requestBody) {
+  // Express refuses a path parameter that is not valid percent-encoding before any handler runs.
+  if (path.includes('{')) add(codes, 400, 'bad_request');
+  // The body parsers (body-parsers.ts) read a JSON or form body of any request that may carry one, before routing.
+  if (method !== 'get') {
     add(codes, 400, 'invalid_json', 'payload_too_deep', 'payload_too_wide');
-    add(codes, 413, 'payload_too_large');
+    add(codes, 413, 'payload_too_large', 'payload_too_wide');
     add(codes, 415, 'unsupported_media_type');
   }
   add(codes, 500, 'internal_error');
@@ -104,7 +107,7 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
       if (!operation) continue;
       // A key goes in `x-api-key` or as `Authorization: Bearer <key>` (ApiKeyGuard, EventsAuthGuard): either is one requirement.
       operation.security = (operation.security ?? []).flatMap((requirement) => ('api-key' in requirement ? [requirement, { 'api-key-bearer': [] }] : [requirement]));
-      const codes = inheritedCodes(path, operation);
+      const codes = inheritedCodes(path, method, operation);
       const responses = operation.responses;
       for (const [status, response] of Object.entries(responses)) {
         if (response && Number(status) >= 400) add(codes, Number(status), ...documentedCodes(response));
