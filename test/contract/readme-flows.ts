@@ -1,14 +1,14 @@
 /**
  * The README's flows through a client generated from /docs/openapi.json (openapi-typescript + openapi-fetch).
  * Type-checked by test/contract/openapi.e2e-spec.ts against freshly generated types: a response the document
- * leaves untyped, or a request it types wrongly, is a compile error here. (Its own tsconfig: the generated file
- * exists only after that test ran.)
+ * leaves untyped, or a request it types wrongly, is a compile error here (its own tsconfig: the generated file
+ * exists only after that test ran). The same test runs it against a service, every answer checked.
  */
 import createClient from 'openapi-fetch';
 import type { paths } from './generated/tollgate-api.js';
 
-export async function readmeFlows(baseUrl: string, adminToken: string): Promise<string[]> {
-  const admin = createClient<paths>({ baseUrl, headers: { authorization: `Bearer ${adminToken}` } });
+export async function readmeFlows(baseUrl: string, adminToken: string, fetch: typeof globalThis.fetch = globalThis.fetch): Promise<string[]> {
+  const admin = createClient<paths>({ baseUrl, fetch, headers: { authorization: `Bearer ${adminToken}` } });
   const seen: string[] = [];
 
   const catalog = await admin.GET('/v1/tiers');
@@ -24,7 +24,7 @@ export async function readmeFlows(baseUrl: string, adminToken: string): Promise<
   const secret: string = issued.data.secret;
 
   // A metered route with the key (x-api-key, or Authorization: Bearer): quota and rate-limit headers come with it.
-  const consumer = createClient<paths>({ baseUrl, headers: { 'x-api-key': secret } });
+  const consumer = createClient<paths>({ baseUrl, fetch, headers: { 'x-api-key': secret } });
   const search = await consumer.GET('/v1/search', { params: { query: { q: 'hello' }, header: { 'Idempotency-Key': 'req-1' } } });
   if (search.data) seen.push(...search.data.results.map((result) => result.title));
   else if (search.error.error === 'tier_required') seen.push(`upgrade to ${search.error.requiredTier ?? '?'}`);
