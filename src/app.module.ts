@@ -1,14 +1,14 @@
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { ApiExceptionFilter } from './common/api-exception.filter.js';
-import { TollgateConfig } from './config/tollgate-config.js';
-import { DemoModule } from './demo/demo.module.js';
-import { HealthModule } from './health/health.module.js';
-import type { LogSink } from './logging/log-sink.js';
-import { LoggingModule } from './logging/logging.module.js';
-import { MeteringModule } from './metering/metering.module.js';
-import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
-import { MetricsModule } from './metrics/metrics.module.js';
+import { ApiExceptionFilter } from './common/index.js';
+import { TollgateConfig } from './config/index.js';
+import { DemoModule } from './demo/index.js';
+import { HealthModule } from './health/index.js';
+import type { LogSink } from './logging/index.js';
+import { LoggingModule } from './logging/index.js';
+import { MeteringModule } from './tollgate.module.js';
+import { HttpMetricsMiddleware } from './metrics/index.js';
+import { MetricsModule } from './metrics/index.js';
 
 export interface AppModuleOptions {
   /** Defaults to reading process.env and tiers.yaml. */

@@ -1,10 +1,10 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
-import { Public } from '../api-keys/public.decorator.js';
-import { ApiErrors } from '../common/api-responses.decorator.js';
+import { ApiKeysService } from '../api-keys/index.js';
+import { Public } from '../common/index.js';
+import { ApiErrors } from '../common/index.js';
 import { AdminGuard } from './admin.guard.js';
-import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/api-key-view.dto.js';
+import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/index.js';
 import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
 
 @ApiTags('admin: api keys')

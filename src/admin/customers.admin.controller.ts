@@ -1,10 +1,10 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Public } from '../api-keys/public.decorator.js';
-import { ApiErrors } from '../common/api-responses.decorator.js';
-import { CustomersService } from '../customers/customers.service.js';
+import { Public } from '../common/index.js';
+import { CustomersService } from '../customers/index.js';
+import { ApiErrors } from '../common/index.js';
 import { AdminGuard } from './admin.guard.js';
-import { CustomerDto, CustomerPageDto } from '../customers/customer-view.dto.js';
+import { CustomerDto, CustomerPageDto } from '../customers/index.js';
 import { CreateCustomerDto, ListCustomersQuery, UpdateCustomerDto } from './dto/customer.dto.js';
 
 @ApiTags('admin: customers')

@@ -1,11 +1,11 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { AdminGuard } from '../admin/admin.guard.js';
-import { Public } from '../api-keys/public.decorator.js';
-import { ApiErrors } from '../common/api-responses.decorator.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { ApiUsagePeriod } from '../metering/usage.dto.js';
+import { AdminGuard } from '../admin/index.js';
+import { Public } from '../common/index.js';
+import { CustomersService } from '../customers/index.js';
+import { ApiErrors } from '../common/index.js';
+import { ApiUsagePeriod } from '../metering/index.js';
 import {
   InvoicePreviewDto,
   ProvisionReportDto,

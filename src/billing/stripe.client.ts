@@ -1,6 +1,6 @@
 import { Inject } from '@nestjs/common';
 import Stripe from 'stripe';
-import type { TollgateConfig } from '../config/tollgate-config.js';
+import type { TollgateConfig } from '../config/index.js';
 
 /** The Stripe SDK client, or null when STRIPE_SECRET_KEY is unset (Stripe off: the sync job dry-runs). */
 export type StripeClient = Stripe | null;

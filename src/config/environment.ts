@@ -1,6 +1,6 @@
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsEmail, IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, MinLength, ValidateBy, ValidateIf, validateSync } from 'class-validator';
-import { BIGINT_MAX } from '../common/quantity.js';
+import { BIGINT_MAX } from '../common/index.js';
 import { ConfigError, ConfigErrors } from './config.errors.js';
 import { parseRatePolicy } from './tier-catalog.js';
 

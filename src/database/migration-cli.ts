@@ -2,8 +2,8 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { ConfigErrors } from '../config/config.errors.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { ConfigErrors } from '../config/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { dataSourceOptions } from './data-source.options.js';
 import { runMigrations } from './migrate.js';
 import { openPglite } from './pglite.driver.js';

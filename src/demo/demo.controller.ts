@@ -1,10 +1,10 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
-import { ApiErrors, ApiIdempotencyKey, METERED_ERRORS } from '../common/api-responses.decorator.js';
-import { Metered } from '../metering/metered.decorator.js';
-import { TOLLGATE_GUARDS } from '../metering/metering.module.js';
-import { Tier } from '../tiers/tier.decorator.js';
+import { type Consumer, CurrentConsumer } from '../api-keys/index.js';
+import { Metered } from '../metering/index.js';
+import { TOLLGATE_GUARDS } from '../metering/index.js';
+import { Tier } from '../tiers/index.js';
+import { ApiErrors, ApiIdempotencyKey, METERED_ERRORS } from '../common/index.js';
 import { EchoDto, SearchDto, StatsDto } from './demo.dto.js';
 
 /** A small API shaped like the seed tiers' endpoint globs, to try Tollgate end to end. */

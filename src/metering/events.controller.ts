@@ -1,10 +1,10 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { Public } from '../api-keys/public.decorator.js';
-import { ApiErrors } from '../common/api-responses.decorator.js';
-import { type FieldProblem, validationFailed } from '../common/validation.js';
+import { consumerOf } from '../api-keys/index.js';
+import { Public } from '../common/index.js';
+import { type FieldProblem, validationFailed } from '../common/index.js';
+import { ApiErrors } from '../common/index.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { IngestEventsDto, IngestResultDto, MAX_EVENTS_PER_CALL } from './events.dto.js';
 import { EventsService, type IncomingEvent } from './events.service.js';

@@ -1,14 +1,16 @@
 import { Module } from '@nestjs/common';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { ApiKeysModule } from '../api-keys/index.js';
+import { CustomersModule } from '../customers/index.js';
+import { RateLimitModule } from '../rate-limit/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
+import { EventsController } from './events.controller.js';
 import { EventsService } from './events.service.js';
-import { MeteringCoreModule } from './metering-core.module.js';
+import { MeteringCoreModule } from '../metering-core/index.js';
 import { MeteringInterceptor } from './metering.interceptor.js';
 import { QuotaGuard } from './quota.guard.js';
 import { QuotaService } from './quota.service.js';
+import { UsageController } from './usage.controller.js';
 import { UsageIngestor } from './usage-ingestor.js';
 import { UsageLedger } from './usage-ledger.js';
 import { UsageService } from './usage.service.js';
@@ -32,3 +34,10 @@ import { UsageService } from './usage.service.js';
   ],
 })
 export class UsageModule {}
+
+/** Usage ingest (`POST /v1/events`) and usage reports over HTTP (the service's API only, not mounted in a host app). */
+@Module({
+  imports: [UsageModule],
+  controllers: [EventsController, UsageController],
+})
+export class UsageApiModule {}

@@ -1,8 +1,8 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '../admin/admin.guard.js';
-import { Public } from '../api-keys/public.decorator.js';
-import { ApiErrors } from '../common/api-responses.decorator.js';
+import { AdminGuard } from '../admin/index.js';
+import { Public } from '../common/index.js';
+import { ApiErrors } from '../common/index.js';
 import { NotificationDto, NotificationPageDto, WebhookSecretDto } from './notifications.dto.js';
 import { NotificationsService } from './notifications.service.js';
 

@@ -1,16 +1,16 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
-import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/api-key-view.dto.js';
-import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
-import { ApiKeysService, holderGrantor } from '../api-keys/api-keys.service.js';
-import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
-import { ApiErrors, RATE_LIMITED_ERRORS } from '../common/api-responses.decorator.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { ApiUsagePeriod, UsageReportDto } from '../metering/usage.dto.js';
-import { UsageService } from '../metering/usage.service.js';
-import { NotificationPageDto, WebhookSecretDto } from '../notifications/notifications.dto.js';
-import { NotificationsService } from '../notifications/notifications.service.js';
+import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
+import { ApiKeyGuard } from '../api-keys/index.js';
+import { ApiKeysService, holderGrantor } from '../api-keys/index.js';
+import { type Consumer, CurrentConsumer } from '../api-keys/index.js';
+import { CustomersService } from '../customers/index.js';
+import { UsageService } from '../metering/index.js';
+import { NotificationsService } from '../notifications/index.js';
+import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/index.js';
+import { ApiErrors, RATE_LIMITED_ERRORS } from '../common/index.js';
+import { ApiUsagePeriod, UsageReportDto } from '../metering/index.js';
+import { NotificationPageDto, WebhookSecretDto } from '../notifications/index.js';
 import { MeDto } from './me.dto.js';
 import { MeRateLimitGuard } from './portal-rate-limit.guards.js';
 

@@ -1,6 +1,6 @@
 import { ApiProperty } from '@nestjs/swagger';
-import { PeriodDto } from '../common/period.dto.js';
-import { EffectiveLimitsDto } from '../customers/customer-view.dto.js';
+import { PeriodDto } from '../common/index.js';
+import { EffectiveLimitsDto } from '../customers/index.js';
 
 /** The key a `/v1/me` call was made with. */
 export class MeKeyDto {

@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import nodemailer, { type Transporter } from 'nodemailer';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import { LOGIN_LINK_TTL_SECONDS } from './portal-sessions.service.js';
 
 const escapeHtml = (text: string) =>

@@ -8,12 +8,13 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { CostResolver } from '../metering/cost.resolver.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { TiersService } from '../tiers/index.js';
+import { applyErrorHeaders, RateLimitExceededException, TollgateException } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
-import { RateLimitService, UNAVAILABLE_RETRY_AFTER_SECONDS } from './rate-limit.service.js';
+import { RateLimitService } from './rate-limit.service.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
 
 type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
@@ -65,18 +66,33 @@ export class RateLimitGuard extends ThrottlerGuard {
 
     const cost = this.costs.resolve(context, consumer);
     const response = context.switchToHttp().getResponse<Response>();
-    await this.rateLimits.enforce(
-      response,
-      { bucket: consumer.customerId, policies, cost },
-      {
-        message: (policy, retryAfter) =>
-          cost > policy.limit
-            ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
-            : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
-        details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
-      },
-    );
+    try {
+      await this.rateLimits.enforce(
+        response,
+        { bucket: consumer.customerId, policies, cost },
+        {
+          message: (policy, retryAfter) =>
+            cost > policy.limit
+              ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
+              : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
+          details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
+        },
+      );
+    } catch (error) {
+      if (error instanceof RateLimitExceededException || error instanceof RateLimiterUnavailableException) await this.throwRateLimitException(context, error);
+      throw error;
+    }
     return true;
+  }
+
+  /**
+   * How a consumer's refusal leaves (429 `rate_limit_exceeded`, or 503 `rate_limiter_unavailable` in `closed` mode
+   * on a store fault), headers already set. Override to change the answer; it must throw. The anonymous path keeps
+   * @nestjs/throttler's own hook, `throwThrottlingException`.
+   */
+  protected async throwRateLimitException(context: ExecutionContext, exception: RateLimitExceededException | RateLimiterUnavailableException): Promise<never> {
+    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    throw exception;
   }
 
   /**
@@ -88,7 +104,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     try {
       return await super.handleRequest(props);
     } catch (error) {
-      if (error instanceof RateLimiterUnavailableException) props.context.switchToHttp().getResponse<Response>().setHeader('Retry-After', UNAVAILABLE_RETRY_AFTER_SECONDS);
+      if (error instanceof TollgateException) applyErrorHeaders(error, props.context.switchToHttp().getResponse<Response>());
       throw error;
     }
   }

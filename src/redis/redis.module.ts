@@ -1,6 +1,6 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import { RedisConnection } from './redis.connection.js';
 
 export function createRedisClient(url: string, name: string): Redis {

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/index.js';
 import { RatePolicyDto, TierCatalogDto, TierMeterDto, TierPriceDto } from './tiers.dto.js';
 import { TiersService } from './tiers.service.js';
 

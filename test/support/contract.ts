@@ -6,7 +6,7 @@ import type { OpenAPIObject } from '@nestjs/swagger';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { AppModule } from '../../src/app.module.js';
-import { createOpenApiDocument } from '../../src/common/openapi.document.js';
+import { createOpenApiDocument } from '../../src/openapi.document.js';
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import { TollgateConfig } from '../../src/config/tollgate-config.js';
 

@@ -1,7 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { ApiErrorDto } from './api-error.dto.js';
-import { errorSchema } from './api-responses.decorator.js';
+import { ApiErrorDto, errorSchema } from './common/index.js';
 
 // @nestjs/swagger exports the document type only: its parts, by name.
 type OperationObject = NonNullable<OpenAPIObject['paths'][string]['get']>;
@@ -45,7 +44,7 @@ const REASONS: Record<number, string> = {
   503: 'Service Unavailable',
 };
 
-/** Paths served without the database (database-gate.ts): no 503 database_unavailable there. */
+/** Paths served without the database (database/database-gate.ts): no 503 database_unavailable there. */
 const WITHOUT_DATABASE = new Set(['/v1/tiers']);
 
 type Codes = Map<number, Set<string>>;

@@ -1,5 +1,8 @@
-import type { TierCatalog } from '../config/tier-catalog.js';
-import type { TollgateConfig } from '../config/tollgate-config.js';
+import type { TierCatalog } from './config/index.js';
+import type { TollgateConfig } from './config/index.js';
+import type { Type } from '@nestjs/common';
+import type { NotificationChannel } from './notifications/index.js';
+import type { RateLimitStorage } from './rate-limit/index.js';
 
 /**
  * Options of `MeteringModule.forRoot()`. Anything left out falls back to the environment variables the
@@ -26,6 +29,16 @@ export class MeteringModuleOptions {
   upgradeUrl?: string;
   /** A complete configuration (the billing service passes its own); the fields above are then ignored. */
   config?: TollgateConfig;
+  /**
+   * Where rate-limit state lives, like @nestjs/throttler's `storage`: an instance, or a class Nest builds with its
+   * dependencies. Default: Redis when configured, else memory. Also honoured next to `config`.
+   */
+  rateLimitStorage?: RateLimitStorage | Type<RateLimitStorage>;
+  /**
+   * More ways to deliver notifications, after the built-in webhook and email (instances, or classes Nest builds with
+   * their dependencies). Each delivery is retried and dead-lettered like the built-in ones. Also honoured next to `config`.
+   */
+  notificationChannels?: Array<NotificationChannel | Type<NotificationChannel>>;
 }
 
 /** Static choices about what the module mounts, given next to the options (also with forRootAsync). */

@@ -1,0 +1,38 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import nodemailer, { type Transporter } from 'nodemailer';
+import { TollgateConfig } from '../config/index.js';
+import type { NotificationChannel, NotificationDelivery, NotificationRecipient, NotificationTarget } from './notification-channel.js';
+
+/** Built in: an email to the customer's address (operator alerts: OPERATOR_EMAIL), through SMTP_URL. */
+@Injectable()
+export class EmailChannel implements NotificationChannel {
+  readonly kind = 'email';
+  private readonly logger = new Logger('Deliveries');
+  private readonly mailer: Transporter;
+
+  constructor(@Inject(TollgateConfig) private readonly config: TollgateConfig) {
+    // Without SMTP, emails are rendered but only logged (development); with it, sent for real.
+    this.mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : nodemailer.createTransport({ jsonTransport: true });
+  }
+
+  target({ audience, customer }: NotificationRecipient): NotificationTarget | null {
+    const email = audience === 'operator' ? this.config.operator.email : customer.email;
+    return email ? { target: email, setBy: 'operator' } : null;
+  }
+
+  async deliver(delivery: NotificationDelivery): Promise<void> {
+    await this.mailer.sendMail({
+      from: this.config.emailFrom,
+      to: delivery.target,
+      subject: delivery.subject,
+      text: `${delivery.message}\n\n— Tollgate (notification ${delivery.notificationId})`,
+      messageId: `<${delivery.notificationId}@tollgate>`,
+      headers: { 'X-Tollgate-Notification-Id': delivery.notificationId },
+    });
+    if (!this.config.smtpUrl) this.logger.log(`email ${delivery.notificationId} to customer ${delivery.customerId} (SMTP_URL unset, not sent)`);
+  }
+
+  close(): void {
+    this.mailer.close();
+  }
+}
