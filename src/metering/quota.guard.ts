@@ -5,7 +5,7 @@ import { setRateLimitHeaders } from '../rate-limit/index.js';
 import { RateLimitService } from '../rate-limit/index.js';
 import { TiersService } from '../tiers/index.js';
 import { CostResolver } from '../metering-core/index.js';
-import { jsonQuantity } from '../common/index.js';
+import { jsonQuantity, firstRunFor } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { applyErrorHeaders, InvalidIdempotencyKeyException, QuotaExceededException, RateLimiterUnavailableException, RateLimitExceededException, UsageLimitReachedException } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
@@ -22,6 +22,8 @@ const THROTTLE_FRACTION = 10;
  * request's cost so concurrent requests cannot all take the last unit. A retry (same Idempotency-Key) of a
  * request already recorded or in flight is served as the original was: no new cost, no refusal.
  */
+const QUOTA_RESERVED = Symbol('quota reserved');
+
 @Injectable()
 export class QuotaGuard implements CanActivate {
   constructor(
@@ -39,6 +41,8 @@ export class QuotaGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<Request>();
     const consumer = consumerOf(request);
     if (!metered || !consumer) return true;
+    // Applied globally and per controller, Nest runs this guard twice: the quota is reserved once.
+    if (!firstRunFor(request, QUOTA_RESERVED)) return true;
 
     const header = request.header('idempotency-key');
     if (header !== undefined && !IDEMPOTENCY_KEY.test(header)) {

@@ -11,11 +11,13 @@ import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
 import { TiersService } from '../tiers/index.js';
-import { applyErrorHeaders, RateLimitExceededException, TollgateException } from '../common/index.js';
+import { applyErrorHeaders, RateLimitExceededException, TollgateException, firstRunFor } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
 import { RateLimitService } from './rate-limit.service.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
+
+const RATE_LIMIT_CHARGED = Symbol('rate limit charged');
 
 type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
 
@@ -46,6 +48,8 @@ export class RateLimitGuard extends ThrottlerGuard {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<Request>();
+    // Applied globally and per controller, Nest runs this guard twice: the request is charged once.
+    if (!firstRunFor(request, RATE_LIMIT_CHARGED)) return true;
     const consumer = consumerOf(request);
     if (!consumer) return super.canActivate(context);
     const route = this.metadata.route(context, this.throttlerNames);
