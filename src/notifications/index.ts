@@ -15,3 +15,4 @@ export {
   type NotificationTarget,
 } from './notification-channel.js';
 export { DeliveryFailure, type WebhookUrlSetBy } from './webhook-sender.js';
+export { NotificationDto, NotificationPageDto, WebhookSecretDto } from './notifications.dto.js';

@@ -3,3 +3,4 @@ export { Tier } from './tier.decorator.js';
 export { TiersMetadataAccessor } from './tiers.metadata-accessor.js';
 export { TiersApiModule, TiersModule } from './tiers.module.js';
 export { TiersService } from './tiers.service.js';
+export { RatePolicyDto, TierCatalogDto } from './tiers.dto.js';
