@@ -70,6 +70,7 @@ function inheritedCodes(path: string, method: string, operation: OperationObject
   const schemes = new Set((operation.security ?? []).flatMap((requirement: Record<string, string[]>) => Object.keys(requirement)));
   if (schemes.has('admin')) add(codes, 401, 'unauthorized');
   if (schemes.has('api-key')) add(codes, 401, 'invalid_api_key');
+  if (schemes.has('verifier')) add(codes, 401, 'unauthorized');
   const hasInput = Boolean(operation.requestBody) || (operation.parameters ?? []).some((parameter: object) => 'in' in parameter && parameter.in !== 'header');
   // Any path parameter, query value or body field can be refused (validation pipe), or refused by the database.
   if (hasInput) add(codes, 400, 'validation_failed', 'invalid_input');
@@ -147,6 +148,8 @@ export function createOpenApiDocument(app: INestApplication): OpenAPIObject {
     .addSecurity('admin', { type: 'http', scheme: 'bearer', description: 'The admin token (ADMIN_TOKEN)' })
     .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key', description: 'An API key (`tg_live_…`, `tg_test_…`)' }, 'api-key')
     .addSecurity('api-key-bearer', { type: 'http', scheme: 'bearer', description: 'An API key as `Authorization: Bearer <key>`' })
+    // nginx's auth_request door: Authorization carries the client's key there, so the gateway's credential has its own header.
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'x-tollgate-verifier', description: 'The gateway (nginx auth_request): a `verify`-scoped API key or the admin token' }, 'verifier')
     .build();
   return completeDocument(SwaggerModule.createDocument(app, config, { extraModels: [ApiErrorDto] }));
 }

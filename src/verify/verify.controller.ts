@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, HttpException, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
+import { ApiErrors } from '../common/index.js';
 import type { Request, Response } from 'express';
 import { presentedKey } from '../api-keys/index.js';
 import { InvalidIdempotencyKeyException, isApiErrorBody, Public, validationFailed } from '../common/index.js';
@@ -34,10 +35,8 @@ export class VerifyController {
     summary: 'Decide one request of another service as the guard chain would: key, tier and endpoint globs, rate limit, quota, and (record) its usage event',
     description: 'Authorized by the admin token or by a key with the "verify" scope (granted by the operator only). A refusal is a 200 with valid: false.',
   })
-  @ApiOkResponse({ type: VerifyDecisionDto })
-  @ApiResponse({ status: 400, description: 'validation_failed, invalid_cost or unknown meter' })
-  @ApiResponse({ status: 401, description: 'No or wrong verifier credential' })
-  @ApiResponse({ status: 403, description: 'scope_required: the caller key lacks the "verify" scope' })
+  @ApiOkResponse({ type: VerifyDecisionDto, description: 'The decision: serve it (valid) or refuse it with the code, status and headers a guarded route would answer' })
+  @ApiErrors({ 400: ['invalid_cost'], 403: ['scope_required'] })
   async verify(@Body() body: VerifyKeyDto): Promise<VerifyDecision> {
     this.assertKnownMeter(body.meter);
     return this.verifier.verify({ ...body, method: body.method.toUpperCase() });
@@ -55,12 +54,24 @@ export class VerifyController {
   @ApiHeader({ name: COST_HEADER, required: false, description: "Units the request costs (default: the path's cost in tiers.yaml, else 1)" })
   @ApiHeader({ name: METER_HEADER, required: false, description: 'The meter (default api_calls)' })
   @ApiHeader({ name: 'idempotency-key', required: false, description: 'A retry is admitted and counted once' })
-  @ApiResponse({ status: 204, description: 'Serve it' })
-  @ApiResponse({ status: 400, description: 'Missing or malformed X-Original-URI, cost, meter or Idempotency-Key' })
-  @ApiResponse({ status: 401, description: 'invalid_api_key (or no verifier credential)' })
-  @ApiResponse({ status: 403, description: 'tier_required (or a verifier key without the "verify" scope)' })
-  @ApiResponse({ status: 429, description: 'rate_limit_exceeded, quota_exceeded or usage_limit_reached, with Retry-After' })
-  @ApiResponse({ status: 503, description: 'rate_limiter_unavailable / usage_unavailable, with Retry-After' })
+  @ApiResponse({
+    status: 204,
+    description: 'Serve it: forward the RateLimit / X-RateLimit / X-Quota headers to the client',
+    headers: {
+      [DECISION_HEADERS.code]: { description: '`ok`, or the refusal code', schema: { type: 'string' } },
+      [DECISION_HEADERS.customerId]: { description: 'Whose key it is (for the upstream)', schema: { type: 'string' } },
+      [DECISION_HEADERS.tier]: { description: "The customer's tier", schema: { type: 'string' } },
+    },
+  })
+  // What a guarded route would answer the original request; the verifier's own refusals are `unauthorized` / `scope_required`.
+  @ApiErrors({
+    400: ['validation_failed', 'invalid_cost', 'invalid_idempotency_key'],
+    401: ['invalid_api_key'],
+    403: ['tier_required', 'scope_required'],
+    429: ['rate_limit_exceeded', 'quota_exceeded', 'usage_limit_reached'],
+    500: ['usage_not_recorded'],
+    503: ['rate_limiter_unavailable', 'usage_unavailable'],
+  })
   async authRequest(@Req() request: Request, @Res() response: Response): Promise<void> {
     let input: VerifyInput;
     try {

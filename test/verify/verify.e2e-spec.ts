@@ -39,13 +39,14 @@ describe('verify API', () => {
   it('is in the OpenAPI document: both routes, their callers, the body and the decision', async () => {
     const document = (await call('GET', `${service.url}/docs/openapi.json`)).body;
     const post = document.paths['/v1/keys/verify'].post;
-    expect(post.security).toEqual([{ admin: [] }, { 'api-key': [] }]);
+    expect(post.security).toEqual([{ admin: [] }, { 'api-key': [] }, { 'api-key-bearer': [] }]);
     expect(post.requestBody.content['application/json'].schema.$ref).toMatch(/VerifyKeyDto$/);
     expect(post.responses['200'].content['application/json'].schema.$ref).toMatch(/VerifyDecisionDto$/);
     expect(Object.keys(document.components.schemas.VerifyKeyDto.properties).sort()).toEqual(['cost', 'idempotencyKey', 'key', 'meter', 'method', 'path', 'record']);
     const door = document.paths['/v1/keys/verify/auth-request'].get;
     expect(door.security).toEqual([{ verifier: [] }]);
-    expect(Object.keys(door.responses).sort()).toEqual(['204', '400', '401', '403', '429', '503']);
+    expect(Object.keys(door.responses)).toEqual(expect.arrayContaining(['204', '400', '401', '403', '429', '503']));
+    expect(door.responses['429'].headers).toEqual(expect.objectContaining({ 'Retry-After': expect.anything(), 'X-RateLimit-Limit': expect.anything(), 'X-Quota-Remaining': expect.anything() }));
     expect(document.components.securitySchemes.verifier).toMatchObject({ type: 'apiKey', in: 'header', name: 'x-tollgate-verifier' });
   });
 
