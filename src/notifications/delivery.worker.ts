@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import nodemailer, { type Transporter } from 'nodemailer';
 import type { DataSource } from 'typeorm';
+import { createSmtpTransport, type MailTransport } from '../common/smtp-transport.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersService } from '../customers/customers.service.js';
 import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
@@ -26,6 +26,8 @@ interface ClaimedDelivery {
 }
 
 const LEASE_SECONDS = 60;
+/** Without SMTP an email delivery succeeds without leaving the process. */
+const UNSENT_MAIL: MailTransport = { sendMail: async () => undefined, close: () => undefined };
 const BATCH = 20;
 
 /**
@@ -37,7 +39,8 @@ const BATCH = 20;
 @Injectable()
 export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Deliveries');
-  private readonly mailer: Transporter;
+  /** Set at bootstrap: nodemailer is loaded only when SMTP is configured. */
+  private mailer: MailTransport = UNSENT_MAIL;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -49,12 +52,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     @Inject(NotificationsService) private readonly notifications: NotificationsService,
     @Inject(SecretVault) private readonly vault: SecretVault,
     @Inject(WebhookSender) private readonly webhooks: WebhookSender,
-  ) {
-    // Without SMTP, emails are rendered but only logged (development); with it, sent for real.
-    this.mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : nodemailer.createTransport({ jsonTransport: true });
-  }
+  ) {}
 
-  onApplicationBootstrap(): void {
+  async onApplicationBootstrap(): Promise<void> {
+    // Without SMTP, emails are rendered but not sent (development); with it, sent for real.
+    if (this.config.smtpUrl) this.mailer = await createSmtpTransport(this.config.smtpUrl);
     this.timer = setInterval(() => void this.tick(), this.config.notificationPollMs);
     this.timer.unref();
   }
