@@ -1,5 +1,6 @@
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { AdminModule } from './admin/admin.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
 import { TollgateConfig } from './config/tollgate-config.js';
 import { DemoModule } from './demo/demo.module.js';
@@ -10,6 +11,7 @@ import { RequestLoggingMiddleware } from './logging/request-logging.middleware.j
 import { MeteringModule } from './metering/metering.module.js';
 import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
 import { MetricsModule } from './metrics/metrics.module.js';
+import { PortalModule } from './portal/portal.module.js';
 
 export interface AppModuleOptions {
   /** Defaults to reading process.env and tiers.yaml. */
@@ -26,7 +28,10 @@ export class AppModule implements NestModule {
       module: AppModule,
       imports: [
         // The service guards per controller: admin routes use the admin token, the demo API uses API keys.
-        MeteringModule.forRoot({ config, serviceApi: true, globalGuards: false }),
+        MeteringModule.forRoot({ config, globalGuards: false }),
+        // The service's HTTP API is composed here, never by the library: `import 'tollgate'` does not load it.
+        AdminModule,
+        PortalModule,
         LoggingModule.forRoot(options.logSink),
         MetricsModule,
         HealthModule,

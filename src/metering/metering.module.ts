@@ -2,7 +2,6 @@ import { type DynamicModule, Module, type Provider } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
-import { AdminModule } from '../admin/admin.module.js';
 import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
 import { ApiKeysModule } from '../api-keys/api-keys.module.js';
 import { BillingModule } from '../billing/billing.module.js';
@@ -11,7 +10,6 @@ import { TollgateConfig } from '../config/tollgate-config.js';
 import { CustomersModule } from '../customers/customers.module.js';
 import { DatabaseModule } from '../database/database.module.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
-import { PortalModule } from '../portal/portal.module.js';
 import { RateLimitGuard } from '../rate-limit/rate-limit.guard.js';
 import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
 import { RedisModule } from '../redis/redis.module.js';
@@ -67,7 +65,6 @@ export class MeteringModule extends ConfigurableMeteringModule {
 
   private static compose(definition: DynamicModule, extras: Partial<typeof METERING_OPTIONS_TYPE>): DynamicModule {
     const globalGuards = extras.globalGuards ?? true;
-    const serviceApi = extras.serviceApi ?? false;
     const config: Provider = {
       provide: TollgateConfig,
       inject: [METERING_MODULE_OPTIONS],
@@ -92,7 +89,6 @@ export class MeteringModule extends ConfigurableMeteringModule {
         UsageModule,
         BillingModule,
         NotificationsModule,
-        ...(serviceApi ? [AdminModule, PortalModule] : []),
       ],
       providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...guards],
       exports: [TollgateConfig, ConstantTimeComparator, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],

@@ -32,6 +32,4 @@ export class MeteringModuleOptions {
 export interface MeteringModuleExtras {
   /** Register Tollgate's guards for every route (opt out per route with `@Public()`). Default true. */
   globalGuards: boolean;
-  /** Mount the billing service's HTTP API (admin routes, /v1/tiers, /v1/me). Default false. */
-  serviceApi: boolean;
 }
