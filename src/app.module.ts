@@ -2,7 +2,8 @@ import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } 
 import { APP_FILTER } from '@nestjs/core';
 import { AdminModule } from './admin/admin.module.js';
 import { ApiExceptionFilter } from './common/api-exception.filter.js';
-import { TollgateConfig } from './config/tollgate-config.js';
+import { configFromEnvironment } from './config/environment.js';
+import type { TollgateConfig } from './config/tollgate-config.js';
 import { DemoModule } from './demo/demo.module.js';
 import { HealthModule } from './health/health.module.js';
 import type { LogSink } from './logging/log-sink.js';
@@ -23,7 +24,7 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule implements NestModule {
   static forRoot(options: AppModuleOptions = {}): DynamicModule {
-    const config = options.config ?? TollgateConfig.fromEnvironment();
+    const config = options.config ?? configFromEnvironment(process.env);
     return {
       module: AppModule,
       imports: [

@@ -2,7 +2,7 @@
 
 // The module a host app imports, its options and the guard order of the request path.
 export { MeteringModule, TOLLGATE_GUARDS } from './metering/metering.module.js';
-export { MeteringModuleOptions, type MeteringModuleExtras } from './metering/metering.options.js';
+export type { MeteringModuleOptions, MeteringModuleExtras } from './metering/metering.options.js';
 
 // Decorators and guards.
 export { Tier } from './tiers/tier.decorator.js';
@@ -41,7 +41,11 @@ export { TIER_CHANGED, type TierChangedEvent } from './customers/customers.event
 export { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from './api-keys/api-keys.events.js';
 
 // Configuration.
-export { TollgateConfig } from './config/tollgate-config.js';
+export { TollgateConfig, StripeSettings, OperatorSettings } from './config/tollgate-config.js';
+export type { TollgateOptions } from './config/tollgate-options.js';
+// The one place Tollgate reads environment variables, from the object you pass: `forRoot(fromEnvironment(process.env))`.
+export { fromEnvironment, ENVIRONMENT, type EnvironmentVariable } from './config/environment.js';
+export { MissingPackageError } from './common/optional-peer.js';
 export { ConfigError, ConfigErrors } from './config/config.errors.js';
 export {
   parseTierCatalog,

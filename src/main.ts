@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { createApp, listen } from './bootstrap.js';
 import { ConfigErrors } from './config/config.errors.js';
-import { TollgateConfig } from './config/tollgate-config.js';
+import { configFromEnvironment } from './config/environment.js';
+import type { TollgateConfig } from './config/tollgate-config.js';
 import { DemoSeeder } from './demo/demo.seeder.js';
 
 function loadConfig(): TollgateConfig {
   try {
-    return TollgateConfig.fromEnvironment();
+    return configFromEnvironment(process.env);
   } catch (error) {
     if (error instanceof ConfigErrors) {
       process.stderr.write(`Tollgate cannot start: invalid configuration\n${error.message}\n`);

@@ -1,12 +1,13 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { ApiKeysService, CustomersService } from 'tollgate';
+import { ApiKeysService, CustomersService, fromEnvironment } from 'tollgate';
 import { HostAppModule } from './app.module.js';
 
 // Run: npm run build && node dist/examples/host-app/main.js  (DEMO_KEYS=1 prints a key per tier to try).
-// Without DATABASE_URL Tollgate uses its embedded database in ./.tollgate; REDIS_URL is optional.
+// Tollgate reads no environment variable itself: fromEnvironment() maps the service's (DATABASE_URL, REDIS_URL,
+// STRIPE_SECRET_KEY, …) onto options, validated. Without DATABASE_URL it uses its embedded database in ./.tollgate.
 async function main(): Promise<void> {
-  const app = await NestFactory.create(HostAppModule.forRoot({ tiers: './tiers.yaml' }));
+  const app = await NestFactory.create(HostAppModule.forRoot({ tiers: './tiers.yaml', ...fromEnvironment(process.env) }));
   app.enableShutdownHooks(); // SIGTERM closes Tollgate's database and Redis connections cleanly
   const port = Number(process.env.PORT ?? 4000);
   await app.listen(port);

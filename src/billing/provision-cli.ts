@@ -3,11 +3,11 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from '../app.module.js';
 import { ConfigErrors } from '../config/config.errors.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { configFromEnvironment } from '../config/environment.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
 
 async function main(): Promise<void> {
-  const config = TollgateConfig.fromEnvironment();
+  const config = configFromEnvironment(process.env);
   config.demo = false;
   const app = await NestFactory.createApplicationContext(AppModule.forRoot({ config }), { logger: ['error', 'warn'] });
   try {

@@ -7,6 +7,7 @@ import { ApiKeysModule } from '../api-keys/api-keys.module.js';
 import { BillingModule } from '../billing/billing.module.js';
 import { ConstantTimeComparator } from '../common/constant-time.js';
 import { TollgateConfig } from '../config/tollgate-config.js';
+import { resolveOptions } from '../config/tollgate-options.js';
 import { CustomersModule } from '../customers/customers.module.js';
 import { DatabaseModule } from '../database/database.module.js';
 import { NotificationsModule } from '../notifications/notifications.module.js';
@@ -29,24 +30,9 @@ import type { MeteringModuleOptions } from './metering.options.js';
 /** The order of the request path; per-controller users apply the same list with `@UseGuards(...TOLLGATE_GUARDS)`. */
 export const TOLLGATE_GUARDS = [ApiKeyGuard, TierGuard, RateLimitGuard, QuotaGuard];
 
+/** A complete configuration given (the service's, tests') or the options resolved and validated. */
 function configFromOptions(options: MeteringModuleOptions): TollgateConfig {
-  if (options.config) return options.config;
-  const env: Record<string, string | undefined> = { ...process.env };
-  if (typeof options.tiers === 'string') env.TOLLGATE_TIERS = options.tiers;
-  if (options.databaseUrl !== undefined) env.DATABASE_URL = options.databaseUrl ?? undefined;
-  if (options.databaseSchema) env.DATABASE_SCHEMA = options.databaseSchema;
-  if (options.dataDir) env.TOLLGATE_DATA_DIR = options.dataDir;
-  if (options.redisUrl !== undefined) env.REDIS_URL = options.redisUrl ?? undefined;
-  if (options.redisPrefix) env.REDIS_PREFIX = options.redisPrefix;
-  if (options.rateLimitFailureMode) env.RATE_LIMIT_FAILURE_MODE = options.rateLimitFailureMode;
-  const catalog = typeof options.tiers === 'object' ? options.tiers : undefined;
-  const config = TollgateConfig.fromEnvironment(env, { catalog });
-  if (options.meteringMode) config.meteringMode = options.meteringMode;
-  if (options.meteredStatus) config.meteredStatus = options.meteredStatus;
-  if (options.upgradeUrl) config.catalog = { ...config.catalog, upgradeUrl: options.upgradeUrl };
-  // The library never runs the demo; that is the service's business.
-  config.demo = false;
-  return config;
+  return options.config ?? resolveOptions(options, 'MeteringModule options');
 }
 
 /**
