@@ -10,7 +10,8 @@ async function main(): Promise<void> {
   const app = await NestFactory.create(HostAppModule.forRoot({ tiers: './tiers.yaml', ...fromEnvironment(process.env) }));
   app.enableShutdownHooks(); // SIGTERM closes Tollgate's database and Redis connections cleanly
   const port = Number(process.env.PORT ?? 4000);
-  await app.listen(port);
+  // HOST=127.0.0.1 serves loopback only; unset, every interface.
+  await (process.env.HOST ? app.listen(port, process.env.HOST) : app.listen(port));
 
   // The library never seeds data: your signup/billing code provisions customers and keys like this.
   if (process.env.DEMO_KEYS === '1') {
