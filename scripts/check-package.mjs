@@ -1,3 +1,4 @@
+/* global fetch, setTimeout */
 // Packs the library and uses the tarball the way a Nest team would: installs it into a scratch copy of
 // examples/host-app (its own package.json: tollgate plus only the peers the app declares, none of the optional
 // drivers but PGlite), builds it with tsc, boots it on loopback and meters a route with a key it provisioned.
