@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { createTestDatabase, usingRealPostgres } from '../support/database.js';
 
 // Runs the built package (`npm run build` first) in fresh Node processes, as a host app would load it.
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -29,7 +30,7 @@ interface Run {
 }
 
 /** Runs `script` (an ES module body) in a new node process; hidden packages resolve as not installed. */
-function run(script: string, hide: string[] = []): Promise<Run> {
+function run(script: string, hide: string[] = [], env: Record<string, string> = {}): Promise<Run> {
   const importsFile = join(dir, `imports-${Math.random().toString(36).slice(2)}.txt`);
   const body = `${script}\nconst { createRequire } = await import('node:module');\nconsole.log('CJS:' + JSON.stringify(Object.keys(createRequire(import.meta.url).cache)));`;
   return new Promise((resolve, reject) => {
@@ -37,7 +38,7 @@ function run(script: string, hide: string[] = []): Promise<Run> {
       process.execPath,
       ['--no-warnings', '--import', REGISTER, '--input-type=module', '-e', body],
       // Nothing of the test's environment reaches the child but what Node needs: the library must not need it.
-      { cwd: ROOT, env: { PATH: process.env.PATH, TOLLGATE_IMPORTS_FILE: importsFile, TOLLGATE_HIDE_PACKAGES: hide.join(','), STRIPE_SUPPRESS_NOTICES: 'true' }, timeout: 20_000 },
+      { cwd: ROOT, env: { ...env, PATH: process.env.PATH, TOLLGATE_IMPORTS_FILE: importsFile, TOLLGATE_HIDE_PACKAGES: hide.join(','), STRIPE_SUPPRESS_NOTICES: 'true' }, timeout: 25_000 },
       (error, stdout, stderr) => {
         if (error) return reject(new Error(`${error.message}\n${stderr}`));
         const cjsLine = stdout.split('\n').find((line) => line.startsWith('CJS:')) ?? 'CJS:[]';
@@ -89,5 +90,36 @@ describe('the built package', () => {
       } catch (error) { console.log('ERROR:' + error.message); }`;
     const { stdout } = await run(script, ['@electric-sql/pglite']);
     expect(stdout).toContain('ERROR:The "@electric-sql/pglite" package is missing. Install it to use the embedded database');
+  });
+
+  it('a host app runs on explicit options alone: the environment, even a broken one, is not read', async () => {
+    // This test's database, given as options: a schema of its own on real Postgres, or an embedded one from the template.
+    const database = usingRealPostgres ? await createTestDatabase() : null;
+    const dataDir = join(dir, 'explicit');
+    const template = process.env.TOLLGATE_TEST_PGLITE_TEMPLATE;
+    const where = database ? { databaseUrl: database.databaseUrl, databaseSchema: database.schema } : { dataDir };
+    const script = `
+      await import('reflect-metadata');
+      const template = ${JSON.stringify(database ? null : (template ?? null))};
+      if (template) {
+        const { openPglite } = await import(${JSON.stringify(`${DIST}database/pglite.driver.js`)});
+        const { readFile } = await import('node:fs/promises');
+        await (await openPglite(${JSON.stringify(join(dataDir, 'pg'))}, new Blob([await readFile(template)]))).close();
+      }
+      const { NestFactory } = await import('@nestjs/core');
+      const { MeteringModule, TollgateConfig, CustomersService, ApiKeysService, ApiKeyGuard } = await import(${JSON.stringify(`${DIST}index.js`)});
+      const app = await NestFactory.createApplicationContext(MeteringModule.forRoot({ tiers: ${JSON.stringify(join(ROOT, 'tiers.yaml'))}, ...${JSON.stringify(where)}, maxKeysPerCustomer: 3 }), { logger: false });
+      const config = app.get(TollgateConfig);
+      const customer = await app.get(CustomersService).create({ name: 'explicit', tier: 'free' });
+      const { secret } = await app.get(ApiKeysService).create(customer.id, { name: 'k' });
+      console.log('CONFIG:' + JSON.stringify({ databaseUrl: config.databaseUrl, redisUrl: config.redisUrl, port: config.port, smtpUrl: config.smtpUrl, stripe: config.stripe.secretKey, maxKeys: config.maxKeysPerCustomer, key: secret.length > 20 }));
+      await app.close();`;
+    const poisoned = { DATABASE_URL: 'mysql://nope', REDIS_URL: 'nonsense', PORT: 'eighty', TOLLGATE_TIERS: '/nonexistent/tiers.yaml', SMTP_URL: 'smtp://127.0.0.1:1', STRIPE_SECRET_KEY: 'sk_test_from_env', TOLLGATE_MAX_KEYS_PER_CUSTOMER: 'many' };
+    try {
+      const { stdout } = await run(script, [], poisoned);
+      expect(stdout).toContain('CONFIG:' + JSON.stringify({ databaseUrl: database?.databaseUrl ?? null, redisUrl: null, port: 3000, smtpUrl: null, stripe: null, maxKeys: 3, key: true }));
+    } finally {
+      await database?.dispose();
+    }
   });
 });
