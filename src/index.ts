@@ -44,7 +44,7 @@ export { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyR
 export { TollgateConfig, StripeSettings, OperatorSettings } from './config/tollgate-config.js';
 export type { TollgateOptions } from './config/tollgate-options.js';
 // The one place Tollgate reads environment variables, from the object you pass: `forRoot(fromEnvironment(process.env))`.
-export { fromEnvironment, ENVIRONMENT, type EnvironmentVariable } from './config/environment.js';
+export { fromEnvironment } from './config/environment.js';
 export { MissingPackageError } from './common/optional-peer.js';
 export { ConfigError, ConfigErrors } from './config/config.errors.js';
 export {
