@@ -61,9 +61,9 @@ export function resolveOptions(
   const unknown = Object.keys(options).filter((key) => !known.has(key) || DERIVED.includes(key));
   if (unknown.length > 0) throw new ConfigErrors(unknown.map((key) => new ConfigError(source, key, 'is not an option')));
 
-  const { tiers, upgradeUrl, stripe, operator, meRateLimit, portalRateLimit, portalSignInRateLimit, maxCounterTotal, ...plain } = options as TollgateOptions & { config?: unknown; globalGuards?: unknown };
-  delete (plain as { config?: unknown }).config;
-  delete (plain as { globalGuards?: unknown }).globalGuards;
+  // `config` and `globalGuards` belong to MeteringModule, not to the settings.
+  const { tiers, upgradeUrl, stripe, operator, meRateLimit, portalRateLimit, portalSignInRateLimit, maxCounterTotal, config: _config, globalGuards: _guards, ...plain } =
+    options as TollgateOptions & { config?: unknown; globalGuards?: unknown };
   const config = Object.assign(new TollgateConfig(), definedOnly(plain), definedOnly({ meRateLimit: asRate(meRateLimit), portalRateLimit: asRate(portalRateLimit), portalSignInRateLimit: asRate(portalSignInRateLimit) }));
   if (maxCounterTotal !== undefined) (config as { maxCounterTotal: unknown }).maxCounterTotal = asBigInt(maxCounterTotal);
   config.stripe = Object.assign(new StripeSettings(), definedOnly(stripe));
