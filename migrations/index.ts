@@ -12,6 +12,7 @@ import { PushFailures1763885700000 } from './1763885700000-PushFailures.js';
 import { SubscribeAttempts1763885800000 } from './1763885800000-SubscribeAttempts.js';
 import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 import { TierChangeLost1763886010000 } from './1763886010000-TierChangeLost.js';
+import { NotificationChannelKinds1763886100000 } from './1763886100000-NotificationChannelKinds.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -29,4 +30,5 @@ export const MIGRATIONS = [
   SubscribeAttempts1763885800000,
   BillingHistory1763886000000,
   TierChangeLost1763886010000,
+  NotificationChannelKinds1763886100000,
 ];

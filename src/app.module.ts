@@ -1,18 +1,21 @@
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { AdminModule } from './admin/admin.module.js';
-import { ApiExceptionFilter } from './common/api-exception.filter.js';
-import { configFromEnvironment } from './config/environment.js';
-import type { TollgateConfig } from './config/tollgate-config.js';
-import { DemoModule } from './demo/demo.module.js';
-import { HealthModule } from './health/health.module.js';
-import type { LogSink } from './logging/log-sink.js';
-import { LoggingModule } from './logging/logging.module.js';
-import { RequestLoggingMiddleware } from './logging/request-logging.middleware.js';
-import { MeteringModule } from './metering/metering.module.js';
-import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware.js';
-import { MetricsModule } from './metrics/metrics.module.js';
-import { PortalModule } from './portal/portal.module.js';
+import { AdminModule } from './admin/index.js';
+import { BillingApiModule } from './billing/api.js';
+import { ApiExceptionFilter } from './common/index.js';
+import { configFromEnvironment, type TollgateConfig } from './config/index.js';
+import { DemoModule } from './demo/index.js';
+import { HealthModule } from './health/index.js';
+import type { LogSink } from './logging/index.js';
+import { LoggingModule } from './logging/index.js';
+import { RequestLoggingMiddleware } from './logging/index.js';
+import { UsageApiModule } from './metering/api.js';
+import { MeteringModule } from './tollgate.module.js';
+import { HttpMetricsMiddleware } from './metrics/index.js';
+import { MetricsModule } from './metrics/index.js';
+import { NotificationsApiModule } from './notifications/api.js';
+import { PortalModule } from './portal/index.js';
+import { TiersApiModule } from './tiers/api.js';
 
 export interface AppModuleOptions {
   /** Defaults to reading process.env and tiers.yaml. */
@@ -30,8 +33,13 @@ export class AppModule implements NestModule {
       imports: [
         // The service guards per controller: admin routes use the admin token, the demo API uses API keys.
         MeteringModule.forRoot({ config, globalGuards: false }),
-        // The service's HTTP API is composed here, never by the library: `import 'tollgate'` does not load it.
+        // The service's HTTP API (each module mounts its own controllers) is composed here, never by the library:
+        // `import 'tollgate'` does not load it.
+        TiersApiModule,
         AdminModule,
+        UsageApiModule,
+        BillingApiModule,
+        NotificationsApiModule,
         PortalModule,
         LoggingModule.forRoot(options.logSink),
         MetricsModule,

@@ -3,13 +3,13 @@ import type { NestApplicationOptions } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule, type AppModuleOptions } from './app.module.js';
-import { installBodyParsers } from './common/body-parsers.js';
-import { applyHttpTimeouts } from './common/http-timeouts.js';
-import { createValidationPipe } from './common/validation.js';
-import { TollgateConfig } from './config/tollgate-config.js';
-import { databaseGate } from './database/database-gate.js';
-import { DatabaseReadiness } from './database/database-readiness.js';
-import { JsonLogger } from './logging/json.logger.js';
+import { installBodyParsers } from './common/index.js';
+import { applyHttpTimeouts } from './common/index.js';
+import { createValidationPipe } from './common/index.js';
+import { TollgateConfig } from './config/index.js';
+import { databaseGate } from './database/index.js';
+import { DatabaseReadiness } from './database/index.js';
+import { JsonLogger } from './logging/index.js';
 
 /**
  * Options every Tollgate app is created with (tests pass the same to `createNestApplication`). Nest's own body

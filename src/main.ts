@@ -1,9 +1,8 @@
 import 'reflect-metadata';
 import { createApp, listen } from './bootstrap.js';
-import { ConfigErrors } from './config/config.errors.js';
-import { configFromEnvironment } from './config/environment.js';
-import type { TollgateConfig } from './config/tollgate-config.js';
-import { DemoSeeder } from './demo/demo.seeder.js';
+import { ConfigErrors, configFromEnvironment } from './config/index.js';
+import type { TollgateConfig } from './config/index.js';
+import { DemoSeeder } from './demo/index.js';
 
 function loadConfig(): TollgateConfig {
   try {

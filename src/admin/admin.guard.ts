@@ -1,7 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { ConstantTimeComparator } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 
 /** Admin API: `Authorization: Bearer <ADMIN_TOKEN>`, compared in constant time. */
 @Injectable()

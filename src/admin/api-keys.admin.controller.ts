@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
-import { Public } from '../api-keys/public.decorator.js';
+import { ApiKeysService } from '../api-keys/index.js';
+import { Public } from '../common/index.js';
 import { AdminGuard } from './admin.guard.js';
 import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
 

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Public } from '../api-keys/public.decorator.js';
-import { CustomersService } from '../customers/customers.service.js';
+import { Public } from '../common/index.js';
+import { CustomersService } from '../customers/index.js';
 import { AdminGuard } from './admin.guard.js';
 import { CreateCustomerDto, ListCustomersQuery, UpdateCustomerDto } from './dto/customer.dto.js';
 

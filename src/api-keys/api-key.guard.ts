@@ -1,7 +1,8 @@
-import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { databaseUnavailable } from '../database/database-gate.js';
-import { DatabaseReadiness } from '../database/database-readiness.js';
+import { databaseUnavailable } from '../database/index.js';
+import { DatabaseReadiness } from '../database/index.js';
+import { applyErrorHeaders, InvalidApiKeyException } from '../common/index.js';
 import type { KeyRejection } from './api-key.cache.js';
 import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
@@ -41,11 +42,16 @@ export class ApiKeyGuard implements CanActivate {
     const secret = presentedKey(request);
     const result = secret ? await this.apiKeys.authenticate(secret) : { rejection: 'missing' as const };
     if ('rejection' in result) {
-      const response = context.switchToHttp().getResponse<Response>();
-      response.setHeader('WWW-Authenticate', 'Bearer realm="tollgate", error="invalid_token"');
-      throw new UnauthorizedException({ error: 'invalid_api_key', message: MESSAGES[result.rejection] });
+      await this.throwInvalidApiKeyException(context, new InvalidApiKeyException(MESSAGES[result.rejection]));
+      return false;
     }
     attachConsumer(request, result.consumer);
     return true;
+  }
+
+  /** Override to change how a refused key is answered (another body, a log line); it must throw. */
+  protected async throwInvalidApiKeyException(context: ExecutionContext, exception: InvalidApiKeyException): Promise<never> {
+    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    throw exception;
   }
 }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { randomBase62 } from '../common/ids.js';
+import { randomBase62 } from '../common/index.js';
 
 export type KeyMode = 'live' | 'test';
 

@@ -1,6 +1,6 @@
 import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { PUBLIC_ROUTE } from './public.decorator.js';
+import { PUBLIC_ROUTE } from '../common/index.js';
 
 @Injectable()
 export class ApiKeysMetadataAccessor {

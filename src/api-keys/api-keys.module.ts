@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { CustomersModule } from '../customers/customers.module.js';
-import { TOLLGATE_CONNECTION } from '../database/tollgate-connection.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { CustomersModule } from '../customers/index.js';
+import { TOLLGATE_CONNECTION } from '../database/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { ApiKeyCache } from './api-key.cache.js';
 import { ApiKeyEntity } from './api-key.entity.js';
 import { ApiKeyGuard } from './api-key.guard.js';
@@ -10,10 +10,12 @@ import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { KeyInvalidationBus } from './key-invalidation.bus.js';
 import { LastUsedTracker } from './last-used.tracker.js';
+import { TierGuard } from './tier.guard.js';
 
 @Module({
   imports: [TypeOrmModule.forFeature([ApiKeyEntity], TOLLGATE_CONNECTION), CustomersModule, TiersModule],
-  providers: [ApiKeysService, ApiKeyCache, KeyInvalidationBus, LastUsedTracker, ApiKeysMetadataAccessor, ApiKeyGuard],
-  exports: [ApiKeysService, ApiKeyGuard, ApiKeysMetadataAccessor, LastUsedTracker],
+  // TierGuard runs on the consumer ApiKeyGuard resolved, so it lives here (tiers stays below api-keys).
+  providers: [ApiKeysService, ApiKeyCache, KeyInvalidationBus, LastUsedTracker, ApiKeysMetadataAccessor, ApiKeyGuard, TierGuard],
+  exports: [ApiKeysService, ApiKeyGuard, TierGuard, ApiKeysMetadataAccessor, LastUsedTracker],
 })
 export class ApiKeysModule {}

@@ -1,7 +1,7 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { TierDefinition } from '../config/tier-catalog.js';
-import type { CustomerStatus } from '../customers/customer.entity.js';
-import type { EffectiveLimits } from '../customers/effective-limits.js';
+import type { TierDefinition } from '../config/index.js';
+import type { CustomerStatus } from '../customers/index.js';
+import type { EffectiveLimits } from '../customers/index.js';
 import type { KeyMode } from './api-key.secret.js';
 
 /** Who is calling: resolved once per request by ApiKeyGuard and reused by every later guard. */

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { BLOCKED_CUSTOMER_STATUSES } from '../customers/customer.entity.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { RedisConnection } from '../redis/redis.connection.js';
+import { TollgateConfig } from '../config/index.js';
+import { BLOCKED_CUSTOMER_STATUSES } from '../customers/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
+import { RedisConnection } from '../redis/index.js';
 import { ApiKeyCache } from './api-key.cache.js';
 
 const POLL_INTERVAL_MS = 400;

@@ -1,6 +1,6 @@
 import { type BeforeApplicationShutdown, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { InjectTollgateDataSource } from '../database/index.js';
 
 const FLUSH_INTERVAL_MS = 10_000;
 

@@ -2,9 +2,9 @@ import { BadRequestException, Body, Controller, Get, HttpCode, Inject, NotFoundE
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { IsIn, IsOptional, IsString, Length } from 'class-validator';
-import { AdminGuard } from '../admin/admin.guard.js';
-import { Public } from '../api-keys/public.decorator.js';
-import { CustomersService } from '../customers/customers.service.js';
+import { AdminGuard } from '../admin/index.js';
+import { Public } from '../common/index.js';
+import { CustomersService } from '../customers/index.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
 import { PushOutbox, type PushStatus } from './push-outbox.js';

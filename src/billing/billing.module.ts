@@ -1,8 +1,8 @@
 import { Module } from '@nestjs/common';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { UsageModule } from '../metering/usage.module.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { TollgateConfig } from '../config/index.js';
+import { CustomersModule } from '../customers/index.js';
+import { UsageModule } from '../metering/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { BillingHistoryService } from './billing-history.service.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';

@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { type BillingPeriod, periodContaining } from '../metering/billing-period.js';
-import { UsageLedger } from '../metering/usage-ledger.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { billingAnchor, type CustomerEntity } from '../customers/index.js';
+import { CustomersService } from '../customers/index.js';
+import { type BillingPeriod, periodContaining } from '../metering/index.js';
+import { UsageLedger } from '../metering/index.js';
+import { TiersService } from '../tiers/index.js';
 import { BillingHistoryService, type BillingHistoryRow } from './billing-history.service.js';
 import { type PeriodSegment, periodInvoice } from './invoice-preview.js';
 import type { InvoicePreview } from './pricing.js';

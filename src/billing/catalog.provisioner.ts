@@ -1,7 +1,7 @@
 import { ConflictException, Inject, Injectable, Logger } from '@nestjs/common';
 import type Stripe from 'stripe';
-import { CUSTOM, type TierDefinition } from '../config/tier-catalog.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { CUSTOM, type TierDefinition } from '../config/index.js';
+import { TiersService } from '../tiers/index.js';
 import { idempotencyKeyFor, priceMatches, pricesByLookupKey, wantedPrices } from './price-catalog.js';
 import { InjectStripe, loadStripe, type StripeClient, stripeNames } from './stripe.client.js';
 

@@ -1,7 +1,7 @@
-import { roundDecimal, toMinorUnits } from '../common/decimal.js';
-import { CUSTOM, type TierDefinition } from '../config/tier-catalog.js';
-import type { EffectiveLimits } from '../customers/effective-limits.js';
-import type { BillingPeriod } from '../metering/billing-period.js';
+import { roundDecimal, toMinorUnits } from '../common/index.js';
+import { CUSTOM, type TierDefinition } from '../config/index.js';
+import type { EffectiveLimits } from '../customers/index.js';
+import type { BillingPeriod } from '../metering/index.js';
 import { type InvoiceLine, type InvoicePreview, previewInvoice } from './pricing.js';
 
 /** The terms a customer was on for part of a period. */

@@ -1,11 +1,11 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
 import type Stripe from 'stripe';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { billingAnchor, type CustomerEntity } from '../customers/customer.entity.js';
-import { periodContaining } from '../metering/billing-period.js';
-import { UsageLedger } from '../metering/usage-ledger.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { TollgateConfig } from '../config/index.js';
+import { billingAnchor, type CustomerEntity } from '../customers/index.js';
+import { periodContaining } from '../metering/index.js';
+import { UsageLedger } from '../metering/index.js';
+import { TiersService } from '../tiers/index.js';
 import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from './billing.events.js';
 import { InjectStripe, type StripeClient } from './stripe.client.js';
 

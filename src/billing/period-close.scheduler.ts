@@ -1,7 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import type { DataSource } from 'typeorm';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { TollgateConfig } from '../config/index.js';
+import { UsageLedger } from '../metering/index.js';
 import { UsageSyncService } from './usage-sync.service.js';
 
 /** How often the scheduler looks for periods that just ended. */
@@ -38,7 +37,7 @@ export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicati
   private checking: Promise<boolean> | null = null;
 
   constructor(
-    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(UsageLedger) private readonly ledger: UsageLedger,
     @Inject(UsageSyncService) private readonly sync: UsageSyncService,
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {
@@ -76,14 +75,7 @@ export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicati
     const since = this.checkedUntil;
     if (now <= since) return false;
     const delay = this.config.periodCloseSyncDelayMs;
-    const [{ due }] = (await this.dataSource.query(
-      `SELECT EXISTS (
-         SELECT 1 FROM usage_counters
-          WHERE (period_end + $3 * interval '1 millisecond' > $1 AND period_end + $3 * interval '1 millisecond' <= $2)
-             OR (period_end + $4 * interval '1 millisecond' > $1 AND period_end + $4 * interval '1 millisecond' <= $2)
-       ) AS due`,
-      [since.toISOString(), now.toISOString(), delay, this.config.lateEventGraceMs + delay],
-    )) as Array<{ due: boolean }>;
+    const due = await this.ledger.periodClosedWithin(since, now, [delay, this.config.lateEventGraceMs + delay]);
     if (!due) {
       this.checkedUntil = now;
       return false;

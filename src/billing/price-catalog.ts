@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type Stripe from 'stripe';
-import { isDecimalString, multiplyDecimals, normalizeDecimal, toMinorUnits } from '../common/decimal.js';
-import { CUSTOM, type TierDefinition } from '../config/tier-catalog.js';
+import { isDecimalString, multiplyDecimals, normalizeDecimal, toMinorUnits } from '../common/index.js';
+import { CUSTOM, type TierDefinition } from '../config/index.js';
 import { type MeteredPrice, meteredPrice } from './pricing.js';
 import { loadedStripe, stripeNames } from './stripe.client.js';
 

@@ -1,7 +1,7 @@
-import { addDecimals, multiplyDecimal, roundDecimal } from '../common/decimal.js';
-import { type JsonQuantity, jsonQuantity } from '../common/quantity.js';
-import { CUSTOM, DEFAULT_METER, type OveragePricing, type TierDefinition } from '../config/tier-catalog.js';
-import type { EffectiveLimits } from '../customers/effective-limits.js';
+import { addDecimals, multiplyDecimal, roundDecimal } from '../common/index.js';
+import { type JsonQuantity, jsonQuantity } from '../common/index.js';
+import { CUSTOM, DEFAULT_METER, type OveragePricing, type TierDefinition } from '../config/index.js';
+import type { EffectiveLimits } from '../customers/index.js';
 
 export interface InvoiceLine {
   description: string;

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { type BillingPeriod, calendarMonth, periodContaining } from '../metering/billing-period.js';
+import { billingAnchor, type CustomerEntity, CustomersService, endedPeriod } from '../customers/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
+import { type BillingPeriod, calendarMonth, periodContaining, UsageLedger } from '../metering/index.js';
 
 export type PushStatus = 'pending' | 'sent' | 'failed' | 'dry_run';
 
@@ -125,7 +126,11 @@ export function pushIdentifier(customerId: string, meter: string, periodStart: D
 /** The `stripe_pushes` outbox: what was (or would be) sent to Stripe for each counter. */
 @Injectable()
 export class PushOutbox {
-  constructor(@InjectTollgateDataSource() private readonly dataSource: DataSource) {}
+  constructor(
+    @InjectTollgateDataSource() private readonly dataSource: DataSource,
+    @Inject(UsageLedger) private readonly ledger: UsageLedger,
+    @Inject(CustomersService) private readonly customers: CustomersService,
+  ) {}
 
   /**
    * Counters whose total differs from what was pushed (dry runs count separately from real pushes). What was
@@ -135,54 +140,46 @@ export class PushOutbox {
    */
   async unpushed(dryRun: boolean): Promise<UnpushedCounter[]> {
     const statuses = dryRun ? ['dry_run'] : ['pending', 'sent'];
-    const rows = (await this.dataSource.query(
-      `SELECT c.customer_id, cu.stripe_customer_id, c.meter, c.period_start, c.period_end, c.total::text AS total,
-              cu.period_start AS anchor_start, cu.period_end AS anchor_end, cu.ended_period_start, cu.ended_period_end,
-              coalesce(p.pushed, 0)::text AS pushed, coalesce(p.failures, 0)::int AS failures, p.open_failures
-         FROM usage_counters c
-         JOIN customers cu ON cu.id = c.customer_id
-         LEFT JOIN LATERAL (SELECT sum(s.delta) FILTER (WHERE s.status = ANY($1::text[])) AS pushed,
-                                   count(*) FILTER (WHERE s.status = 'failed') AS failures,
-                                   array_agg(s.id) FILTER (WHERE s.status = 'failed' AND s.replanned_as IS NULL) AS open_failures
-                              FROM stripe_pushes s
-                             WHERE s.customer_id = c.customer_id AND s.meter = c.meter AND s.period_start = c.period_start) p ON true
-        WHERE c.total <> coalesce(p.pushed, 0) AND ($2 OR cu.stripe_customer_id IS NOT NULL)
-        ORDER BY c.period_start, c.customer_id, c.meter`,
-      [statuses, dryRun],
-    )) as Array<{
-      customer_id: string;
-      stripe_customer_id: string | null;
-      meter: string;
-      period_start: Date;
-      period_end: Date;
-      anchor_start: Date | null;
-      anchor_end: Date | null;
-      ended_period_start: Date | null;
-      ended_period_end: Date | null;
-      total: string;
-      pushed: string;
-      failures: number;
-      open_failures: string[] | null;
-    }>;
-    const failedIds = dryRun ? [] : rows.flatMap((row) => (row.open_failures ?? []).map(String));
+    // Counters and customers belong to metering and customers: read through their services, not their tables.
+    // Without a dry run only customers known to Stripe have anything to push.
+    const billable = dryRun ? null : await this.customers.billable();
+    const counters = await this.ledger.counters(billable?.map((customer) => customer.id));
+    const customers = new Map<string, CustomerEntity>(
+      (billable ?? (await this.customers.findMany(counters.map((counter) => counter.customerId)))).map((customer) => [customer.id, customer]),
+    );
+    const pushRows = (await this.dataSource.query(
+      `SELECT customer_id, meter, period_start,
+              coalesce(sum(delta) FILTER (WHERE status = ANY($1::text[])), 0)::text AS pushed,
+              count(*) FILTER (WHERE status = 'failed')::int AS failures,
+              array_agg(id) FILTER (WHERE status = 'failed' AND replanned_as IS NULL) AS open_failures
+         FROM stripe_pushes
+        GROUP BY customer_id, meter, period_start`,
+      [statuses],
+    )) as Array<{ customer_id: string; meter: string; period_start: Date; pushed: string; failures: number; open_failures: string[] | null }>;
+    const counterKey = (customerId: string, meter: string, periodStart: Date) => `${customerId}\u0000${meter}\u0000${periodStart.getTime()}`;
+    const pushes = new Map(pushRows.map((row) => [counterKey(row.customer_id, row.meter, new Date(row.period_start)), row]));
+    const rows = counters.flatMap((counter) => {
+      const customer = customers.get(counter.customerId);
+      const pushed = pushes.get(counterKey(counter.customerId, counter.meter, counter.periodStart));
+      if (!customer || counter.total === BigInt(pushed?.pushed ?? 0)) return [];
+      return [{ counter, customer, pushed: pushed?.pushed ?? '0', failures: pushed?.failures ?? 0, openFailures: pushed?.open_failures ?? null }];
+    });
+    const failedIds = dryRun ? [] : rows.flatMap((row) => (row.openFailures ?? []).map(String));
     const failed = await this.byIds(failedIds);
-    return rows.map((row) => {
-      const ids = new Set((row.open_failures ?? []).map(String));
+    return rows.map(({ counter, customer, pushed, failures, openFailures }) => {
+      const ids = new Set((openFailures ?? []).map(String));
+      const period = { start: counter.periodStart, end: counter.periodEnd };
       return {
-        customerId: row.customer_id,
-        stripeCustomerId: row.stripe_customer_id,
-        meter: row.meter,
-        periodStart: new Date(row.period_start),
-        periodEnd: new Date(row.period_end),
-        total: Number(row.total),
-        pushed: Number(row.pushed),
+        customerId: counter.customerId,
+        stripeCustomerId: customer.stripeCustomerId,
+        meter: counter.meter,
+        periodStart: counter.periodStart,
+        periodEnd: counter.periodEnd,
+        total: Number(counter.total),
+        pushed: Number(pushed),
         failed: dryRun ? [] : failed.filter((push) => ids.has(push.id)),
-        failures: dryRun ? 0 : row.failures,
-        stripePeriod: isStripePeriod(
-          { start: new Date(row.period_start), end: new Date(row.period_end) },
-          row.anchor_start && row.anchor_end ? { start: new Date(row.anchor_start), end: new Date(row.anchor_end) } : null,
-          row.ended_period_start && row.ended_period_end ? { start: new Date(row.ended_period_start), end: new Date(row.ended_period_end) } : null,
-        ),
+        failures: dryRun ? 0 : failures,
+        stripePeriod: isStripePeriod(period, billingAnchor(customer), endedPeriod(customer)),
       };
     });
   }

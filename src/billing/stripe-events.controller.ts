@@ -3,8 +3,8 @@ import type { RawBodyRequest } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type Stripe from 'stripe';
-import { Public } from '../api-keys/public.decorator.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { Public } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { METER_ERROR_EVENT_TYPES, type MeterErrorReport, MeterErrorsService } from './meter-errors.service.js';
 import { InjectStripe, loadStripe, type StripeClient } from './stripe.client.js';
 

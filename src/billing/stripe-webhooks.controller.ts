@@ -5,12 +5,12 @@ import type { Request } from 'express';
 import type Stripe from 'stripe';
 import { loadStripe } from './stripe.client.js';
 import type { DataSource } from 'typeorm';
-import { Public } from '../api-keys/public.decorator.js';
-import { KeyedSerializer } from '../common/keyed-serializer.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { Public } from '../common/index.js';
+import { KeyedSerializer } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { CustomersService } from '../customers/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
+import { TiersService } from '../tiers/index.js';
 import { InvoiceUsageCheck } from './invoice-usage.check.js';
 import { ENDING_STATUSES, GRANTING_STATUSES, SUSPENDING_STATUSES, subscriptionPeriod, subscriptionTier } from './subscriptions.service.js';
 

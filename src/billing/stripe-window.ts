@@ -1,4 +1,4 @@
-import type { BillingPeriod } from '../metering/billing-period.js';
+import type { BillingPeriod } from '../metering/index.js';
 
 const MINUTE = 60_000;
 

@@ -1,7 +1,7 @@
 import { Inject } from '@nestjs/common';
 import type Stripe from 'stripe';
-import { loadOptionalPeer } from '../common/optional-peer.js';
-import type { TollgateConfig } from '../config/tollgate-config.js';
+import { loadOptionalPeer } from '../common/index.js';
+import type { TollgateConfig } from '../config/index.js';
 
 /** The Stripe SDK client, or null when STRIPE_SECRET_KEY is unset (Stripe off: the sync job dry-runs). */
 export type StripeClient = Stripe | null;

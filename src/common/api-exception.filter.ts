@@ -1,7 +1,7 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { Catch, HttpException, HttpStatus } from '@nestjs/common';
 import type { Response } from 'express';
 import { isApiErrorBody } from './api-error.js';
-import { isDatabaseUnavailable, isInvalidDataError, isUniqueViolation } from './database-errors.js';
+import { TollgateExceptionFilter } from './tollgate-exception.filter.js';
 
 const CODES: Record<number, string> = {
   400: 'bad_request',
@@ -40,14 +40,13 @@ function isBodyParserError(error: unknown): error is BodyParserError {
   return typeof error === 'object' && error !== null && typeof (error as BodyParserError).status === 'number' && typeof (error as BodyParserError).type === 'string';
 }
 
-/** Every error leaves as `{ error, message, ... }` JSON; unexpected ones are logged and never leak internals. */
+/**
+ * The service's filter: Tollgate's errors as the library's filter answers them, and every other error too as
+ * `{ error, message, ... }` JSON; unexpected ones are logged and never leak internals.
+ */
 @Catch()
-export class ApiExceptionFilter implements ExceptionFilter {
-  private readonly logger = new Logger('Http');
-
-  catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    if (res.headersSent) return;
+export class ApiExceptionFilter extends TollgateExceptionFilter {
+  protected override fallback(exception: unknown, res: Response): void {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
@@ -71,24 +70,6 @@ export class ApiExceptionFilter implements ExceptionFilter {
       const error = BODY_ERRORS[exception.type] ?? CODES[exception.status] ?? 'bad_request';
       const message = exception.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : exception.message;
       res.status(exception.status).json({ error, message });
-      return;
-    }
-    if (isInvalidDataError(exception)) {
-      // Validation should have refused this value with the field named; the database did. Still the caller's input.
-      this.logger.warn(`database refused a value (SQLSTATE ${(exception as { code: string }).code}): input validation missed it`);
-      res.status(HttpStatus.BAD_REQUEST).json({ error: 'invalid_input', message: 'A value in the request cannot be stored (out of range or malformed).' });
-      return;
-    }
-    if (isUniqueViolation(exception)) {
-      // Services check uniqueness first; two concurrent requests can both pass that check, one insert then loses.
-      res.status(HttpStatus.CONFLICT).json({ error: 'conflict', message: 'A value that must be unique is already taken (possibly by a request made at the same time).' });
-      return;
-    }
-    if (isDatabaseUnavailable(exception)) {
-      // Not the caller's fault and not a bug: tell them to come back.
-      this.logger.warn(`database unavailable: ${(exception as Error).message}`);
-      res.setHeader('Retry-After', 2);
-      res.status(HttpStatus.SERVICE_UNAVAILABLE).json({ error: 'service_unavailable', message: 'A backing service is unavailable; retry shortly.' });
       return;
     }
     this.logger.error(exception instanceof Error ? exception : String(exception));

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
-import { isDecimalString, normalizeDecimal, toMinorUnits } from '../common/decimal.js';
+import { isDecimalString, normalizeDecimal, toMinorUnits } from '../common/index.js';
 import { ConfigError, ConfigErrors } from './config.errors.js';
 
 /** A value that comes from a per-customer override stored in the database. */

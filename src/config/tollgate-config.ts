@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { IsBoolean, IsEmail, IsIn, IsInt, IsObject, IsString, Matches, Max, Min, MinLength, ValidateBy, ValidateIf, ValidateNested } from 'class-validator';
-import { BIGINT_MAX } from '../common/quantity.js';
+import { BIGINT_MAX } from '../common/index.js';
 import type { RatePolicy, TierCatalog } from './tier-catalog.js';
 
 // Every setting is validated by the decorators below, whether it came from forRoot options or the environment

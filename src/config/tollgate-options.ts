@@ -28,6 +28,8 @@ export interface TollgateOptions extends Partial<Omit<TollgateConfig, Reshaped>>
 
 const RESHAPED_OPTIONS = ['tiers', 'upgradeUrl', 'stripe', 'operator', 'meRateLimit', 'portalRateLimit', 'portalSignInRateLimit', 'maxCounterTotal'];
 const DERIVED = ['embedded', 'adminTokenGenerated', 'tiersPath', 'catalog'];
+/** MeteringModule's own options, next to the settings: not part of the configuration. */
+const MODULE_OPTIONS = ['config', 'globalGuards', 'rateLimitStorage', 'notificationChannels'];
 /** What a value is shown as in an error: secrets and URLs (which may carry passwords) never are. */
 const HIDDEN = /token|secret|encryptionKey|url/i;
 
@@ -57,13 +59,12 @@ export function resolveOptions(
   source = 'Tollgate options',
   nameOf: (path: string) => string = (path) => path,
 ): TollgateConfig {
-  const known = new Set([...Object.keys(new TollgateConfig()), ...RESHAPED_OPTIONS, 'config', 'globalGuards']);
+  const known = new Set([...Object.keys(new TollgateConfig()), ...RESHAPED_OPTIONS, ...MODULE_OPTIONS]);
   const unknown = Object.keys(options).filter((key) => !known.has(key) || DERIVED.includes(key));
   if (unknown.length > 0) throw new ConfigErrors(unknown.map((key) => new ConfigError(source, key, 'is not an option')));
 
-  // `config` and `globalGuards` belong to MeteringModule, not to the settings.
-  const { tiers, upgradeUrl, stripe, operator, meRateLimit, portalRateLimit, portalSignInRateLimit, maxCounterTotal, config: _config, globalGuards: _guards, ...plain } =
-    options as TollgateOptions & { config?: unknown; globalGuards?: unknown };
+  const { tiers, upgradeUrl, stripe, operator, meRateLimit, portalRateLimit, portalSignInRateLimit, maxCounterTotal, ...given } = options;
+  const plain = Object.fromEntries(Object.entries(given).filter(([key]) => !MODULE_OPTIONS.includes(key)));
   const config = Object.assign(new TollgateConfig(), definedOnly(plain), definedOnly({ meRateLimit: asRate(meRateLimit), portalRateLimit: asRate(portalRateLimit), portalSignInRateLimit: asRate(portalSignInRateLimit) }));
   if (maxCounterTotal !== undefined) (config as { maxCounterTotal: unknown }).maxCounterTotal = asBigInt(maxCounterTotal);
   config.stripe = Object.assign(new StripeSettings(), definedOnly(stripe));

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { TypeOrmModule } from '@nestjs/typeorm';
-import { TOLLGATE_CONNECTION } from '../database/tollgate-connection.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { TOLLGATE_CONNECTION } from '../database/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { CustomerEntity } from './customer.entity.js';
 import { CustomersService } from './customers.service.js';
 

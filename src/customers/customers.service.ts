@@ -1,9 +1,9 @@
 import { BadRequestException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { EventEmitter2 } from '@nestjs/event-emitter';
-import type { Repository } from 'typeorm';
-import { newId } from '../common/ids.js';
-import { InjectTollgateRepository } from '../database/tollgate-connection.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { In, type Repository } from 'typeorm';
+import { newId } from '../common/index.js';
+import { InjectTollgateRepository } from '../database/index.js';
+import { TiersService } from '../tiers/index.js';
 import { CustomerEntity, type CustomerOverrides, type CustomerStatus, type WebhookUrlSetBy } from './customer.entity.js';
 import { CUSTOMER_CHANGED, TIER_CHANGED, type CustomerChangedEvent, type TierChangedEvent } from './customers.events.js';
 import { effectiveLimits, overrideProblems, type EffectiveLimits } from './effective-limits.js';
@@ -194,6 +194,12 @@ export class CustomersService {
 
   findByStripeCustomerId(stripeCustomerId: string): Promise<CustomerEntity | null> {
     return this.customers.findOneBy({ stripeCustomerId });
+  }
+
+  /** These customers (those that exist): other modules read customers here, never from the table. */
+  async findMany(ids: readonly string[]): Promise<CustomerEntity[]> {
+    if (ids.length === 0) return [];
+    return this.customers.findBy({ id: In([...new Set(ids)]) });
   }
 
   /** Customers that can be billed in Stripe (have a Stripe customer id). */

@@ -1,4 +1,4 @@
-import { CUSTOM, parseRatePolicy, type QuotaPolicy, type RatePolicy, type TierDefinition } from '../config/tier-catalog.js';
+import { CUSTOM, parseRatePolicy, type QuotaPolicy, type RatePolicy, type TierDefinition } from '../config/index.js';
 import type { CustomerOverrides } from './customer.entity.js';
 
 /** What one customer actually gets: the tier's values with `custom` ones (and any overrides) filled in. */

@@ -1,6 +1,6 @@
 import type { DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
-import type { TollgateConfig } from '../config/tollgate-config.js';
+import type { TollgateConfig } from '../config/index.js';
 import type { EmbeddedPostgres } from './embedded-postgres.js';
 import { pgliteDriver } from './pglite.driver.js';
 

@@ -1,23 +1,19 @@
-import { HttpException, HttpStatus } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException } from '../common/index.js';
 import type { DatabaseReadiness } from './database-readiness.js';
 
-/** What a client is told while the database has not opened yet: about one background retry interval. */
-export const DATABASE_GATE_RETRY_AFTER_SECONDS = 5;
+export { DATABASE_GATE_RETRY_AFTER_SECONDS };
 
-const GATE_BODY = {
-  error: 'database_unavailable',
-  message: 'The database is not reachable yet; retry shortly.',
-  retryAfter: DATABASE_GATE_RETRY_AFTER_SECONDS,
-};
+const GATE_BODY = new DatabaseUnavailableException().body;
 
 /** Routes that work without the database (operations, API docs, the tier catalog from tiers.yaml). */
 const WITHOUT_DATABASE = /^\/(health|metrics|docs)(\/|$)|^\/v1\/tiers\/?$/;
 
 /** The same 503 for a guard (library hosts have no gate middleware): sets Retry-After, returns the exception. */
-export function databaseUnavailable(response: Pick<Response, 'setHeader'>): HttpException {
-  response.setHeader('Retry-After', DATABASE_GATE_RETRY_AFTER_SECONDS);
-  return new HttpException(GATE_BODY, HttpStatus.SERVICE_UNAVAILABLE);
+export function databaseUnavailable(response: Pick<Response, 'setHeader'>): DatabaseUnavailableException {
+  const exception = new DatabaseUnavailableException();
+  applyErrorHeaders(exception, response);
+  return exception;
 }
 
 /**

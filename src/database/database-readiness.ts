@@ -1,6 +1,6 @@
 import { Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { isDatabaseUnavailable } from '../common/database-errors.js';
+import { isDatabaseUnavailable } from '../common/index.js';
 import { runMigrations } from './migrate.js';
 
 /** First retry after this long, doubling up to RETRY_MAX_MS while the database stays unreachable. */

@@ -1,10 +1,9 @@
 import { join } from 'node:path';
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { isDatabaseUnavailable } from '../common/database-errors.js';
-import { loadOptionalPeer } from '../common/optional-peer.js';
+import { isDatabaseUnavailable, loadOptionalPeer } from '../common/index.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import { dataSourceOptions } from './data-source.options.js';
 import { EmbeddedPostgres } from './embedded-postgres.js';
 import { DatabaseReadiness, openDatabase } from './database-readiness.js';

@@ -2,8 +2,7 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { ConfigErrors } from '../config/config.errors.js';
-import { configFromEnvironment } from '../config/environment.js';
+import { ConfigErrors, configFromEnvironment } from '../config/index.js';
 import { dataSourceOptions } from './data-source.options.js';
 import { runMigrations } from './migrate.js';
 import { openPglite } from './pglite.driver.js';

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import type { PGlite, Results } from '@electric-sql/pglite';
-import { loadOptionalPeer } from '../common/optional-peer.js';
+import { loadOptionalPeer } from '../common/index.js';
 
 type QueryCallback = (error: Error | null, result?: PgStyleResult) => void;
 

@@ -1,9 +1,9 @@
 import { Controller, Get, Query, UseGuards } from '@nestjs/common';
 import { ApiQuery, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
-import { Metered } from '../metering/metered.decorator.js';
-import { TOLLGATE_GUARDS } from '../metering/metering.module.js';
-import { Tier } from '../tiers/tier.decorator.js';
+import { type Consumer, CurrentConsumer } from '../api-keys/index.js';
+import { Metered } from '../metering/index.js';
+import { TOLLGATE_GUARDS } from '../metering/index.js';
+import { Tier } from '../tiers/index.js';
 
 /** A small API shaped like the seed tiers' endpoint globs, to try Tollgate end to end. */
 @ApiTags('demo API')

@@ -1,9 +1,9 @@
 import { Module } from '@nestjs/common';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { UsageModule } from '../metering/usage.module.js';
-import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { ApiKeysModule } from '../api-keys/index.js';
+import { CustomersModule } from '../customers/index.js';
+import { UsageModule } from '../metering/index.js';
+import { RateLimitModule } from '../rate-limit/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { DemoController } from './demo.controller.js';
 import { DemoSeeder } from './demo.seeder.js';
 

@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
-import { ApiKeysService, KEY_PAGE_MAX } from '../api-keys/api-keys.service.js';
-import { CUSTOM } from '../config/tier-catalog.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { DatabaseReadiness } from '../database/database-readiness.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { ApiKeysService, KEY_PAGE_MAX } from '../api-keys/index.js';
+import { CUSTOM } from '../config/index.js';
+import { CustomersService } from '../customers/index.js';
+import { DatabaseReadiness } from '../database/index.js';
+import { TiersService } from '../tiers/index.js';
 
 export interface DemoKey {
   tier: string;

@@ -2,8 +2,8 @@ import { Controller, Get, Inject, ServiceUnavailableException } from '@nestjs/co
 import { ApiExcludeController } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, TypeOrmHealthIndicator } from '@nestjs/terminus';
 import type { DataSource } from 'typeorm';
-import { DatabaseReadiness } from '../database/database-readiness.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { DatabaseReadiness } from '../database/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
 import { HttpDrain } from './http-drain.js';
 import { RedisHealthIndicator } from './redis.health.js';
 

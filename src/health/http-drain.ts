@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { type BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 
 const SWEEP_MS = 50;
 const MAX_DRAIN_MS = 25_000;

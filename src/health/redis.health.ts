@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { HealthIndicatorService } from '@nestjs/terminus';
-import { RedisConnection } from '../redis/redis.connection.js';
+import { RedisConnection } from '../redis/index.js';
 
 @Injectable()
 export class RedisHealthIndicator {

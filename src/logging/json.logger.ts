@@ -1,6 +1,6 @@
 import { Inject, Injectable, type LoggerService } from '@nestjs/common';
 import { pino, type Logger as PinoLogger } from 'pino';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
 import { LogSink } from './log-sink.js';
 import { requestContext } from './request-context.js';
 

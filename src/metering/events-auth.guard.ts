@@ -1,9 +1,10 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request } from 'express';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
-import { attachConsumer } from '../api-keys/consumer.js';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { ApiKeysService } from '../api-keys/index.js';
+import { attachConsumer } from '../api-keys/index.js';
+import { ConstantTimeComparator } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { InvalidApiKeyException, ScopeRequiredException } from '../common/index.js';
 
 export const INGEST_SCOPE = 'ingest';
 
@@ -26,10 +27,9 @@ export class EventsAuthGuard implements CanActivate {
       throw new UnauthorizedException({ error: 'unauthorized', message: 'Send the admin token or an API key with the "ingest" scope.' });
     }
     const result = await this.apiKeys.authenticate(apiKey);
-    if ('rejection' in result) throw new UnauthorizedException({ error: 'invalid_api_key', message: 'Invalid API key.' });
-    if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) {
-      throw new ForbiddenException({ error: 'scope_required', message: 'This key lacks the "ingest" scope.', requiredScope: INGEST_SCOPE });
-    }
+    // No WWW-Authenticate here: the route also takes the admin token.
+    if ('rejection' in result) throw new InvalidApiKeyException('Invalid API key.', null);
+    if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) throw new ScopeRequiredException(INGEST_SCOPE);
     attachConsumer(request, result.consumer);
     return true;
   }

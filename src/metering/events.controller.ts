@@ -1,9 +1,9 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { Public } from '../api-keys/public.decorator.js';
-import { type FieldProblem, validationFailed } from '../common/validation.js';
+import { consumerOf } from '../api-keys/index.js';
+import { Public } from '../common/index.js';
+import { type FieldProblem, validationFailed } from '../common/index.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { EventsService, type IncomingEvent } from './events.service.js';
 import { UsageUnavailableError } from './usage-ingestor.js';

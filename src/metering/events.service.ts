@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { findTextProblem, textProblem } from '../common/text.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { billingAnchor, type CustomerEntity, endedPeriod } from '../customers/customer.entity.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { findTextProblem, textProblem } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { billingAnchor, type CustomerEntity, endedPeriod } from '../customers/index.js';
+import { CustomersService } from '../customers/index.js';
+import { TiersService } from '../tiers/index.js';
 import { eventPeriod } from './billing-period.js';
 import { UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
 import { IDEMPOTENCY_KEY } from './metering.request.js';

@@ -1,8 +1,8 @@
 import { applyDecorators, SetMetadata, UseInterceptors } from '@nestjs/common';
 import { MeteringInterceptor } from './metering.interceptor.js';
-import { METERED, type MeteredMetadata, type MeteredOptions } from './metered.metadata.js';
+import { METERED, type MeteredMetadata, type MeteredOptions } from '../metering-core/index.js';
 
-export type { MeteredCost, MeteredOptions } from './metered.metadata.js';
+export type { MeteredCost, MeteredOptions } from '../metering-core/index.js';
 
 /**
  * Meters a route: `@Metered('api_calls', { cost: 5 })`. Every successful response records one usage event

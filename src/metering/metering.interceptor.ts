@@ -1,21 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import {
-  BadRequestException,
-  type CallHandler,
-  type ExecutionContext,
-  HttpException,
-  HttpStatus,
-  Inject,
-  Injectable,
-  InternalServerErrorException,
-  Logger,
-  type NestInterceptor,
-} from '@nestjs/common';
+import { type CallHandler, type ExecutionContext, Inject, Injectable, Logger, type NestInterceptor } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { catchError, mergeMap, type Observable, throwError } from 'rxjs';
-import { consumerOf } from '../api-keys/consumer.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { TiersService } from '../tiers/index.js';
+import { applyErrorHeaders, InvalidCostException, UsageLimitReachedException, UsageNotRecordedException } from '../common/index.js';
 import { type MeteringTicket, requestEventKey, ticketOf } from './metering.request.js';
 import { QuotaService } from './quota.service.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
@@ -47,18 +37,15 @@ export class MeteringInterceptor implements NestInterceptor {
     if (error instanceof UsageUnavailableError) return usageUnavailable(error, response);
     if (!(error instanceof UsageRejectedError)) return error;
     if (error.reason === 'counter_limit') {
-      const retryAfter = secondsUntil(ticket.period.end);
-      response.setHeader('Retry-After', retryAfter);
-      return new HttpException(
-        { error: 'usage_limit_reached', message: `This request cannot be recorded: ${error.message}.`, meter: ticket.meter, retryAfter },
-        HttpStatus.TOO_MANY_REQUESTS,
-      );
+      const exception = new UsageLimitReachedException(`This request cannot be recorded: ${error.message}.`, { meter: ticket.meter, retryAfter: secondsUntil(ticket.period.end) });
+      applyErrorHeaders(exception, response);
+      return exception;
     }
     if (error.reason === 'quantity_limit') {
-      return new BadRequestException({ error: 'invalid_cost', message: `This request cannot be recorded: ${error.message}.` });
+      return new InvalidCostException(`This request cannot be recorded: ${error.message}.`);
     }
     this.logger.error(`usage event refused for a served request: ${error.message}`);
-    return new InternalServerErrorException({ error: 'usage_not_recorded', message: 'This request could not be recorded; retry it with the same Idempotency-Key.' });
+    return new UsageNotRecordedException();
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {

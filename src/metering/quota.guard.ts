@@ -1,14 +1,15 @@
-import { BadRequestException, type CanActivate, type ExecutionContext, HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { setRateLimitHeaders } from '../rate-limit/rate-limit.headers.js';
-import { RateLimitService } from '../rate-limit/rate-limit.service.js';
-import { TiersService } from '../tiers/tiers.service.js';
-import { CostResolver } from './cost.resolver.js';
-import { jsonQuantity } from '../common/quantity.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { consumerOf } from '../api-keys/index.js';
+import { setRateLimitHeaders } from '../rate-limit/index.js';
+import { RateLimitService } from '../rate-limit/index.js';
+import { TiersService } from '../tiers/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { jsonQuantity, firstRunFor } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { applyErrorHeaders, InvalidIdempotencyKeyException, QuotaExceededException, RateLimiterUnavailableException, RateLimitExceededException, UsageLimitReachedException } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
-import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
+import { MeteringMetadataAccessor } from '../metering-core/index.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
 import { QuotaService } from './quota.service.js';
 
@@ -21,6 +22,8 @@ const THROTTLE_FRACTION = 10;
  * request's cost so concurrent requests cannot all take the last unit. A retry (same Idempotency-Key) of a
  * request already recorded or in flight is served as the original was: no new cost, no refusal.
  */
+const QUOTA_RESERVED = Symbol('quota reserved');
+
 @Injectable()
 export class QuotaGuard implements CanActivate {
   constructor(
@@ -38,13 +41,12 @@ export class QuotaGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<Request>();
     const consumer = consumerOf(request);
     if (!metered || !consumer) return true;
+    // Applied globally and per controller, Nest runs this guard twice: the quota is reserved once.
+    if (!firstRunFor(request, QUOTA_RESERVED)) return true;
 
     const header = request.header('idempotency-key');
     if (header !== undefined && !IDEMPOTENCY_KEY.test(header)) {
-      throw new BadRequestException({
-        error: 'invalid_idempotency_key',
-        message: 'Idempotency-Key must be 1-255 visible ASCII characters.',
-      });
+      throw new InvalidIdempotencyKeyException();
     }
     const cost = this.costs.resolve(context, consumer);
     const eventKey = header === undefined ? null : requestEventKey(header);
@@ -58,35 +60,24 @@ export class QuotaGuard implements CanActivate {
       // Nothing frees up before the period ends: say so, so clients do not retry in a loop.
       const retryAfter = secondsUntil(state.period.end, now);
       response.setHeader('Retry-After', retryAfter);
-      const body =
+      const details = { meter: metered.meter, included: state.included, used: jsonQuantity(state.used), periodEnd: state.period.end.toISOString(), retryAfter };
+      await this.throwQuotaException(
+        context,
         refused === 'quota'
-          ? {
-              error: 'quota_exceeded',
-              message: `You have used your ${state.included} included ${metered.meter.replace(/_/g, ' ')} this period. Upgrade or wait for the period to reset.`,
-              upgradeUrl: this.tiers.catalog.upgradeUrl,
-            }
-          : {
-              error: 'usage_limit_reached',
-              message: `This request would take your ${metered.meter.replace(/_/g, ' ')} this period past the most one counter may hold (${this.config.maxCounterTotal}).`,
-              limit: jsonQuantity(this.config.maxCounterTotal),
-            };
-      throw new HttpException(
-        {
-          ...body,
-          meter: metered.meter,
-          included: state.included,
-          used: jsonQuantity(state.used),
-          periodEnd: state.period.end.toISOString(),
-          retryAfter,
-        },
-        HttpStatus.TOO_MANY_REQUESTS,
+          ? new QuotaExceededException({ ...details, upgradeUrl: this.tiers.catalog.upgradeUrl })
+          : new UsageLimitReachedException(
+              `This request would take your ${metered.meter.replace(/_/g, ' ')} this period past the most one counter may hold (${this.config.maxCounterTotal}).`,
+              { limit: jsonQuantity(this.config.maxCounterTotal), ...details },
+            ),
       );
+      return false;
     }
     if (over && state.policy === 'throttle') {
       try {
         await this.throttle(consumer.customerId, consumer.limits.rateLimits, cost, response);
       } catch (error) {
         release();
+        if (error instanceof RateLimitExceededException || error instanceof RateLimiterUnavailableException) await this.throwQuotaException(context, error);
         throw error;
       }
     }
@@ -113,15 +104,22 @@ export class QuotaGuard implements CanActivate {
     if (outcome.decided.allowed) return;
     setRateLimitHeaders(response, outcome.decided);
     const retryAfter = Math.max(1, Math.ceil(outcome.decided.retryAfterMs / 1000));
-    throw new HttpException(
-      {
-        error: 'rate_limit_exceeded',
-        message: `Your included quota is used up, so your rate is reduced to ${policy.limit} per ${base.windowSeconds} s; retry in ${retryAfter} s.`,
-        retryAfter,
-        limit: policy.limit,
-        windowSeconds: base.windowSeconds,
-      },
-      HttpStatus.TOO_MANY_REQUESTS,
+    throw new RateLimitExceededException(
+      { retryAfter, limit: policy.limit, windowSeconds: base.windowSeconds },
+      `Your included quota is used up, so your rate is reduced to ${policy.limit} per ${base.windowSeconds} s; retry in ${retryAfter} s.`,
     );
+  }
+
+  /**
+   * How a quota refusal leaves: 429 `quota_exceeded` / `usage_limit_reached`, or for a `throttle` customer past its
+   * quota 429 `rate_limit_exceeded` (503 `rate_limiter_unavailable` on a closed-mode store fault). Override to change
+   * the answer; it must throw.
+   */
+  protected async throwQuotaException(
+    context: ExecutionContext,
+    exception: QuotaExceededException | UsageLimitReachedException | RateLimitExceededException | RateLimiterUnavailableException,
+  ): Promise<never> {
+    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    throw exception;
   }
 }

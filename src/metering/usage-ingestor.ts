@@ -1,8 +1,8 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
-import { findTextProblem } from '../common/text.js';
-import { isDatabaseUnavailable } from '../common/database-errors.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { findTextProblem } from '../common/index.js';
+import { isDatabaseUnavailable } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { eventIdentity, type BatchResult, type CounterTotal, type LedgerEvent, UsageLedger, type UsageRefusal } from './usage-ledger.js';
 import { UsageSpool } from './usage-spool.js';
 

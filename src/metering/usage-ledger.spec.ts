@@ -279,4 +279,36 @@ describe('UsageLedger: counter cap', () => {
     expect(inserted).toHaveLength(3);
     expect([await counterOf(a), await ledgerSum(a)]).toEqual(['1000', '1000']);
   });
+
+  it('reads counters for billing: only the customers asked for, oldest period first, exact totals', async () => {
+    const [a, b, other] = [await customer(), await customer(), await customer()];
+    await ledger.insertBatch([
+      { ...event(b, 'feb', 7), periodStart: PERIOD_STARTS[1], periodEnd: PERIOD_ENDS[1], occurredAt: new Date(PERIOD_STARTS[1].getTime() + 60_000) },
+      event(b, 'jan', 5),
+      event(a, 'jan', 3),
+      { ...event(a, 'tokens', 11), meter: 'tokens' },
+      event(other, 'jan', 1),
+    ]);
+    const counters = await ledger.counters([a, b]);
+    expect(counters.map((c) => [c.customerId, c.meter, c.periodStart.toISOString(), c.periodEnd.toISOString(), c.total])).toEqual([
+      [a, 'api_calls', PERIOD_STARTS[0].toISOString(), PERIOD_ENDS[0].toISOString(), 3n],
+      [a, 'tokens', PERIOD_STARTS[0].toISOString(), PERIOD_ENDS[0].toISOString(), 11n],
+      [b, 'api_calls', PERIOD_STARTS[0].toISOString(), PERIOD_ENDS[0].toISOString(), 5n],
+      [b, 'api_calls', PERIOD_STARTS[1].toISOString(), PERIOD_ENDS[1].toISOString(), 7n],
+    ]);
+    // Without a filter: every customer's counters.
+    expect((await ledger.counters()).filter((c) => c.customerId === other).map((c) => c.total)).toEqual([1n]);
+  });
+
+  it('tells whether a counter period ended (plus a delay) within a window', async () => {
+    await ledger.insertBatch([event(await customer(), 'close', 1)]);
+    const end = PERIOD_ENDS[0].getTime();
+    const at = (ms: number) => new Date(end + ms);
+    // (since, until]: the end itself counts at the window's upper edge, not at its lower edge.
+    expect(await ledger.periodClosedWithin(at(-1000), at(0), [0])).toBe(true);
+    expect(await ledger.periodClosedWithin(at(0), at(1000), [0])).toBe(false);
+    // Either delay may land in the window.
+    expect(await ledger.periodClosedWithin(at(4000), at(6000), [1000, 5000])).toBe(true);
+    expect(await ledger.periodClosedWithin(at(2000), at(4000), [1000, 5000])).toBe(false);
+  });
 });

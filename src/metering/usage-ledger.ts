@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { queryPrepared } from '../database/prepared-query.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { TollgateConfig } from '../config/index.js';
+import { queryPrepared } from '../database/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
 
 /** One event ready for the ledger: validated, with its period resolved. */
 export interface LedgerEvent {
@@ -172,6 +172,15 @@ interface Row {
   total: string | null;
 }
 
+/** One `usage_counters` row: a customer's total of a meter in a period. */
+export interface StoredCounter {
+  customerId: string;
+  meter: string;
+  periodStart: Date;
+  periodEnd: Date;
+  total: bigint;
+}
+
 @Injectable()
 export class UsageLedger {
   constructor(
@@ -250,6 +259,38 @@ export class UsageLedger {
   async hasEvent(customerId: string, idempotencyKey: string): Promise<boolean> {
     const rows = (await this.dataSource.query('SELECT 1 FROM usage_events WHERE customer_id = $1 AND idempotency_key = $2', [customerId, idempotencyKey])) as unknown[];
     return rows.length > 0;
+  }
+
+  /**
+   * Every counter (or only these customers'), oldest period first: what billing pushes to Stripe. Billing reads
+   * counters through here instead of querying `usage_counters` itself.
+   */
+  async counters(customerIds?: readonly string[]): Promise<StoredCounter[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT customer_id, meter, period_start, period_end, total::text AS total FROM usage_counters
+        WHERE $1::text[] IS NULL OR customer_id = ANY($1::text[])
+        ORDER BY period_start, customer_id, meter`,
+      [customerIds ? [...customerIds] : null],
+    )) as Array<{ customer_id: string; meter: string; period_start: Date; period_end: Date; total: string }>;
+    return rows.map((row) => ({
+      customerId: row.customer_id,
+      meter: row.meter,
+      periodStart: new Date(row.period_start),
+      periodEnd: new Date(row.period_end),
+      total: BigInt(row.total),
+    }));
+  }
+
+  /** Whether some counter's period end plus one of these delays falls in (since, until]: a period just closed. */
+  async periodClosedWithin(since: Date, until: Date, delaysMs: readonly number[]): Promise<boolean> {
+    const [{ due }] = (await this.dataSource.query(
+      `SELECT EXISTS (
+         SELECT 1 FROM usage_counters, unnest($3::float8[]) AS d(delay)
+          WHERE period_end + d.delay * interval '1 millisecond' > $1 AND period_end + d.delay * interval '1 millisecond' <= $2
+       ) AS due`,
+      [since.toISOString(), until.toISOString(), [...delaysMs]],
+    )) as Array<{ due: boolean }>;
+    return due;
   }
 
   async countersForPeriod(customerId: string, periodStart: Date): Promise<Map<string, bigint>> {

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '../admin/admin.guard.js';
-import { Public } from '../api-keys/public.decorator.js';
+import { AdminGuard } from '../admin/index.js';
+import { Public } from '../common/index.js';
 import { UsageService } from './usage.service.js';
 
 @ApiTags('usage')

@@ -1,4 +1,4 @@
-import type { JsonQuantity } from '../common/quantity.js';
+import type { JsonQuantity } from '../common/index.js';
 
 /**
  * Domain events of metering (`@nestjs/event-emitter`). Totals and deltas follow the JSON rule of every API: a

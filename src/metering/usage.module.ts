@@ -1,11 +1,11 @@
 import { Module } from '@nestjs/common';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { RateLimitModule } from '../rate-limit/rate-limit.module.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { ApiKeysModule } from '../api-keys/index.js';
+import { CustomersModule } from '../customers/index.js';
+import { RateLimitModule } from '../rate-limit/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { EventsService } from './events.service.js';
-import { MeteringCoreModule } from './metering-core.module.js';
+import { MeteringCoreModule } from '../metering-core/index.js';
 import { MeteringInterceptor } from './metering.interceptor.js';
 import { QuotaGuard } from './quota.guard.js';
 import { QuotaService } from './quota.service.js';

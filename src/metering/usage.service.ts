@@ -1,9 +1,9 @@
 import { BadRequestException, Inject, Injectable } from '@nestjs/common';
-import { CUSTOM, DEFAULT_METER } from '../config/tier-catalog.js';
-import { billingAnchor } from '../customers/customer.entity.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { type JsonQuantity, jsonQuantity } from '../common/quantity.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { CUSTOM, DEFAULT_METER } from '../config/index.js';
+import { billingAnchor } from '../customers/index.js';
+import { CustomersService } from '../customers/index.js';
+import { type JsonQuantity, jsonQuantity } from '../common/index.js';
+import { TiersService } from '../tiers/index.js';
 import { periodFromQuery } from './billing-period.js';
 import { UsageLedger } from './usage-ledger.js';
 

@@ -1,17 +1,13 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import type { DataSource } from 'typeorm';
-import { createSmtpTransport, type MailTransport } from '../common/smtp-transport.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { type Audience, NotificationsService } from './notifications.service.js';
-import { SecretVault } from './secret-vault.js';
-import { signWebhook } from './webhook-signature.js';
+import { TollgateConfig } from '../config/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
+import { type Audience, type ChannelContext, InjectNotificationChannels, type NotificationChannel } from './notification-channel.js';
 import { DeliveryFailure, WebhookSender, type WebhookUrlSetBy } from './webhook-sender.js';
 
 interface ClaimedDelivery {
   id: string;
-  channel: 'webhook' | 'email';
+  channel: string;
   target: string;
   target_set_by: WebhookUrlSetBy;
   attempts: number;
@@ -26,8 +22,6 @@ interface ClaimedDelivery {
 }
 
 const LEASE_SECONDS = 60;
-/** Without SMTP an email delivery succeeds without leaving the process. */
-const UNSENT_MAIL: MailTransport = { sendMail: async () => undefined, close: () => undefined };
 const BATCH = 20;
 
 /**
@@ -39,8 +33,8 @@ const BATCH = 20;
 @Injectable()
 export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Deliveries');
-  /** Set at bootstrap: nodemailer is loaded only when SMTP is configured. */
-  private mailer: MailTransport = UNSENT_MAIL;
+  private readonly channels: Map<string, NotificationChannel>;
+  private readonly context: ChannelContext;
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
@@ -48,15 +42,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
   constructor(
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
-    @Inject(CustomersService) private readonly customers: CustomersService,
-    @Inject(NotificationsService) private readonly notifications: NotificationsService,
-    @Inject(SecretVault) private readonly vault: SecretVault,
-    @Inject(WebhookSender) private readonly webhooks: WebhookSender,
-  ) {}
+    @InjectNotificationChannels() channels: NotificationChannel[],
+    @Inject(WebhookSender) webhooks: WebhookSender,
+  ) {
+    this.channels = new Map(channels.map((channel) => [channel.kind, channel]));
+    this.context = { post: (url, setBy, headers, body) => webhooks.send(url, setBy, headers, body) };
+  }
 
-  async onApplicationBootstrap(): Promise<void> {
-    // Without SMTP, emails are rendered but not sent (development); with it, sent for real.
-    if (this.config.smtpUrl) this.mailer = await createSmtpTransport(this.config.smtpUrl);
+  onApplicationBootstrap(): void {
     this.timer = setInterval(() => void this.tick(), this.config.notificationPollMs);
     this.timer.unref();
   }
@@ -65,7 +58,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.running;
-    this.mailer.close();
+    for (const channel of this.channels.values()) await channel.close?.();
   }
 
   /** One pass over due deliveries (also callable from tests). */
@@ -99,8 +92,25 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
 
   private async deliver(delivery: ClaimedDelivery): Promise<void> {
     try {
-      if (delivery.channel === 'webhook') await this.sendWebhook(delivery);
-      else await this.sendEmail(delivery);
+      const channel = this.channels.get(delivery.channel);
+      // A channel removed from the app's configuration: its deliveries fail (and dead-letter) instead of vanishing.
+      if (!channel) throw new DeliveryFailure('delivery failed', `no notification channel "${delivery.channel}" is configured`);
+      await channel.deliver(
+        {
+          notificationId: delivery.notification_id,
+          attempt: delivery.attempts,
+          target: delivery.target,
+          targetSetBy: delivery.target_set_by,
+          customerId: delivery.customer_id,
+          audience: delivery.audience,
+          kind: delivery.kind,
+          subject: delivery.subject,
+          message: delivery.message,
+          data: delivery.data,
+          createdAt: new Date(delivery.created_at),
+        },
+        this.context,
+      );
       await this.dataSource.query(
         `UPDATE outbox SET status = 'delivered', delivered_at = now(), locked_until = NULL, last_error = NULL, last_error_detail = NULL WHERE id = $1`,
         [delivery.id],
@@ -108,7 +118,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
     } catch (error) {
       // The customer sees a generic reason; the raw error (addresses, error codes) is for the operator only.
       const reason = error instanceof DeliveryFailure ? error.reason : delivery.channel === 'email' ? 'email could not be sent' : 'delivery failed';
-      const detail = (error as Error).message.slice(0, 500);
+      const detail = (error instanceof Error ? error.message : String(error)).slice(0, 500);
       const dead = delivery.attempts >= this.config.notificationMaxAttempts;
       const delayMs = this.config.notificationRetryBaseMs * 2 ** (delivery.attempts - 1);
       await this.dataSource.query(
@@ -117,64 +127,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, BeforeApplication
         [delivery.id, dead ? 'dead' : 'pending', reason, delayMs / 1000, detail],
       );
       if (reason.startsWith('destination refused')) {
-        this.logger.warn(`webhook of ${delivery.notification_id} for customer ${delivery.customer_id} refused: ${detail}`);
+        this.logger.warn(`${delivery.channel} delivery of ${delivery.notification_id} for customer ${delivery.customer_id} refused: ${detail}`);
       }
       if (dead) this.logger.warn(`${delivery.channel} delivery of ${delivery.notification_id} dead-lettered after ${delivery.attempts} attempts: ${detail}`);
     }
-  }
-
-  private payload(delivery: ClaimedDelivery): string {
-    return JSON.stringify({
-      id: delivery.notification_id,
-      type: delivery.kind,
-      createdAt: new Date(delivery.created_at).toISOString(),
-      customerId: delivery.customer_id,
-      subject: delivery.subject,
-      message: delivery.message,
-      data: delivery.data,
-    });
-  }
-
-  private async sendWebhook(delivery: ClaimedDelivery): Promise<void> {
-    const body = this.payload(delivery);
-    const secret = delivery.audience === 'operator' ? this.operatorSecret() : await this.customerSecret(delivery.customer_id);
-    // Operator alerts go to OPERATOR_WEBHOOK_URL, which the operator set.
-    const setBy = delivery.audience === 'operator' ? 'operator' : delivery.target_set_by;
-    await this.webhooks.send(
-      delivery.target,
-      setBy,
-      {
-        'content-type': 'application/json',
-        'user-agent': 'Tollgate-Webhooks/1',
-        'tollgate-signature': signWebhook(body, secret),
-        'tollgate-notification-id': delivery.notification_id,
-        'tollgate-delivery-attempt': String(delivery.attempts),
-      },
-      body,
-    );
-  }
-
-  private async customerSecret(customerId: string): Promise<string> {
-    const sealed = await this.customers.webhookSecret(customerId);
-    return sealed ? this.vault.open(sealed) : (await this.notifications.rotateWebhookSecret(customerId)).secret;
-  }
-
-  private operatorSecret(): string {
-    // Validated at start-up whenever OPERATOR_WEBHOOK_URL is set; a delivery queued under an older setting fails and retries.
-    const secret = this.config.operator.webhookSecret;
-    if (!secret) throw new Error('OPERATOR_WEBHOOK_SECRET is not set');
-    return secret;
-  }
-
-  private async sendEmail(delivery: ClaimedDelivery): Promise<void> {
-    await this.mailer.sendMail({
-      from: this.config.emailFrom,
-      to: delivery.target,
-      subject: delivery.subject,
-      text: `${delivery.message}\n\n— Tollgate (notification ${delivery.notification_id})`,
-      messageId: `<${delivery.notification_id}@tollgate>`,
-      headers: { 'X-Tollgate-Notification-Id': delivery.notification_id },
-    });
-    if (!this.config.smtpUrl) this.logger.log(`email ${delivery.notification_id} to customer ${delivery.customer_id} (SMTP_URL unset, not sent)`);
   }
 }

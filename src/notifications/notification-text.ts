@@ -1,7 +1,7 @@
-import type { ApiKeyRevokedEvent, ApiKeyRotatedEvent } from '../api-keys/api-keys.events.js';
-import type { DriftDetectedEvent } from '../billing/billing.events.js';
-import type { TierChangedEvent } from '../customers/customers.events.js';
-import type { UsageThresholdCrossedEvent } from '../metering/usage.events.js';
+import type { ApiKeyRevokedEvent, ApiKeyRotatedEvent } from '../api-keys/index.js';
+import type { DriftDetectedEvent } from '../billing/index.js';
+import type { TierChangedEvent } from '../customers/index.js';
+import type { UsageThresholdCrossedEvent } from '../metering/index.js';
 
 export interface NotificationDraft {
   kind: string;

@@ -1,7 +1,7 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { AdminGuard } from '../admin/admin.guard.js';
-import { Public } from '../api-keys/public.decorator.js';
+import { AdminGuard } from '../admin/index.js';
+import { Public } from '../common/index.js';
 import { NotificationsService } from './notifications.service.js';
 
 @ApiTags('admin: notifications')

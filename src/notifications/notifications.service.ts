@@ -1,21 +1,20 @@
 import { Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
-import { randomBytes } from 'node:crypto';
 import type { DataSource } from 'typeorm';
-import { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from '../api-keys/api-keys.events.js';
-import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from '../billing/billing.events.js';
-import { newId } from '../common/ids.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { TIER_CHANGED, type TierChangedEvent } from '../customers/customers.events.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
-import { USAGE_THRESHOLD_CROSSED, type UsageThresholdCrossedEvent } from '../metering/usage.events.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from '../api-keys/index.js';
+import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent } from '../billing/index.js';
+import { newId } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { TIER_CHANGED, type TierChangedEvent } from '../customers/index.js';
+import { CustomersService } from '../customers/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
+import { USAGE_THRESHOLD_CROSSED, type UsageThresholdCrossedEvent } from '../metering/index.js';
+import { TiersService } from '../tiers/index.js';
+import { type Audience, InjectNotificationChannels, type NotificationChannel } from './notification-channel.js';
 import { type NotificationDraft, notificationText } from './notification-text.js';
-import { SecretVault } from './secret-vault.js';
+import { WebhookSecrets } from './webhook-secrets.js';
 
-/** Who a notification is for: the customer (its webhook and email) or the operator running Tollgate. */
-export type Audience = 'customer' | 'operator';
+export type { Audience };
 
 export interface NotificationView {
   id: string;
@@ -42,8 +41,9 @@ export class NotificationsService {
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(CustomersService) private readonly customers: CustomersService,
     @Inject(TiersService) private readonly tiers: TiersService,
-    @Inject(SecretVault) private readonly vault: SecretVault,
+    @Inject(WebhookSecrets) private readonly secrets: WebhookSecrets,
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
+    @InjectNotificationChannels() private readonly channels: NotificationChannel[],
   ) {}
 
   @OnEvent(USAGE_THRESHOLD_CROSSED, { async: true, promisify: true })
@@ -78,26 +78,35 @@ export class NotificationsService {
     try {
       const customer = await this.customers.find(customerId);
       if (!customer) return null;
-      // The operator's own address may be internal; a customer's URL is checked at delivery unless the operator set it.
-      const targets =
-        audience === 'operator'
-          ? { webhook: this.config.operator.webhookUrl, webhookSetBy: 'operator', email: this.config.operator.email }
-          : { webhook: customer.webhookUrl, webhookSetBy: customer.webhookUrlSetBy, email: customer.email };
+      // Each channel says where this goes (webhook: the customer's URL, email: its address, a host's own channels theirs).
+      const recipient = { audience, kind: draft.kind, customer };
+      const targets = (await Promise.all(this.channels.map(async (channel) => ({ kind: channel.kind, to: await channel.target(recipient) })))).flatMap(({ kind, to }) =>
+        to === null ? [] : [{ kind, ...(typeof to === 'string' ? { target: to, setBy: 'operator' } : to) }],
+      );
       const rows = (await this.dataSource.query(
         `WITH created AS (
            INSERT INTO notifications (id, customer_id, kind, dedupe_key, subject, message, data, audience)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $10)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
            ON CONFLICT ON CONSTRAINT notifications_once DO NOTHING
            RETURNING id
          ), deliveries AS (
            INSERT INTO outbox (notification_id, channel, target, target_set_by, status)
            SELECT created.id, d.channel, d.target, d.set_by, 'pending'
-             FROM created, (VALUES ('webhook', $8::text, $11::text), ('email', $9::text, 'operator')) AS d(channel, target, set_by)
-            WHERE d.target IS NOT NULL
+             FROM created, jsonb_to_recordset($9::jsonb) AS d(channel text, target text, set_by text)
            RETURNING id
          )
          SELECT id FROM created`,
-        [newId('ntf'), customerId, draft.kind, draft.dedupeKey, draft.subject, draft.message, JSON.stringify(draft.data), targets.webhook, targets.email, audience, targets.webhookSetBy],
+        [
+          newId('ntf'),
+          customerId,
+          draft.kind,
+          draft.dedupeKey,
+          draft.subject,
+          draft.message,
+          JSON.stringify(draft.data),
+          audience,
+          JSON.stringify(targets.map((target) => ({ channel: target.kind, target: target.target, set_by: target.setBy }))),
+        ],
       )) as Array<{ id: string }>;
       return rows[0]?.id ?? null;
     } catch (error) {
@@ -148,9 +157,7 @@ export class NotificationsService {
   }
 
   /** A new signing secret for the customer's webhooks, shown once. */
-  async rotateWebhookSecret(customerId: string): Promise<{ secret: string }> {
-    const secret = `whsec_${randomBytes(24).toString('base64url')}`;
-    await this.customers.setWebhookSecret(customerId, this.vault.seal(secret));
-    return { secret };
+  rotateWebhookSecret(customerId: string): Promise<{ secret: string }> {
+    return this.secrets.rotate(customerId);
   }
 }

@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { SecretBox } from '../common/secret-box.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { SecretBox } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 
 /**
  * Encrypts webhook secrets at rest. The key is TOLLGATE_ENCRYPTION_KEY; without it, a random key kept in

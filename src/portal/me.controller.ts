@@ -1,12 +1,12 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/dto/api-key.dto.js';
-import { ApiKeyGuard } from '../api-keys/api-key.guard.js';
-import { ApiKeysService, holderGrantor } from '../api-keys/api-keys.service.js';
-import { type Consumer, CurrentConsumer } from '../api-keys/consumer.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { UsageService } from '../metering/usage.service.js';
-import { NotificationsService } from '../notifications/notifications.service.js';
+import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
+import { ApiKeyGuard } from '../api-keys/index.js';
+import { ApiKeysService, holderGrantor } from '../api-keys/index.js';
+import { type Consumer, CurrentConsumer } from '../api-keys/index.js';
+import { CustomersService } from '../customers/index.js';
+import { UsageService } from '../metering/index.js';
+import { NotificationsService } from '../notifications/index.js';
 import { MeRateLimitGuard } from './portal-rate-limit.guards.js';
 
 /** The key holder's own account: everything is scoped to the customer of the presented key. */

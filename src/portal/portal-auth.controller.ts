@@ -1,8 +1,8 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, Logger, Post, Req, Res, UnauthorizedException, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { Public } from '../api-keys/public.decorator.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { Public } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { clearedSessionCookie, sessionCookie } from './portal-cookies.js';
 import { PortalMailer } from './portal-mailer.js';
 import { PortalRateLimitGuard, PortalSignInRateLimitGuard } from './portal-rate-limit.guards.js';

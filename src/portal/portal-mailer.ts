@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
-import { createSmtpTransport, type MailTransport } from '../common/smtp-transport.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { createSmtpTransport, type MailTransport } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { LOGIN_LINK_TTL_SECONDS } from './portal-sessions.service.js';
 
 const escapeHtml = (text: string) =>

@@ -1,7 +1,7 @@
 import { Controller, Get, Inject, NotFoundException, Param, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/index.js';
 import { type PortalAsset, PortalAssets } from './portal-assets.js';
 
 /** The developer portal's page and its assets, all served by this service (no CDN, no framework download). */

@@ -1,10 +1,10 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import type { RatePolicy } from '../config/tier-catalog.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { clientAddressBucket } from '../rate-limit/client-address.js';
-import { RateLimitService } from '../rate-limit/rate-limit.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import type { RatePolicy } from '../config/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { clientAddressBucket } from '../rate-limit/index.js';
+import { RateLimitService } from '../rate-limit/index.js';
 import { portalSessionOf } from './portal-session.guard.js';
 
 /**

@@ -9,9 +9,9 @@ import {
   UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { CustomersService } from '../customers/customers.service.js';
+import { ConstantTimeComparator } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { CustomersService } from '../customers/index.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE } from './portal-cookies.js';
 import { type PortalSession, PortalSessionsService } from './portal-sessions.service.js';
 

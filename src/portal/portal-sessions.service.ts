@@ -2,12 +2,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { OnEvent } from '@nestjs/event-emitter';
 import type { DataSource } from 'typeorm';
-import { API_KEY_REVOKED, type ApiKeyRevokedEvent } from '../api-keys/api-keys.events.js';
-import { ApiKeysService } from '../api-keys/api-keys.service.js';
-import { ConstantTimeComparator } from '../common/constant-time.js';
-import { BLOCKED_CUSTOMER_STATUSES, type CustomerEntity } from '../customers/customer.entity.js';
-import { CustomersService } from '../customers/customers.service.js';
-import { InjectTollgateDataSource } from '../database/tollgate-connection.js';
+import { API_KEY_REVOKED, type ApiKeyRevokedEvent } from '../api-keys/index.js';
+import { ApiKeysService } from '../api-keys/index.js';
+import { ConstantTimeComparator } from '../common/index.js';
+import { BLOCKED_CUSTOMER_STATUSES, type CustomerEntity } from '../customers/index.js';
+import { CustomersService } from '../customers/index.js';
+import { InjectTollgateDataSource } from '../database/index.js';
 
 export type SignInMethod = 'api_key' | 'email_link';
 

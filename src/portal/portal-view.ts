@@ -1,5 +1,5 @@
-import { CUSTOM, DEFAULT_METER, type OveragePricing, type QuotaPolicy, type RatePolicy, type TierDefinition } from '../config/tier-catalog.js';
-import type { EffectiveLimits } from '../customers/effective-limits.js';
+import { CUSTOM, DEFAULT_METER, type OveragePricing, type QuotaPolicy, type RatePolicy, type TierDefinition } from '../config/index.js';
+import type { EffectiveLimits } from '../customers/index.js';
 
 /**
  * What the portal shows of a tier, as display strings built from `tiers.yaml`. Money stays the catalog's exact

@@ -1,6 +1,6 @@
 import { ArrayMaxSize, IsArray, IsEmail, IsIn, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
-import { SCOPE_MESSAGE, SCOPE_PATTERN } from '../admin/dto/api-key.dto.js';
-import { IsOmittable } from '../common/validation.js';
+import { SCOPE_MESSAGE, SCOPE_PATTERN } from '../admin/index.js';
+import { IsOmittable } from '../common/index.js';
 
 export class KeySignInDto {
   @IsString()

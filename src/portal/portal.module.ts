@@ -1,10 +1,10 @@
 import { type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
-import { ApiKeysModule } from '../api-keys/api-keys.module.js';
-import { BillingModule } from '../billing/billing.module.js';
-import { CustomersModule } from '../customers/customers.module.js';
-import { UsageModule } from '../metering/usage.module.js';
-import { NotificationsModule } from '../notifications/notifications.module.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { ApiKeysModule } from '../api-keys/index.js';
+import { BillingModule } from '../billing/index.js';
+import { CustomersModule } from '../customers/index.js';
+import { UsageModule } from '../metering/index.js';
+import { NotificationsModule } from '../notifications/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { MeController } from './me.controller.js';
 import { PortalApiController } from './portal-api.controller.js';
 import { PortalAssets } from './portal-assets.js';

@@ -1,6 +1,8 @@
-import { HttpException, HttpStatus } from '@nestjs/common';
+import { RateLimiterUnavailableException, RateLimitExceededException } from '../common/index.js';
 import { bindingPolicy, retryAfterSeconds } from './rate-limit.headers.js';
 import type { PolicyState, RateLimitDecision } from './rate-limit.storage.js';
+
+export { RateLimiterUnavailableException };
 
 export interface RefusalWording {
   /** The sentence for the body's `message`; by default "Rate limit of N per W s exceeded; retry in S s." */
@@ -10,28 +12,11 @@ export interface RefusalWording {
 }
 
 /** 429 `rate_limit_exceeded`, the same body wherever a limit refuses; `retryAfter` equals the `Retry-After` header. */
-export function rateLimitExceeded(decision: RateLimitDecision, wording: RefusalWording = {}): HttpException {
+export function rateLimitExceeded(decision: RateLimitDecision, wording: RefusalWording = {}): RateLimitExceededException {
   const policy = bindingPolicy(decision);
   const retryAfter = retryAfterSeconds(decision);
   const windowSeconds = policy.windowMs / 1000;
-  return new HttpException(
-    {
-      error: 'rate_limit_exceeded',
-      message: wording.message?.(policy, retryAfter) ?? `Rate limit of ${policy.limit} per ${windowSeconds} s exceeded; retry in ${retryAfter} s.`,
-      retryAfter,
-      limit: policy.limit,
-      windowSeconds,
-      ...wording.details,
-    },
-    HttpStatus.TOO_MANY_REQUESTS,
-  );
-}
-
-/** 503 `rate_limiter_unavailable` (failure mode `closed`, store faulted); whoever holds the response sets `Retry-After`. */
-export class RateLimiterUnavailableException extends HttpException {
-  constructor() {
-    super({ error: 'rate_limiter_unavailable', message: 'Rate limiting is temporarily unavailable; retry shortly.' }, HttpStatus.SERVICE_UNAVAILABLE);
-  }
+  return new RateLimitExceededException({ retryAfter, limit: policy.limit, windowSeconds, ...wording.details }, wording.message?.(policy, retryAfter));
 }
 
 export function rateLimiterUnavailable(): RateLimiterUnavailableException {

@@ -8,13 +8,16 @@ import {
   type ThrottlerStorage,
 } from '@nestjs/throttler';
 import type { Request, Response } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import { CostResolver } from '../metering/cost.resolver.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import { consumerOf } from '../api-keys/index.js';
+import { CostResolver } from '../metering-core/index.js';
+import { TiersService } from '../tiers/index.js';
+import { applyErrorHeaders, RateLimitExceededException, TollgateException, firstRunFor } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
-import { RateLimitService, UNAVAILABLE_RETRY_AFTER_SECONDS } from './rate-limit.service.js';
+import { RateLimitService } from './rate-limit.service.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
+
+const RATE_LIMIT_CHARGED = Symbol('rate limit charged');
 
 type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
 
@@ -45,6 +48,8 @@ export class RateLimitGuard extends ThrottlerGuard {
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<Request>();
+    // Applied globally and per controller, Nest runs this guard twice: the request is charged once.
+    if (!firstRunFor(request, RATE_LIMIT_CHARGED)) return true;
     const consumer = consumerOf(request);
     if (!consumer) return super.canActivate(context);
     const route = this.metadata.route(context, this.throttlerNames);
@@ -65,18 +70,33 @@ export class RateLimitGuard extends ThrottlerGuard {
 
     const cost = this.costs.resolve(context, consumer);
     const response = context.switchToHttp().getResponse<Response>();
-    await this.rateLimits.enforce(
-      response,
-      { bucket: consumer.customerId, policies, cost },
-      {
-        message: (policy, retryAfter) =>
-          cost > policy.limit
-            ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
-            : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
-        details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
-      },
-    );
+    try {
+      await this.rateLimits.enforce(
+        response,
+        { bucket: consumer.customerId, policies, cost },
+        {
+          message: (policy, retryAfter) =>
+            cost > policy.limit
+              ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
+              : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
+          details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
+        },
+      );
+    } catch (error) {
+      if (error instanceof RateLimitExceededException || error instanceof RateLimiterUnavailableException) await this.throwRateLimitException(context, error);
+      throw error;
+    }
     return true;
+  }
+
+  /**
+   * How a consumer's refusal leaves (429 `rate_limit_exceeded`, or 503 `rate_limiter_unavailable` in `closed` mode
+   * on a store fault), headers already set. Override to change the answer; it must throw. The anonymous path keeps
+   * @nestjs/throttler's own hook, `throwThrottlingException`.
+   */
+  protected async throwRateLimitException(context: ExecutionContext, exception: RateLimitExceededException | RateLimiterUnavailableException): Promise<never> {
+    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    throw exception;
   }
 
   /**
@@ -88,7 +108,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     try {
       return await super.handleRequest(props);
     } catch (error) {
-      if (error instanceof RateLimiterUnavailableException) props.context.switchToHttp().getResponse<Response>().setHeader('Retry-After', UNAVAILABLE_RETRY_AFTER_SECONDS);
+      if (error instanceof TollgateException) applyErrorHeaders(error, props.context.switchToHttp().getResponse<Response>());
       throw error;
     }
   }

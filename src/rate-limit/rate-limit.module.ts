@@ -1,22 +1,22 @@
 import { Module } from '@nestjs/common';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { MeteringCoreModule } from '../metering/metering-core.module.js';
-import { RedisConnection } from '../redis/redis.connection.js';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { TollgateConfig } from '../config/index.js';
+import { MeteringCoreModule } from '../metering-core/index.js';
+import { RedisConnection } from '../redis/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
 import { RateLimitGuard } from './rate-limit.guard.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimitService } from './rate-limit.service.js';
-import { RateLimitStorage } from './rate-limit.storage.js';
+import { HOST_RATE_LIMIT_STORAGE, RateLimitStorage } from './rate-limit.storage.js';
 import { RedisRateLimitStorage } from './redis-rate-limit.storage.js';
 import { ThrottlerStorageAdapter } from './throttler-storage.adapter.js';
 
 const storageProvider = {
   provide: RateLimitStorage,
-  inject: [TollgateConfig, RedisConnection],
-  useFactory: (config: TollgateConfig, redis: RedisConnection): RateLimitStorage =>
-    redis ? new RedisRateLimitStorage(redis, config.redisPrefix) : new MemoryRateLimitStorage(),
+  inject: [TollgateConfig, RedisConnection, { token: HOST_RATE_LIMIT_STORAGE, optional: true }],
+  useFactory: (config: TollgateConfig, redis: RedisConnection, host?: RateLimitStorage | null): RateLimitStorage =>
+    host ?? (redis ? new RedisRateLimitStorage(redis, config.redisPrefix) : new MemoryRateLimitStorage()),
 };
 
 @Module({

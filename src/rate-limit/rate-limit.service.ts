@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Response } from 'express';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { TollgateConfig } from '../config/index.js';
+import { RATE_LIMITER_RETRY_AFTER_SECONDS } from '../common/index.js';
 import { rateLimiterUnavailable, rateLimitExceeded, type RefusalWording } from './rate-limit.exceptions.js';
 import { setRateLimitHeaders } from './rate-limit.headers.js';
 import { type RateLimitDecision, type RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
@@ -11,7 +12,7 @@ export type RateLimitOutcome = { decided: RateLimitDecision } | { unavailable: s
 
 const WARN_EVERY_MS = 10_000;
 /** A closed-mode 503 asks the client back after about one breaker cooldown (the default 1 s). */
-export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = RATE_LIMITER_RETRY_AFTER_SECONDS;
 const BREAKER_OPEN = 'circuit breaker open after repeated faults';
 
 /**

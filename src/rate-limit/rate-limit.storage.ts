@@ -54,3 +54,6 @@ export interface RateLimitStorage {
 }
 export const RateLimitStorage = Symbol('RateLimitStorage');
 export const InjectRateLimitStorage = () => Inject(RateLimitStorage);
+
+/** A host's own store from the module options (`rateLimitStorage`), used instead of Redis or memory. */
+export const HOST_RATE_LIMIT_STORAGE = Symbol('tollgate.host-rate-limit-storage');

@@ -1,7 +1,7 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { loadOptionalPeer } from '../common/optional-peer.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
+import { loadOptionalPeer } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
 import { RedisConnection } from './redis.connection.js';
 
 export async function createRedisClient(url: string, name: string): Promise<Redis> {

@@ -1,6 +1,6 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { Public } from '../api-keys/public.decorator.js';
+import { Public } from '../common/index.js';
 import { TiersService } from './tiers.service.js';
 
 @ApiTags('tiers')

@@ -1,10 +1,9 @@
 import { Module } from '@nestjs/common';
-import { TierGuard } from './tier.guard.js';
 import { TiersMetadataAccessor } from './tiers.metadata-accessor.js';
 import { TiersService } from './tiers.service.js';
 
 @Module({
-  providers: [TiersService, TiersMetadataAccessor, TierGuard],
-  exports: [TiersService, TiersMetadataAccessor, TierGuard],
+  providers: [TiersService, TiersMetadataAccessor],
+  exports: [TiersService, TiersMetadataAccessor],
 })
 export class TiersModule {}

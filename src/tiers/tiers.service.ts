@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import type { TierCatalog, TierDefinition } from '../config/tier-catalog.js';
+import { TollgateConfig } from '../config/index.js';
+import type { TierCatalog, TierDefinition } from '../config/index.js';
 import { compileEndpointGlob, normalizePath } from './endpoint-glob.js';
 
 const MAX_REMEMBERED_PATHS = 10_000;

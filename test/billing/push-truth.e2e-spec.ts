@@ -5,8 +5,7 @@ import { BILLING_DRIFT_DETECTED, type DriftDetectedEvent, TollgateConfig } from 
 import { PeriodCloseScheduler } from '../../src/billing/period-close.scheduler.js';
 import { PushOutbox } from '../../src/billing/push-outbox.js';
 import { UsageSyncService } from '../../src/billing/usage-sync.service.js';
-import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
-import { getDataSourceToken } from '@nestjs/typeorm';
+import { UsageLedger } from '../../src/metering/usage-ledger.js';
 import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
@@ -382,7 +381,7 @@ describe('usage pushes under Stripe’s real semantics', () => {
     await ingest(customer.id, 4, 'restart-1');
     // Its period ended 10 minutes ago, before this (re)started scheduler existed.
     await database.query(`UPDATE usage_counters SET period_end = now() - interval '10 minutes' WHERE customer_id = $1`, [customer.id]);
-    const restarted = new PeriodCloseScheduler(service.app.get(getDataSourceToken(TOLLGATE_CONNECTION)), service.app.get(UsageSyncService), service.app.get(TollgateConfig));
+    const restarted = new PeriodCloseScheduler(service.app.get(UsageLedger), service.app.get(UsageSyncService), service.app.get(TollgateConfig));
     expect(await restarted.check()).toBe(true);
     expect((await pushesOf(customer.id)).map((push) => [push.status, push.delta])).toEqual([['sent', '4']]);
   });

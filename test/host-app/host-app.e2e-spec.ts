@@ -255,6 +255,26 @@ describe('MeteringModule.forRootAsync', () => {
     }
   });
 
+  it('charges a request once when the guards are both global and on the controller', async () => {
+    // PaidApiController carries @UseGuards(...TOLLGATE_GUARDS); with global guards too, Nest runs each guard twice.
+    const { app, url } = await boot({
+      module: AsyncPerControllerApp,
+      imports: [MeteringModule.forRootAsync({ useFactory: () => meteringOptions(TIERS_PATH), inject: [] })],
+      controllers: [PaidApiController],
+    });
+    try {
+      const free = await provision(app, 'free');
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await call('GET', `${url}${FREE}`, { apiKey: free.secret })).status);
+      // The free tier's 10/min: ten pass, not five.
+      expect(statuses).toEqual([...Array<number>(10).fill(200), 429, 429]);
+      const usage = await app.get(UsageService).report(free.customerId);
+      expect(usage.meters.find((meter) => meter.meter === 'api_calls')?.total).toBe(10);
+    } finally {
+      await closeApp(app);
+    }
+  });
+
   it('takes extras next to the factory: globalGuards: false leaves unguarded routes open', async () => {
     const options = meteringOptions(TIERS_PATH);
     const { app, url } = await boot({

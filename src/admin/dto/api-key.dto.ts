@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { Type } from 'class-transformer';
 import { ArrayMaxSize, IsArray, IsIn, IsInt, IsOptional, IsString, Length, Matches, Max, Min } from 'class-validator';
-import { KEY_PAGE_DEFAULT, KEY_PAGE_MAX } from '../../api-keys/api-keys.service.js';
-import { IsIsoDateTime, IsOmittable } from '../../common/validation.js';
+import { KEY_PAGE_DEFAULT, KEY_PAGE_MAX } from '../../api-keys/index.js';
+import { IsIsoDateTime, IsOmittable } from '../../common/index.js';
 
 export const SCOPE_PATTERN = /^[a-z][a-z0-9_:.-]{0,49}$/;
 export const SCOPE_MESSAGE = 'each scope is a lower-case word like "ingest"';

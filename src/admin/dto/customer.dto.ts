@@ -17,7 +17,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
-import { IsOmittable } from '../../common/validation.js';
+import { IsOmittable } from '../../common/index.js';
 
 // Unambiguous (spaces around "/" can only go one way), so it runs in linear time on a long hostile string.
 const RATE_LIMIT = /^\d[\d_]*\s*\/\s*(?:\d+\s*)?(s|sec|second|m|min|minute|h|hr|hour|d|day)s?$/i;

@@ -1,9 +1,10 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { consumerOf } from '../api-keys/consumer.js';
-import type { TierDefinition } from '../config/tier-catalog.js';
-import { TiersMetadataAccessor } from './tiers.metadata-accessor.js';
-import { TiersService } from './tiers.service.js';
+import { consumerOf } from './consumer.js';
+import type { TierDefinition } from '../config/index.js';
+import { TiersMetadataAccessor } from '../tiers/index.js';
+import { TiersService } from '../tiers/index.js';
+import { TierRequiredException } from '../common/index.js';
 
 /** Second guard: the consumer's tier must reach both the route's `@Tier()` and the tier its path's glob needs. */
 @Injectable()
@@ -28,12 +29,14 @@ export class TierGuard implements CanActivate {
       null,
     );
     if (!required || consumer.tier.rank >= required.rank) return true;
-    throw new ForbiddenException({
-      error: 'tier_required',
-      message: `This endpoint needs the ${required.name} tier or higher; your tier is ${consumer.tier.name}.`,
-      requiredTier: required.name,
-      currentTier: consumer.tier.name,
-      upgradeUrl: this.tiers.catalog.upgradeUrl,
-    });
+    this.throwTierRequiredException(
+      context,
+      new TierRequiredException({ requiredTier: required.name, currentTier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl }),
+    );
+  }
+
+  /** Override to change how a too-low tier is answered (another body, an upgrade link per customer); it must throw. */
+  protected throwTierRequiredException(_context: ExecutionContext, exception: TierRequiredException): never {
+    throw exception;
   }
 }

@@ -1,10 +1,9 @@
 /** `npm run stripe:provision`: creates the Stripe side of tiers.yaml (idempotent) and prints what it did. */
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
-import { AppModule } from '../app.module.js';
-import { ConfigErrors } from '../config/config.errors.js';
-import { configFromEnvironment } from '../config/environment.js';
-import { CatalogProvisioner } from './catalog.provisioner.js';
+import { AppModule } from './app.module.js';
+import { ConfigErrors, configFromEnvironment } from './config/index.js';
+import { CatalogProvisioner } from './billing/index.js';
 
 async function main(): Promise<void> {
   const config = configFromEnvironment(process.env);

@@ -1,8 +1,9 @@
-import { BadRequestException, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import type { Consumer } from '../api-keys/consumer.js';
-import { TollgateConfig } from '../config/tollgate-config.js';
-import { TiersService } from '../tiers/tiers.service.js';
+import type { Consumer } from '../api-keys/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { TiersService } from '../tiers/index.js';
+import { InvalidCostException } from '../common/index.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
 
 /**
@@ -36,12 +37,10 @@ export class CostResolver {
       // A cost often comes from the request (tokens, rows…): refuse a hostile one here, before it weighs on the
       // rate limit or reaches a batch shared with other customers' events.
       if (!Number.isSafeInteger(value) || value < 0) {
-        throw new BadRequestException({ error: 'invalid_cost', message: 'This request has no valid cost: it must be a whole number ≥ 0.' });
+        throw new InvalidCostException('This request has no valid cost: it must be a whole number ≥ 0.');
       }
       if (value > this.config.maxEventQuantity) {
-        throw new BadRequestException({
-          error: 'invalid_cost',
-          message: `This request would cost ${value}, more than the ${this.config.maxEventQuantity} one request may cost.`,
+        throw new InvalidCostException(`This request would cost ${value}, more than the ${this.config.maxEventQuantity} one request may cost.`, {
           maxCost: this.config.maxEventQuantity,
         });
       }

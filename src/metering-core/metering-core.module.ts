@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { TiersModule } from '../tiers/tiers.module.js';
+import { TiersModule } from '../tiers/index.js';
 import { CostResolver } from './cost.resolver.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
 

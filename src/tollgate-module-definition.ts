@@ -1,5 +1,5 @@
 import { ConfigurableModuleBuilder } from '@nestjs/common';
-import type { MeteringModuleExtras, MeteringModuleOptions } from './metering.options.js';
+import type { MeteringModuleExtras, MeteringModuleOptions } from './tollgate.options.js';
 
 export const {
   ConfigurableModuleClass: ConfigurableMeteringModule,

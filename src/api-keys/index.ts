@@ -1,0 +1,8 @@
+// The api-keys module's public surface: other folders import only from here (enforced by the boundary lint).
+export { type ApiKeyView } from './api-key.entity.js';
+export { ApiKeyGuard } from './api-key.guard.js';
+export { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from './api-keys.events.js';
+export { ApiKeysModule } from './api-keys.module.js';
+export { ApiKeysService, type CreateKeyInput, holderGrantor, type IssuedKey, KEY_PAGE_DEFAULT, KEY_PAGE_MAX, type KeyGrantor, type KeyPage, type KeyPageRequest, OPERATOR_GRANTOR } from './api-keys.service.js';
+export { attachConsumer, type Consumer, consumerOf, CurrentConsumer } from './consumer.js';
+export { TierGuard } from './tier.guard.js';
