@@ -43,7 +43,7 @@ export default {
       from: { path: '^src/index\\.ts$' },
       to: {
         reachable: true,
-        path: ['^src/[^/]+/api\\.ts$', '^src/(admin|portal|demo|health|metrics)/', '^src/(app\\.module|bootstrap|service|main)\\.ts$', '@nestjs/swagger', '@nestjs/terminus'],
+        path: ['^src/[^/]+/api\\.ts$', '^src/(admin|portal|demo|health|metrics)/', '^src/(app\\.module|bootstrap|openapi\\.document|service|main)\\.ts$', '@nestjs/swagger', '@nestjs/terminus'],
       },
     },
     {

@@ -8,7 +8,6 @@ import { DemoModule } from './demo/index.js';
 import { HealthModule } from './health/index.js';
 import type { LogSink } from './logging/index.js';
 import { LoggingModule } from './logging/index.js';
-import { RequestLoggingMiddleware } from './logging/index.js';
 import { UsageApiModule } from './metering/api.js';
 import { MeteringModule } from './tollgate.module.js';
 import { HttpMetricsMiddleware } from './metrics/index.js';
@@ -51,6 +50,7 @@ export class AppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(RequestLoggingMiddleware, HttpMetricsMiddleware).forRoutes('*path');
+    // Request ids and access logs are installed by configureApp, ahead of the body parsers and the database gate.
+    consumer.apply(HttpMetricsMiddleware).forRoutes('*path');
   }
 }

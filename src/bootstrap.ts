@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import type { NestApplicationOptions } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { AppModule, type AppModuleOptions } from './app.module.js';
 import { installBodyParsers } from './common/index.js';
 import { applyHttpTimeouts } from './common/index.js';
@@ -10,6 +10,8 @@ import { TollgateConfig } from './config/index.js';
 import { databaseGate } from './database/index.js';
 import { DatabaseReadiness } from './database/index.js';
 import { JsonLogger } from './logging/index.js';
+import { createOpenApiDocument } from './openapi.document.js';
+import { RequestLoggingMiddleware } from './logging/index.js';
 
 /**
  * Options every Tollgate app is created with (tests pass the same to `createNestApplication`). Nest's own body
@@ -23,21 +25,16 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   const config = app.get(TollgateConfig);
   app.useLogger(app.get(JsonLogger));
   app.useGlobalPipes(createValidationPipe());
+  // First of all: every answer, the gate's 503 and the body parsers' refusals included, has its X-Request-Id and access-log line.
+  const requestLogging = app.get(RequestLoggingMiddleware);
+  app.use(requestLogging.use.bind(requestLogging));
   // Before the body parsers: a request the database is needed for is refused before its body is read.
   app.use(databaseGate(app.get(DatabaseReadiness)));
   installBodyParsers(app, config);
   applyHttpTimeouts(app.getHttpServer(), config);
   app.disable('x-powered-by');
   app.set('trust proxy', 'loopback');
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Tollgate')
-      .setDescription('API keys, tiers, rate limits, quotas, usage metering and Stripe billing')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'admin token' }, 'admin')
-      .addApiKey({ type: 'apiKey', in: 'header', name: 'x-api-key' }, 'api-key')
-      .build(),
-  );
+  const document = createOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

@@ -1,30 +1,28 @@
 import { BadRequestException, Body, Controller, Get, HttpCode, Inject, NotFoundException, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiAcceptedResponse, ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { IsIn, IsOptional, IsString, Length } from 'class-validator';
 import { AdminGuard } from '../admin/index.js';
 import { Public } from '../common/index.js';
 import { CustomersService } from '../customers/index.js';
+import { ApiErrors } from '../common/api.js';
+import { ApiUsagePeriod } from '../metering/api.js';
+import {
+  InvoicePreviewDto,
+  ProvisionReportDto,
+  PushDto,
+  PushesQueryDto,
+  PushPageDto,
+  ReconciliationReportDto,
+  SubscribeDto,
+  SubscribedCustomerDto,
+  SyncReportDto,
+} from './billing.dto.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
-import { PushOutbox, type PushStatus } from './push-outbox.js';
+import { PushOutbox } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 import { UsageSyncService } from './usage-sync.service.js';
-
-export class SubscribeDto {
-  @IsString()
-  @Length(1, 100)
-  tier: string;
-}
-
-const PUSH_STATUSES: PushStatus[] = ['pending', 'sent', 'failed', 'dry_run'];
-
-export class PushesQueryDto {
-  @IsOptional()
-  @IsIn(PUSH_STATUSES)
-  status?: PushStatus;
-}
 
 @ApiTags('admin: billing')
 @ApiBearerAuth('admin')
@@ -45,6 +43,8 @@ export class BillingController {
   @Post('billing/provision')
   @HttpCode(200)
   @ApiOperation({ summary: 'Create the Stripe products, meters and prices of tiers.yaml (idempotent)' })
+  @ApiOkResponse({ type: ProvisionReportDto })
+  @ApiErrors({ 409: ['stripe_disabled'] })
   provision() {
     return this.provisioner.provision();
   }
@@ -52,13 +52,14 @@ export class BillingController {
   @Post('billing/sync')
   @HttpCode(200)
   @ApiOperation({ summary: 'Push usage to Stripe now (dry run without STRIPE_SECRET_KEY)' })
+  @ApiOkResponse({ type: SyncReportDto })
   sync() {
     return this.usageSync.sync();
   }
 
   @Get('billing/pushes')
   @ApiOperation({ summary: 'The latest meter-event pushes (the outbox); ?status=failed lists what Stripe refused' })
-  @ApiQuery({ name: 'status', required: false, enum: PUSH_STATUSES })
+  @ApiOkResponse({ type: PushPageDto })
   async pushes(@Query() query: PushesQueryDto) {
     return { data: await this.outbox.recent(100, query.status) };
   }
@@ -66,6 +67,8 @@ export class BillingController {
   @Post('billing/pushes/:pushId/retry')
   @HttpCode(200)
   @ApiOperation({ summary: 'Re-send the usage of a failed push at the next sync (after fixing what Stripe refused)' })
+  @ApiOkResponse({ type: PushDto, description: 'The push, marked retry_requested' })
+  @ApiErrors({ 404: ['not_found'] })
   async retryPush(@Param('pushId') pushId: string) {
     if (!/^\d{1,18}$/.test(pushId)) throw new NotFoundException({ error: 'not_found', message: `No failed push ${pushId.slice(0, 40)}.` });
     const push = await this.outbox.requestRetry(pushId);
@@ -75,6 +78,8 @@ export class BillingController {
 
   @Get('billing/reconciliation')
   @ApiOperation({ summary: "Local, pushed and Stripe totals per customer and meter for a period, and the drift" })
+  @ApiUsagePeriod()
+  @ApiOkResponse({ type: ReconciliationReportDto })
   reconcile(@Query('period') period?: string) {
     return this.reconciliation.reconcile(period ?? 'current');
   }
@@ -85,8 +90,12 @@ export class BillingController {
     summary: 'Put a customer on a paid tier in Stripe (customer + subscription with base and metered prices)',
     description: '200: the subscription is active (or trialing) and the tier is granted. 202: Stripe created it but it waits for payment (e.g. `incomplete`); the tier is granted when Stripe reports it active — `subscription.latestInvoice.hostedInvoiceUrl` is where the customer pays.',
   })
-  @ApiResponse({ status: 200, description: 'Subscribed; the tier is granted' })
-  @ApiResponse({ status: 202, description: 'Subscription created, waiting for payment; tier not granted yet' })
+  @ApiOkResponse({ type: SubscribedCustomerDto, description: 'Subscribed; the tier is granted' })
+  @ApiAcceptedResponse({ type: SubscribedCustomerDto, description: 'Subscription created, waiting for payment; tier not granted yet' })
+  @ApiErrors({
+    404: ['customer_not_found'],
+    409: ['stripe_disabled', 'tier_not_subscribable', 'overrides_not_billable', 'subscribe_in_progress', 'catalog_not_provisioned'],
+  })
   async subscribe(@Param('customerId') customerId: string, @Body() body: SubscribeDto, @Res({ passthrough: true }) response: Response) {
     const result = await this.subscriptions.subscribe(customerId, body.tier);
     if (!result.granted) response.status(202);
@@ -101,7 +110,10 @@ export class BillingController {
     name: 'at',
     required: false,
     description: 'An instant (ISO 8601) in the period to preview, e.g. a past one being invoiced; now by default',
+    schema: { type: 'string', format: 'date-time' },
   })
+  @ApiOkResponse({ type: InvoicePreviewDto })
+  @ApiErrors({ 404: ['customer_not_found'] })
   invoicePreview(@Param('customerId') customerId: string, @Query('at') at?: unknown) {
     return this.billing.invoicePreview(customerId, previewInstant(at));
   }

@@ -1,10 +1,12 @@
 import { BadRequestException, Controller, Headers, HttpCode, Inject, Logger, Post, Req, ServiceUnavailableException } from '@nestjs/common';
 import type { RawBodyRequest } from '@nestjs/common';
-import { ApiBadRequestResponse, ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import type Stripe from 'stripe';
 import { Public } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
+import { ApiErrors } from '../common/api.js';
+import { StripeEventReceiptDto } from './billing.dto.js';
 import { METER_ERROR_EVENT_TYPES, type MeterErrorReport, MeterErrorsService } from './meter-errors.service.js';
 import { InjectStripe, loadStripe, type StripeClient } from './stripe.client.js';
 
@@ -42,8 +44,8 @@ export class StripeEventsController {
       properties: { id: { type: 'string' }, object: { type: 'string', example: 'v2.core.event' }, type: { type: 'string' }, created: { type: 'string' } },
     },
   })
-  @ApiOkResponse({ description: 'Received', schema: { type: 'object', properties: { received: { type: 'boolean' }, failed: { type: 'integer' }, unmatched: { type: 'integer' } } } })
-  @ApiBadRequestResponse({ description: 'invalid_signature (or no STRIPE_EVENT_DESTINATION_SECRET set), invalid_event' })
+  @ApiOkResponse({ type: StripeEventReceiptDto, description: 'Received' })
+  @ApiErrors({ 400: ['invalid_signature', 'invalid_event'], 503: ['stripe_unavailable'] })
   async receive(@Req() request: RawBodyRequest<Request>, @Headers('stripe-signature') signature?: string) {
     const secret = this.config.stripeEventDestinationSecret;
     if (!secret) throw new BadRequestException({ error: 'invalid_signature', message: 'STRIPE_EVENT_DESTINATION_SECRET is not set: no event can be verified.' });

@@ -1,5 +1,5 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import { ApiKeysService } from '../api-keys/index.js';
 import { attachConsumer } from '../api-keys/index.js';
 import { ConstantTimeComparator } from '../common/index.js';
@@ -23,12 +23,15 @@ export class EventsAuthGuard implements CanActivate {
     const bearer = authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
     const apiKey = typeof request.headers['x-api-key'] === 'string' ? request.headers['x-api-key'] : bearer.startsWith('tg_') ? bearer : '';
     if (!apiKey && bearer && this.comparator.secretsEqual(bearer, this.config.adminToken)) return true;
+    // A 401 names the scheme to use (RFC 9110), as the admin and API-key guards do.
+    const response = context.switchToHttp().getResponse<Response>();
     if (!apiKey) {
+      response.setHeader('WWW-Authenticate', 'Bearer realm="tollgate"');
       throw new UnauthorizedException({ error: 'unauthorized', message: 'Send the admin token or an API key with the "ingest" scope.' });
     }
     const result = await this.apiKeys.authenticate(apiKey);
-    // No WWW-Authenticate here: the route also takes the admin token.
-    if ('rejection' in result) throw new InvalidApiKeyException('Invalid API key.', null);
+    // A key that does not work: the API-key challenge, as ApiKeyGuard sends it.
+    if ('rejection' in result) throw new InvalidApiKeyException('Invalid API key.');
     if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) throw new ScopeRequiredException(INGEST_SCOPE);
     attachConsumer(request, result.consumer);
     return true;

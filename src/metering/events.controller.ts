@@ -1,24 +1,15 @@
 import { Body, Controller, HttpCode, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiProperty, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/index.js';
 import { Public } from '../common/index.js';
 import { type FieldProblem, validationFailed } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
+import { IngestEventsDto, IngestResultDto, MAX_EVENTS_PER_CALL } from './events.dto.js';
 import { EventsService, type IncomingEvent } from './events.service.js';
 import { UsageUnavailableError } from './usage-ingestor.js';
 import { usageUnavailable } from './usage-unavailable.js';
-
-export const MAX_EVENTS_PER_CALL = 1000;
-
-/** The documented shape (OpenAPI). The body itself is checked by `ingestBodyProblems`, not by class-transformer. */
-export class IngestEventsDto {
-  @ApiProperty({
-    description: `Up to ${MAX_EVENTS_PER_CALL} events: { customerId, meter, quantity, timestamp, idempotencyKey, properties }`,
-    example: [{ customerId: 'cus_123', meter: 'api_calls', quantity: 1, timestamp: '2026-11-23T10:00:00Z', idempotencyKey: 'req-42' }],
-  })
-  events: IncomingEvent[];
-}
 
 /**
  * The batch's own shape; each event is then checked on its own by EventsService (a bad one is rejected with a
@@ -41,6 +32,7 @@ export function ingestBodyProblems(body: unknown): FieldProblem[] {
 
 @ApiTags('usage')
 @ApiBearerAuth('admin')
+@ApiSecurity('api-key')
 @Public()
 @UseGuards(EventsAuthGuard)
 @Controller('v1/events')
@@ -50,13 +42,15 @@ export class EventsController {
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: 'Record usage from other services; each event is accepted, a duplicate, or rejected with a reason' })
-  @ApiBody({ type: IngestEventsDto })
+  @ApiBody({ type: IngestEventsDto, description: 'With the admin token: any customer; with an `ingest`-scoped API key: its own customer' })
+  @ApiOkResponse({ type: IngestResultDto, description: 'Per event: accepted, duplicate (same idempotency key) or rejected with a reason' })
+  @ApiErrors({ 401: ['unauthorized', 'invalid_api_key'], 403: ['scope_required'], 503: ['usage_unavailable'] })
   async ingest(@Body() body: unknown, @Req() request: Request, @Res({ passthrough: true }) response: Response) {
     const problems = ingestBodyProblems(body);
     if (problems.length > 0) throw validationFailed(problems);
     let results: Awaited<ReturnType<EventsService['ingest']>>;
     try {
-      results = await this.events.ingest((body as IngestEventsDto).events, consumerOf(request)?.customerId ?? null);
+      results = await this.events.ingest((body as { events: IncomingEvent[] }).events, consumerOf(request)?.customerId ?? null);
     } catch (error) {
       // Some events of the call may be recorded already: the retry (same idempotency keys) counts them once.
       throw error instanceof UsageUnavailableError ? usageUnavailable(error, response) : error;

@@ -1,7 +1,9 @@
 import { Controller, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminGuard } from '../admin/index.js';
 import { Public } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
+import { NotificationDto, NotificationPageDto, WebhookSecretDto } from './notifications.dto.js';
 import { NotificationsService } from './notifications.service.js';
 
 @ApiTags('admin: notifications')
@@ -14,6 +16,8 @@ export class NotificationsController {
 
   @Get('notifications')
   @ApiOperation({ summary: "A customer's notifications, newest first, with the state of each delivery" })
+  @ApiOkResponse({ type: NotificationPageDto })
+  @ApiErrors({ 404: ['customer_not_found'] })
   async list(@Param('customerId') customerId: string) {
     return { data: await this.notifications.list(customerId) };
   }
@@ -21,6 +25,8 @@ export class NotificationsController {
   @Post('notifications/:notificationId/redeliver')
   @HttpCode(200)
   @ApiOperation({ summary: 'Send an undelivered (e.g. dead-lettered) notification again' })
+  @ApiOkResponse({ type: NotificationDto, description: 'The notification, its deliveries queued again' })
+  @ApiErrors({ 404: ['customer_not_found', 'notification_not_found'] })
   redeliver(@Param('customerId') customerId: string, @Param('notificationId') notificationId: string) {
     return this.notifications.redeliver(customerId, notificationId);
   }
@@ -28,6 +34,8 @@ export class NotificationsController {
   @Post('webhook-secret')
   @HttpCode(200)
   @ApiOperation({ summary: "Rotate the customer's webhook signing secret; the new one is shown once" })
+  @ApiOkResponse({ type: WebhookSecretDto })
+  @ApiErrors({ 404: ['customer_not_found'] })
   rotateSecret(@Param('customerId') customerId: string) {
     return this.notifications.rotateWebhookSecret(customerId);
   }

@@ -1,9 +1,11 @@
 import { Controller, Get, Inject } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiExtraModels, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../common/index.js';
+import { RatePolicyDto, TierCatalogDto, TierMeterDto, TierPriceDto } from './tiers.dto.js';
 import { TiersService } from './tiers.service.js';
 
 @ApiTags('tiers')
+@ApiExtraModels(TierPriceDto, TierMeterDto, RatePolicyDto)
 @Public()
 @Controller('v1/tiers')
 export class TiersController {
@@ -11,7 +13,7 @@ export class TiersController {
 
   @Get()
   @ApiOperation({ summary: 'The tier catalog, parsed from tiers.yaml (counts and limits as numbers, money as exact decimal strings)' })
-  @ApiOkResponse({ description: 'tiers in ascending order, and the meters they bill' })
+  @ApiOkResponse({ type: TierCatalogDto, description: 'tiers in ascending order, and the meters they bill' })
   list() {
     const { tiers, meters, upgradeUrl } = this.tiers.catalog;
     return { tiers, meters, upgradeUrl };

@@ -2,8 +2,9 @@ import Stripe from 'stripe';
 import fc from 'fast-check';
 import { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { AdminClient } from '../support/admin.js';
+import { checkResponse } from '../support/contract.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { call } from '../support/http.js';
+import { call, parseBody } from '../support/http.js';
 import { startTestApp, TEST_ADMIN_TOKEN, testConfig, type TestApp } from '../support/test-app.js';
 import { startStallProbe } from '../support/stall-probe.js';
 import { type BodySpec, type FieldSpec, hostileBodies, hostileUrlPart, hostileValue, rawBodies, SEED } from './hostile-inputs.js';
@@ -289,6 +290,10 @@ describe('hostile input on every route', () => {
             const response = await fetch(`${service.url}${request.path}`, { method: request.method, headers: request.headers, body: request.body });
             const text = await response.text();
             if (response.status >= 500) failures.push(`${request.label} → ${response.status} ${text.slice(0, 200)} [${request.path.slice(0, 80)} ${request.body?.slice(0, 120) ?? ''}]`);
+            // Each refusal must also be one the OpenAPI document states (status, code, headers).
+            await checkResponse(request.method, `${service.url}${request.path}`, response.status, response.headers, parseBody(text)).catch((error: Error) =>
+              failures.push(`${request.label} → ${error.message.slice(0, 400)} [${request.body?.slice(0, 120) ?? ''}]`),
+            );
           } catch (error) {
             failures.push(`${request.label} → no answer: ${(error as Error).message} [${request.path.slice(0, 80)}]`);
           } finally {

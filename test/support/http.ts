@@ -1,3 +1,5 @@
+import { checkResponse } from './contract.js';
+
 /** Response bodies in tests are whatever the API sent: typed loosely so assertions can reach into them. */
 export function json(response: Response): Promise<any> {
   return response.json() as Promise<any>;
@@ -9,7 +11,16 @@ export interface CallResult {
   body: any;
 }
 
-/** One HTTP call with a JSON body (if any), answering status, headers and the parsed body. */
+/** A response body as `call` answers it: parsed JSON, null when empty, else the text. */
+export function parseBody(text: string): any {
+  try {
+    return text ? JSON.parse(text) : null;
+  } catch {
+    return text; // not JSON: keep the text
+  }
+}
+
+/** One HTTP call with a JSON body (if any), answering status, headers and the parsed body; checked against the OpenAPI document. */
 export async function call(
   method: string,
   url: string,
@@ -24,12 +35,8 @@ export async function call(
     headers,
     body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
   });
-  const text = await response.text();
-  let body: any = text;
-  try {
-    body = text ? JSON.parse(text) : null;
-  } catch {
-    // not JSON: keep the text
-  }
+  const body = parseBody(await response.text());
+  // Every response of a Tollgate service under test must match its OpenAPI document (test/support/contract.ts).
+  await checkResponse(method, url, response.status, response.headers, body);
   return { status: response.status, headers: response.headers, body };
 }

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { registerService } from './contract.js';
 
 export const SERVICE_ENTRY = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 
@@ -17,6 +18,8 @@ export interface ServiceProcess {
 
 /** Runs the built service (`node dist/src/main.js`) as a real process with the given environment. */
 export function spawnService(env: Record<string, string>): ServiceProcess {
+  // Its responses (through `call`) are checked against the OpenAPI document.
+  if (/^\d+$/.test(env.PORT ?? '')) for (const host of ['127.0.0.1', 'localhost']) registerService(`http://${host}:${env.PORT}`);
   const child = spawn(process.execPath, [SERVICE_ENTRY], {
     env: { PATH: process.env.PATH ?? '', STRIPE_SUPPRESS_NOTICES: 'true', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

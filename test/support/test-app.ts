@@ -11,6 +11,7 @@ import { parseTierCatalog } from '../../src/config/tier-catalog.js';
 import { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { EmbeddedPostgres } from '../../src/database/embedded-postgres.js';
 import { MemoryLogSink } from '../../src/logging/log-sink.js';
+import { registerService } from './contract.js';
 import type { TestDatabase } from './database.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
@@ -65,5 +66,8 @@ export async function startTestApp(
   await listen(app, 0, '127.0.0.1');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { app, url: `http://127.0.0.1:${port}`, logs, close: () => app.close() };
+  const url = `http://127.0.0.1:${port}`;
+  // Its responses are checked against the OpenAPI document; extra modules mount test-only probe routes.
+  registerService(url, { probes: (options.imports ?? []).length > 0 });
+  return { app, url, logs, close: () => app.close() };
 }

@@ -8,32 +8,32 @@ export const SCOPE_PATTERN = /^[a-z][a-z0-9_:.-]{0,49}$/;
 export const SCOPE_MESSAGE = 'each scope is a lower-case word like "ingest"';
 
 export class CreateApiKeyDto {
-  @ApiPropertyOptional({ example: 'production' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100, example: 'production', description: 'Default: default' })
   @IsOmittable()
   @IsString()
   @Length(1, 100)
   name?: string;
 
-  @ApiPropertyOptional({ enum: ['live', 'test'], default: 'live' })
+  @ApiPropertyOptional({ enum: ['live', 'test'], description: 'Default: live' })
   @IsOmittable()
   @IsIn(['live', 'test'])
   mode?: 'live' | 'test';
 
-  @ApiPropertyOptional({ type: [String], example: ['ingest'], description: 'The operator grants any; a key holder at most its own key\'s' })
+  @ApiPropertyOptional({ type: [String], maxItems: 20, example: ['ingest'], description: 'Each matching ^[a-z][a-z0-9_:.-]{0,49}$. The operator grants any; a key holder at most its own key\'s' })
   @IsOmittable()
   @IsArray()
   @ArrayMaxSize(20)
   @Matches(SCOPE_PATTERN, { each: true, message: SCOPE_MESSAGE })
   scopes?: string[];
 
-  @ApiPropertyOptional({ description: 'ISO-8601 time after which the key stops working (null or absent: never)', example: '2027-01-01T00:00:00Z' })
+  @ApiPropertyOptional({ type: String, format: 'date-time', nullable: true, description: 'ISO-8601 time after which the key stops working (null or absent: never)', example: '2027-01-01T00:00:00Z' })
   @IsOptional()
   @IsIsoDateTime()
   expiresAt?: Date;
 }
 
 export class UpdateApiKeyDto {
-  @ApiProperty({ example: 'production' })
+  @ApiProperty({ minLength: 1, maxLength: 100, pattern: '\\S', example: 'production' })
   @IsString()
   @Length(1, 100, { message: 'name must be 1 to 100 characters' })
   @Matches(/\S/, { message: 'name must not be blank' })
@@ -41,7 +41,7 @@ export class UpdateApiKeyDto {
 }
 
 export class RotateApiKeyDto {
-  @ApiPropertyOptional({ description: 'How long the old key keeps working, in seconds', default: 86400 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: 30 * 86400, description: 'How long the old key keeps working, in seconds (default: 86400, 24 h)' })
   @IsOmittable()
   @IsInt()
   @Min(0)
@@ -53,7 +53,7 @@ const LIMIT_MESSAGE = `limit must be a whole number from 1 to ${KEY_PAGE_MAX}`;
 
 /** `?limit=&cursor=` of every key list (admin, /v1/me, portal): newest first. */
 export class ListApiKeysQuery {
-  @ApiPropertyOptional({ default: KEY_PAGE_DEFAULT, minimum: 1, maximum: KEY_PAGE_MAX })
+  @ApiPropertyOptional({ type: 'integer', default: KEY_PAGE_DEFAULT, minimum: 1, maximum: KEY_PAGE_MAX })
   @IsOptional()
   @Type(() => Number)
   @IsInt({ message: LIMIT_MESSAGE })
@@ -61,7 +61,7 @@ export class ListApiKeysQuery {
   @Max(KEY_PAGE_MAX, { message: LIMIT_MESSAGE })
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 100, description: 'nextCursor of the previous page' })
   @IsOptional()
   @IsString()
   @Length(1, 100)

@@ -23,14 +23,14 @@ import { IsOmittable } from '../../common/index.js';
 const RATE_LIMIT = /^\d[\d_]*\s*\/\s*(?:\d+\s*)?(s|sec|second|m|min|minute|h|hr|hour|d|day)s?$/i;
 
 export class CustomerOverridesDto {
-  @ApiPropertyOptional({ description: 'Included calls per month (for `custom` tiers, or a per-customer deal)' })
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER, description: 'Included calls per month (for `custom` tiers, or a per-customer deal)' })
   @IsOmittable()
   @IsInt()
   @Min(0)
   @Max(Number.MAX_SAFE_INTEGER)
   includedCalls?: number;
 
-  @ApiPropertyOptional({ type: [String], example: ['1000/min'] })
+  @ApiPropertyOptional({ type: [String], maxItems: 5, example: ['1000/min'], description: 'Each like "1000/min" (count / s, min, hour or day), at most 50 characters' })
   @IsOmittable()
   @IsArray()
   @ArrayMaxSize(5)
@@ -43,7 +43,7 @@ export class CustomerOverridesDto {
   @IsIn(['block', 'throttle', 'overage'])
   onQuotaExceeded?: 'block' | 'throttle' | 'overage';
 
-  @ApiPropertyOptional({ description: 'Monthly base price as an exact decimal string', example: '1500.00' })
+  @ApiPropertyOptional({ pattern: '^\\d{1,12}(\\.\\d{1,2})?$', description: 'Monthly base price as an exact decimal string', example: '1500.00' })
   @IsOmittable()
   @IsNumberString({ no_symbols: false })
   @Matches(/^\d{1,12}(\.\d{1,2})?$/, { message: 'price must be an amount like "1500.00"' })
@@ -51,22 +51,22 @@ export class CustomerOverridesDto {
 }
 
 export class CreateCustomerDto {
-  @ApiProperty()
+  @ApiProperty({ minLength: 1, maxLength: 200 })
   @IsString()
   @Length(1, 200)
   name: string;
 
-  @ApiProperty({ example: 'pro' })
+  @ApiProperty({ minLength: 1, maxLength: 100, example: 'pro', description: 'A tier of tiers.yaml' })
   @IsString()
   @Length(1, 100)
   tier: string;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ type: String, format: 'email', nullable: true, description: 'null removes it (update)' })
   @IsOptional()
   @IsEmail()
   email?: string;
 
-  @ApiPropertyOptional({ description: "Your own id for this customer (unique)" })
+  @ApiPropertyOptional({ minLength: 1, maxLength: 200, description: 'Your own id for this customer (unique)' })
   @IsOptional()
   @IsString()
   @Length(1, 200)
@@ -78,7 +78,7 @@ export class CreateCustomerDto {
   @Type(() => CustomerOverridesDto)
   overrides?: CustomerOverridesDto;
 
-  @ApiPropertyOptional()
+  @ApiPropertyOptional({ type: String, format: 'uri', nullable: true, description: 'http(s) URL for notifications; null removes it (update)' })
   @IsOptional()
   @IsUrl({ protocols: ['http', 'https'], require_tld: false, require_protocol: true })
   webhookUrl?: string;
@@ -96,7 +96,7 @@ export class UpdateCustomerDto extends PartialType(OmitType(CreateCustomerDto, [
 }
 
 export class ListCustomersQuery {
-  @ApiPropertyOptional({ example: 'pro' })
+  @ApiPropertyOptional({ maxLength: 100, example: 'pro' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
@@ -107,7 +107,7 @@ export class ListCustomersQuery {
   @IsIn(['active', 'suspended', 'past_due', 'canceled'])
   status?: 'active' | 'suspended' | 'past_due' | 'canceled';
 
-  @ApiPropertyOptional({ minimum: 1, maximum: 200, default: 50 })
+  @ApiPropertyOptional({ type: 'integer', minimum: 1, maximum: 200, default: 50 })
   @IsOptional()
   @Type(() => Number)
   @IsInt()
@@ -115,7 +115,7 @@ export class ListCustomersQuery {
   @Max(200)
   limit?: number;
 
-  @ApiPropertyOptional({ description: 'nextCursor of the previous page' })
+  @ApiPropertyOptional({ maxLength: 100, description: 'nextCursor of the previous page' })
   @IsOptional()
   @IsString()
   @MaxLength(100)
