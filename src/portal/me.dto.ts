@@ -1,6 +1,5 @@
-import { ApiProperty } from '@nestjs/swagger';
-import { PeriodDto } from '../common/api.js';
-import { EffectiveLimitsDto } from '../customers/api.js';
+import { ApiProperty, PickType } from '@nestjs/swagger';
+import { CustomerDto } from '../customers/api.js';
 
 /** The key a `/v1/me` call was made with. */
 export class MeKeyDto {
@@ -14,28 +13,8 @@ export class MeKeyDto {
   mode: 'live' | 'test';
 }
 
-export class MeDto {
-  @ApiProperty()
-  id: string;
-
-  @ApiProperty()
-  name: string;
-
-  @ApiProperty({ type: String, nullable: true })
-  email: string | null;
-
-  @ApiProperty({ example: 'pro' })
-  tier: string;
-
-  @ApiProperty({ enum: ['active', 'suspended', 'past_due', 'canceled'] })
-  status: string;
-
-  @ApiProperty({ type: EffectiveLimitsDto })
-  limits: EffectiveLimitsDto;
-
-  @ApiProperty({ type: PeriodDto, nullable: true })
-  currentPeriod: PeriodDto | null;
-
+/** The caller's own customer, as the operator sees it (same fields), plus its webhook and the key it called with. */
+export class MeDto extends PickType(CustomerDto, ['id', 'name', 'email', 'tier', 'status', 'limits', 'currentPeriod'] as const) {
   @ApiProperty({ type: String, nullable: true })
   webhookUrl: string | null;
 
