@@ -81,8 +81,7 @@ export class PeriodCloseScheduler implements OnApplicationBootstrap, OnApplicati
       return false;
     }
     this.logger.log('a billing period ended: syncing its usage before Stripe finalizes the invoice');
-    // A run already in flight may have planned before the period closed: wait for it, then run one that starts now.
-    await this.sync.sync();
+    // A sync that starts after this call (a run already in flight may have planned before the period closed).
     const report = await this.sync.sync();
     if (!report.ran) return false; // another instance holds the sync lock: look again at the next check
     this.checkedUntil = now;

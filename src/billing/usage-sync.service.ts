@@ -52,6 +52,8 @@ export class UsageSyncService {
   private readonly logger = new Logger('UsageSync');
   private readonly limiter: StripeRateLimiter;
   private localRun: Promise<SyncReport> | null = null;
+  /** The run callers get while `localRun` is in flight: it starts when that one ends. */
+  private nextRun: Promise<SyncReport> | null = null;
   private meterIds: Map<string, string> | null = null;
   private metersFetchedAt = 0;
 
@@ -67,10 +69,30 @@ export class UsageSyncService {
     this.limiter = new StripeRateLimiter(config.stripeMaxRequestsPerSecond ?? (live ? 900 : 20));
   }
 
-  /** Runs one sync unless one is already running here or on another instance. */
+  /**
+   * Runs a sync that starts after this call (unless another instance holds the lock: `ran: false`). A run already in
+   * flight here may have planned before the caller's usage was recorded, so the caller gets the next run instead,
+   * started once that one ends; every call made meanwhile shares that next run.
+   */
   sync(): Promise<SyncReport> {
-    if (!this.localRun) this.localRun = this.runLocked().finally(() => (this.localRun = null));
-    return this.localRun;
+    if (this.nextRun) return this.nextRun;
+    if (!this.localRun) return this.startRun();
+    const next = this.localRun
+      .catch(() => undefined)
+      .then(() => {
+        this.nextRun = null;
+        return this.startRun();
+      });
+    this.nextRun = next;
+    return next;
+  }
+
+  private startRun(): Promise<SyncReport> {
+    const run = this.runLocked().finally(() => {
+      if (this.localRun === run) this.localRun = null;
+    });
+    this.localRun = run;
+    return run;
   }
 
   private async runLocked(): Promise<SyncReport> {

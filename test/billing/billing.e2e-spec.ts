@@ -6,6 +6,7 @@ import type { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call } from '../support/http.js';
+import { until } from '../support/wait.js';
 import { startStripe, stripeConfig, subscribeAndPay } from '../support/billing-app.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 
@@ -117,6 +118,24 @@ describe('Stripe billing against the emulator', () => {
     expect(await stripeTotal(customer.stripeCustomerId, customer.currentPeriod)).toBe(260);
     const events = emulator.meterEvents({ customer: customer.stripeCustomerId }).map((event) => event.value);
     expect(events).toEqual([300, -40]);
+  });
+
+  it('answers a sync asked for during a run with a run that started after the call: the usage recorded before it is pushed', async () => {
+    const customer = await subscribedCustomer('pro');
+    await ingest(customer.id, 100, 'inflight-1');
+    // A run in flight (the scheduler's, say) planned before the next event: its push is on its way, slowly.
+    emulator.faults = { ...emulator.faults, latencyMs: 1_000, onlyPaths: /meter_events/ };
+    const inFlight = admin.request('POST', '/v1/billing/sync');
+    await until(() => emulator.requests.some((request) => request.path === '/v1/billing/meter_events' && request.status === 0));
+    emulator.faults = { ...emulator.faults, latencyMs: 0, onlyPaths: undefined };
+    // Late usage is acknowledged, then a sync is asked for (the period-close push before Stripe finalizes).
+    expect((await ingest(customer.id, 50, 'inflight-2')).body.results[0].status).toBe('accepted');
+    const asked = await admin.request('POST', '/v1/billing/sync');
+    expect(asked.status).toBe(200);
+    expect(asked.body).toMatchObject({ ran: true, stillPending: 0 });
+    // Its 200 means Stripe has what was acknowledged before the call, not the earlier run's plan only.
+    expect(emulator.meterEvents({ customer: customer.stripeCustomerId }).map((event) => event.value)).toEqual([100, 50]);
+    expect((await inFlight).body).toMatchObject({ ran: true, planned: 1, sent: 1 });
   });
 
   describe('webhooks', () => {

@@ -336,7 +336,8 @@ describe('one billing month, invoiced by Stripe, equals what Tollgate previews',
     expect(drafts.length).toBeGreaterThanOrEqual(40);
 
     // Late events (they happened before the end, reported now: inside the late-event grace), then the
-    // period-close sync, as the scheduler runs it right after a period ends.
+    // period-close sync, as the scheduler runs it right after a period ends. The scheduler's own runs go on in
+    // the background: a sync asked for while one is in flight is answered by a run that started after the call.
     await travel(T1 + 20 * MINUTE);
     await ingest(
       roundEvents(21, LATE_SHARE, 'late').map((event) => ({ ...event, timestamp: T1 - 3 * MINUTE })),
