@@ -58,7 +58,7 @@ function freePort() {
 if (!existsSync(join(root, 'dist/src/index.js'))) fail('dist/ is missing: run `npm run build` first');
 
 // 1. The tarball, as `npm publish` would upload it.
-const tarball = (await run('npm', ['pack', '--silent', '--pack-destination', work], root)).trim().split('\n').pop();
+const tarball = (await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], root)).trim().split('\n').pop();
 log(`packed ${tarball}`);
 
 // 2. A host app of its own: the example's sources, the tier catalog, and a package.json declaring only what it uses.
