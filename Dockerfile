@@ -3,7 +3,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY . .
-RUN npm run build && npm prune --omit=dev
+# Not pruned: the service's runtime packages (Nest, TypeORM, drivers) are the library's peer dependencies,
+# which the repository keeps in devDependencies.
+RUN npm run build
 ENV NODE_ENV=production PORT=3000
 EXPOSE 3000
 CMD ["node", "dist/src/main.js"]

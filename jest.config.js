@@ -7,6 +7,7 @@ export default {
   moduleNameMapper: {
     '^@nestjs/throttler$': '<rootDir>/node_modules/.cache/tollgate-jest/nestjs-throttler/index.mjs',
     '^tollgate$': '<rootDir>/src/index.ts',
+    '^tollgate/service$': '<rootDir>/src/service.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },

@@ -1,14 +1,21 @@
 import { type DynamicModule, type MiddlewareConsumer, Module, type NestModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
+import { AdminModule } from './admin/index.js';
+import { BillingApiModule } from './billing/api.js';
 import { ApiExceptionFilter } from './common/index.js';
-import { TollgateConfig } from './config/index.js';
+import { configFromEnvironment, type TollgateConfig } from './config/index.js';
 import { DemoModule } from './demo/index.js';
 import { HealthModule } from './health/index.js';
 import type { LogSink } from './logging/index.js';
 import { LoggingModule } from './logging/index.js';
+import { UsageApiModule } from './metering/api.js';
 import { MeteringModule } from './tollgate.module.js';
 import { HttpMetricsMiddleware } from './metrics/index.js';
 import { MetricsModule } from './metrics/index.js';
+import { NotificationsApiModule } from './notifications/api.js';
+import { PortalModule } from './portal/index.js';
+import { TiersApiModule } from './tiers/api.js';
+import { VerifyApiModule } from './verify/api.js';
 
 export interface AppModuleOptions {
   /** Defaults to reading process.env and tiers.yaml. */
@@ -20,12 +27,21 @@ export interface AppModuleOptions {
 @Module({})
 export class AppModule implements NestModule {
   static forRoot(options: AppModuleOptions = {}): DynamicModule {
-    const config = options.config ?? TollgateConfig.fromEnvironment();
+    const config = options.config ?? configFromEnvironment(process.env);
     return {
       module: AppModule,
       imports: [
         // The service guards per controller: admin routes use the admin token, the demo API uses API keys.
-        MeteringModule.forRoot({ config, serviceApi: true, globalGuards: false }),
+        MeteringModule.forRoot({ config, globalGuards: false }),
+        // The service's HTTP API (each module mounts its own controllers) is composed here, never by the library:
+        // `import 'tollgate'` does not load it.
+        TiersApiModule,
+        AdminModule,
+        UsageApiModule,
+        VerifyApiModule,
+        BillingApiModule,
+        NotificationsApiModule,
+        PortalModule,
         LoggingModule.forRoot(options.logSink),
         MetricsModule,
         HealthModule,

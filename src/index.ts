@@ -2,7 +2,7 @@
 
 // The module a host app imports, its options and the guard order of the request path.
 export { MeteringModule, TOLLGATE_GUARDS } from './tollgate.module.js';
-export { MeteringModuleOptions, type MeteringModuleExtras } from './tollgate.options.js';
+export type { MeteringModuleOptions, MeteringModuleExtras } from './tollgate.options.js';
 
 // Decorators and guards.
 export { Tier } from './tiers/index.js';
@@ -74,7 +74,10 @@ export { TIER_CHANGED, type TierChangedEvent } from './customers/index.js';
 export { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from './api-keys/index.js';
 
 // Configuration.
-export { TollgateConfig } from './config/index.js';
+export { TollgateConfig, StripeSettings, OperatorSettings, type TollgateOptions } from './config/index.js';
+// The one place Tollgate reads environment variables, from the object you pass: `forRoot(fromEnvironment(process.env))`.
+export { fromEnvironment } from './config/index.js';
+export { MissingPackageError } from './common/index.js';
 export { ConfigError, ConfigErrors } from './config/index.js';
 export {
   parseTierCatalog,

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { createApp, listen } from './bootstrap.js';
-import { ConfigErrors } from './config/index.js';
-import { TollgateConfig } from './config/index.js';
+import { ConfigErrors, configFromEnvironment } from './config/index.js';
+import type { TollgateConfig } from './config/index.js';
 import { DemoSeeder } from './demo/index.js';
 
 function loadConfig(): TollgateConfig {
   try {
-    return TollgateConfig.fromEnvironment();
+    return configFromEnvironment(process.env);
   } catch (error) {
     if (error instanceof ConfigErrors) {
       process.stderr.write(`Tollgate cannot start: invalid configuration\n${error.message}\n`);

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { DocumentBuilder, type OpenAPIObject, SwaggerModule } from '@nestjs/swagger';
-import { ApiErrorDto, errorSchema } from './common/index.js';
+import { ApiErrorDto, errorSchema } from './common/api.js';
 
 // @nestjs/swagger exports the document type only: its parts, by name.
 type OperationObject = NonNullable<OpenAPIObject['paths'][string]['get']>;

@@ -2,12 +2,11 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
-import { ConfigErrors } from './config/index.js';
-import { TollgateConfig } from './config/index.js';
+import { ConfigErrors, configFromEnvironment } from './config/index.js';
 import { CatalogProvisioner } from './billing/index.js';
 
 async function main(): Promise<void> {
-  const config = TollgateConfig.fromEnvironment();
+  const config = configFromEnvironment(process.env);
   config.demo = false;
   const app = await NestFactory.createApplicationContext(AppModule.forRoot({ config }), { logger: ['error', 'warn'] });
   try {

@@ -9,5 +9,5 @@ export const {
 } = new ConfigurableModuleBuilder<MeteringModuleOptions>()
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createMeteringOptions')
-  .setExtras<MeteringModuleExtras>({ globalGuards: true, serviceApi: false }, (definition) => ({ ...definition, global: true }))
+  .setExtras<MeteringModuleExtras>({ globalGuards: true }, (definition) => ({ ...definition, global: true }))
   .build();

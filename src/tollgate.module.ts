@@ -2,51 +2,29 @@ import { type DynamicModule, Module, type Provider, type Type } from '@nestjs/co
 import { APP_GUARD, ModuleRef } from '@nestjs/core';
 import { EventEmitterModule } from '@nestjs/event-emitter';
 import { ScheduleModule } from '@nestjs/schedule';
-import { AdminModule } from './admin/index.js';
 import { ApiKeysModule } from './api-keys/index.js';
-import { BillingApiModule, BillingModule } from './billing/index.js';
+import { BillingModule } from './billing/index.js';
 import { ConstantTimeComparator } from './common/index.js';
-import { TollgateConfig } from './config/index.js';
+import { resolveOptions, TollgateConfig } from './config/index.js';
 import { CustomersModule } from './customers/index.js';
 import { DatabaseModule } from './database/index.js';
-import { NotificationsApiModule, NotificationsModule } from './notifications/index.js';
-import { PortalModule } from './portal/index.js';
+import { NotificationsModule } from './notifications/index.js';
 import { RateLimitModule } from './rate-limit/index.js';
 import { RedisModule } from './redis/index.js';
 import { MeteringCoreModule } from './metering-core/index.js';
 import { HOST_NOTIFICATION_CHANNELS } from './notifications/index.js';
 import { HOST_RATE_LIMIT_STORAGE } from './rate-limit/index.js';
-import {
-  TOLLGATE_GUARDS,
-  UsageApiModule,
-  UsageModule,
-} from './metering/index.js';
-import { TiersApiModule, TiersModule } from './tiers/index.js';
-import { VerifyApiModule } from './verify/index.js';
+import { TOLLGATE_GUARDS, UsageModule } from './metering/index.js';
+import { TiersModule } from './tiers/index.js';
 import { ConfigurableMeteringModule, METERING_ASYNC_OPTIONS_TYPE, METERING_MODULE_OPTIONS, METERING_OPTIONS_TYPE } from './tollgate-module-definition.js';
 import type { MeteringModuleOptions } from './tollgate.options.js';
 
 // Defined beside the guards (metering), so modules under the root can use it without a cycle.
 export { TOLLGATE_GUARDS };
 
+/** A complete configuration given (the service's, tests') or the options resolved and validated. */
 function configFromOptions(options: MeteringModuleOptions): TollgateConfig {
-  if (options.config) return options.config;
-  const env: Record<string, string | undefined> = { ...process.env };
-  if (typeof options.tiers === 'string') env.TOLLGATE_TIERS = options.tiers;
-  if (options.databaseUrl !== undefined) env.DATABASE_URL = options.databaseUrl ?? undefined;
-  if (options.databaseSchema) env.DATABASE_SCHEMA = options.databaseSchema;
-  if (options.dataDir) env.TOLLGATE_DATA_DIR = options.dataDir;
-  if (options.redisUrl !== undefined) env.REDIS_URL = options.redisUrl ?? undefined;
-  if (options.redisPrefix) env.REDIS_PREFIX = options.redisPrefix;
-  if (options.rateLimitFailureMode) env.RATE_LIMIT_FAILURE_MODE = options.rateLimitFailureMode;
-  const catalog = typeof options.tiers === 'object' ? options.tiers : undefined;
-  const config = TollgateConfig.fromEnvironment(env, { catalog });
-  if (options.meteringMode) config.meteringMode = options.meteringMode;
-  if (options.meteredStatus) config.meteredStatus = options.meteredStatus;
-  if (options.upgradeUrl) config.catalog = { ...config.catalog, upgradeUrl: options.upgradeUrl };
-  // The library never runs the demo; that is the service's business.
-  config.demo = false;
-  return config;
+  return options.config ?? resolveOptions(options, 'MeteringModule options');
 }
 
 /** An extension given as an instance, or as a class Nest builds in this module (so it can inject Tollgate's services). */
@@ -84,7 +62,6 @@ export class MeteringModule extends ConfigurableMeteringModule {
 
   private static compose(definition: DynamicModule, extras: Partial<typeof METERING_OPTIONS_TYPE>): DynamicModule {
     const globalGuards = extras.globalGuards ?? true;
-    const serviceApi = extras.serviceApi ?? false;
     const config: Provider = {
       provide: TollgateConfig,
       inject: [METERING_MODULE_OPTIONS],
@@ -109,8 +86,6 @@ export class MeteringModule extends ConfigurableMeteringModule {
         UsageModule,
         BillingModule,
         NotificationsModule,
-        // The service's HTTP API: each module mounts its own controllers.
-        ...(serviceApi ? [TiersApiModule, AdminModule, UsageApiModule, VerifyApiModule, BillingApiModule, NotificationsApiModule, PortalModule] : []),
       ],
       providers: [...(definition.providers ?? []), config, ConstantTimeComparator, ...extensionProviders, ...guards],
       exports: [TollgateConfig, ConstantTimeComparator, HOST_RATE_LIMIT_STORAGE, HOST_NOTIFICATION_CHANNELS, TiersModule, CustomersModule, ApiKeysModule, MeteringCoreModule, RateLimitModule, UsageModule, BillingModule, NotificationsModule],

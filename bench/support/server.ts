@@ -27,7 +27,7 @@ import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
 import type { LogSink } from '../../src/logging/log-sink.js';
 import { LoggingModule } from '../../src/logging/logging.module.js';
 import { EventsController } from '../../src/metering/events.controller.js';
-import { VerifyApiModule } from '../../src/verify/index.js';
+import { VerifyApiModule } from '../../src/verify/api.js';
 import { type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
 
 const SEED_TIERS = readFileSync(new URL('../../../tiers.yaml', import.meta.url), 'utf8');

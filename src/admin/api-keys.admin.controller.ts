@@ -2,9 +2,9 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Qu
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { ApiKeysService } from '../api-keys/index.js';
 import { Public } from '../common/index.js';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { AdminGuard } from './admin.guard.js';
-import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/index.js';
+import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/api.js';
 import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
 
 @ApiTags('admin: api keys')

@@ -2,9 +2,9 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Patch, Post, Query, Use
 import { ApiBearerAuth, ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { Public } from '../common/index.js';
 import { CustomersService } from '../customers/index.js';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { AdminGuard } from './admin.guard.js';
-import { CustomerDto, CustomerPageDto } from '../customers/index.js';
+import { CustomerDto, CustomerPageDto } from '../customers/api.js';
 import { CreateCustomerDto, ListCustomersQuery, UpdateCustomerDto } from './dto/customer.dto.js';
 
 @ApiTags('admin: customers')

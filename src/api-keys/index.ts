@@ -7,4 +7,3 @@ export { ApiKeysService, type CreateKeyInput, holderGrantor, type IssuedKey, KEY
 export { attachConsumer, type Consumer, consumerOf, CurrentConsumer } from './consumer.js';
 export { KEY_REJECTION_MESSAGES, presentedKey } from './api-key.presented.js';
 export { TierGuard } from './tier.guard.js';
-export { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from './api-key-view.dto.js';

@@ -4,8 +4,8 @@ import type { Response } from 'express';
 import { AdminGuard } from '../admin/index.js';
 import { Public } from '../common/index.js';
 import { CustomersService } from '../customers/index.js';
-import { ApiErrors } from '../common/index.js';
-import { ApiUsagePeriod } from '../metering/index.js';
+import { ApiErrors } from '../common/api.js';
+import { ApiUsagePeriod } from '../metering/api.js';
 import {
   InvoicePreviewDto,
   ProvisionReportDto,

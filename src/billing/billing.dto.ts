@@ -1,8 +1,8 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
 import { IsIn, IsOptional, IsString, Length } from 'class-validator';
-import { PeriodDto } from '../common/index.js';
-import { CustomerDto } from '../customers/index.js';
-import { QUANTITY_SCHEMA } from '../metering/index.js';
+import { PeriodDto } from '../common/api.js';
+import { CustomerDto } from '../customers/api.js';
+import { QUANTITY_SCHEMA } from '../metering/api.js';
 import type { PushStatus } from './push-outbox.js';
 
 export const PUSH_STATUSES: PushStatus[] = ['pending', 'sent', 'failed', 'dry_run'];

@@ -4,7 +4,6 @@ import { CustomersModule } from '../customers/index.js';
 import { UsageModule } from '../metering/index.js';
 import { TiersModule } from '../tiers/index.js';
 import { BillingHistoryService } from './billing-history.service.js';
-import { BillingController } from './billing.controller.js';
 import { BillingService } from './billing.service.js';
 import { CatalogProvisioner } from './catalog.provisioner.js';
 import { InvoiceUsageCheck } from './invoice-usage.check.js';
@@ -12,8 +11,6 @@ import { MeterErrorsService } from './meter-errors.service.js';
 import { PeriodCloseScheduler } from './period-close.scheduler.js';
 import { PushOutbox } from './push-outbox.js';
 import { ReconciliationService } from './reconciliation.service.js';
-import { StripeEventsController } from './stripe-events.controller.js';
-import { StripeWebhooksController } from './stripe-webhooks.controller.js';
 import { createStripeClient, StripeClient } from './stripe.client.js';
 import { SubscriptionsService } from './subscriptions.service.js';
 import { UsageSyncScheduler } from './usage-sync.scheduler.js';
@@ -39,10 +36,3 @@ import { UsageSyncService } from './usage-sync.service.js';
   exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient, MeterErrorsService, PeriodCloseScheduler],
 })
 export class BillingModule {}
-
-/** Billing's operator API and Stripe's webhook endpoint (the service's API only, not mounted in a host app). */
-@Module({
-  imports: [BillingModule, CustomersModule, TiersModule, UsageModule],
-  controllers: [BillingController, StripeWebhooksController, StripeEventsController],
-})
-export class BillingApiModule {}

@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import { CUSTOM, type TierDefinition } from '../config/index.js';
 import { TiersService } from '../tiers/index.js';
 import { idempotencyKeyFor, priceMatches, pricesByLookupKey, wantedPrices } from './price-catalog.js';
-import { InjectStripe, type StripeClient, stripeNames } from './stripe.client.js';
+import { InjectStripe, loadStripe, type StripeClient, stripeNames } from './stripe.client.js';
 
 export interface ProvisionReport {
   created: string[];
@@ -93,6 +93,7 @@ export class CatalogProvisioner {
   /** Creates what is missing or changed, moves the lookup_key to it and archives what it replaces. */
   private async provisionPrices(stripe: Stripe, tier: TierDefinition, productId: string, meters: Map<string, Stripe.Billing.Meter>, report: ProvisionReport) {
     const meterIds = new Map([...meters].map(([name, meter]) => [name, meter.id]));
+    await loadStripe(); // wantedPrices writes Stripe.Decimal values (loaded already when the client was made)
     const wanted = wantedPrices(tier, productId, meterIds);
     const current = await pricesByLookupKey(stripe, wanted.map((entry) => entry.lookupKey));
     for (const entry of wanted) {

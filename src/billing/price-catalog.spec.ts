@@ -2,6 +2,10 @@ import type Stripe from 'stripe';
 import { parseTierCatalog } from '../config/tier-catalog.js';
 import { idempotencyKeyFor, priceMatches, stripeTiers, wantedPrices } from './price-catalog.js';
 import { meteredPrice } from './pricing.js';
+import { loadStripe } from './stripe.client.js';
+
+// stripeTiers uses the SDK a Stripe client loaded (stripe is an optional peer).
+beforeAll(() => loadStripe());
 
 const catalog = (price: string, overage: string) =>
   parseTierCatalog(`

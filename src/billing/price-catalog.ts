@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { isDecimalString, multiplyDecimals, normalizeDecimal, toMinorUnits } from '../common/index.js';
 import { CUSTOM, type TierDefinition } from '../config/index.js';
 import { type MeteredPrice, meteredPrice } from './pricing.js';
-import { stripeNames } from './stripe.client.js';
+import { loadedStripe, stripeNames } from './stripe.client.js';
 
 /** One Stripe price Tollgate wants, by lookup_key, with exactly the parameters it is created with. */
 export interface WantedPrice {
@@ -25,7 +25,7 @@ export function stripeTiers(price: MeteredPrice): Stripe.PriceCreateParams.Tier[
     if (flat === null) throw new RangeError(`flat fee ${tier.flatFee} is not a whole number of cents`);
     return {
       up_to: tier.upTo === null ? ('inf' as const) : Number(tier.upTo),
-      unit_amount_decimal: Stripe.Decimal.from(toCents(tier.unitPrice)),
+      unit_amount_decimal: loadedStripe().Decimal.from(toCents(tier.unitPrice)),
       ...(flat !== 0 && { flat_amount: flat }),
     };
   });

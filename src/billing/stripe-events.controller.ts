@@ -2,13 +2,13 @@ import { BadRequestException, Controller, Headers, HttpCode, Inject, Logger, Pos
 import type { RawBodyRequest } from '@nestjs/common';
 import { ApiBody, ApiHeader, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
 import { Public } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { StripeEventReceiptDto } from './billing.dto.js';
 import { METER_ERROR_EVENT_TYPES, type MeterErrorReport, MeterErrorsService } from './meter-errors.service.js';
-import { InjectStripe, type StripeClient } from './stripe.client.js';
+import { InjectStripe, loadStripe, type StripeClient } from './stripe.client.js';
 
 /**
  * Stripe event destination (thin events, v2): Stripe → Tollgate. The signature is checked on the raw body with
@@ -20,8 +20,8 @@ import { InjectStripe, type StripeClient } from './stripe.client.js';
 @Controller('v1/billing/stripe/events')
 export class StripeEventsController {
   private readonly logger = new Logger('StripeEvents');
-  /** Parses and verifies when Stripe is off too (nothing is fetched then). */
-  private readonly verifier = new Stripe('sk_test_event_verification_only');
+  /** Parses and verifies when Stripe is off too (nothing is fetched then); made at the first event (stripe is an optional peer). */
+  private verifier: Stripe | null = null;
 
   constructor(
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
@@ -51,6 +51,7 @@ export class StripeEventsController {
     if (!secret) throw new BadRequestException({ error: 'invalid_signature', message: 'STRIPE_EVENT_DESTINATION_SECRET is not set: no event can be verified.' });
     if (!signature || !request.rawBody) throw new BadRequestException({ error: 'invalid_signature', message: 'Missing Stripe-Signature header or body.' });
     let notification: { id: string; type: string; related_object?: { id: string } | null };
+    this.verifier ??= new (await loadStripe())('sk_test_event_verification_only');
     try {
       notification = (this.stripe ?? this.verifier).parseEventNotification(request.rawBody, signature, secret) as typeof notification;
     } catch {

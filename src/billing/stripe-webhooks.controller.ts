@@ -2,7 +2,8 @@ import { BadRequestException, Controller, HttpCode, Inject, Logger, Post, Req, S
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { RawBodyRequest } from '@nestjs/common';
 import type { Request } from 'express';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { loadStripe } from './stripe.client.js';
 import type { DataSource } from 'typeorm';
 import { Public } from '../common/index.js';
 import { KeyedSerializer } from '../common/index.js';
@@ -32,7 +33,8 @@ import { ENDING_STATUSES, GRANTING_STATUSES, SUSPENDING_STATUSES, subscriptionPe
 @Controller('v1/stripe/webhooks')
 export class StripeWebhooksController {
   private readonly logger = new Logger('StripeWebhooks');
-  private readonly verifier = new Stripe('sk_test_webhook_verification_only');
+  /** Made at the first event: stripe is an optional peer. */
+  private verifier: Stripe | null = null;
   /** One event per Stripe customer at a time on this instance, so the ordering check and the apply are one step. */
   private readonly perCustomer = new KeyedSerializer();
 
@@ -52,6 +54,7 @@ export class StripeWebhooksController {
     const signature = request.header('stripe-signature');
     if (!signature || !request.rawBody) throw new BadRequestException({ error: 'invalid_signature', message: 'Missing Stripe-Signature header or body.' });
     let event: Stripe.Event;
+    this.verifier ??= new (await loadStripe())('sk_test_webhook_verification_only');
     try {
       event = this.verifier.webhooks.constructEvent(request.rawBody, signature, secret);
     } catch {

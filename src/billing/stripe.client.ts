@@ -1,5 +1,6 @@
 import { Inject } from '@nestjs/common';
-import Stripe from 'stripe';
+import type Stripe from 'stripe';
+import { loadOptionalPeer } from '../common/index.js';
 import type { TollgateConfig } from '../config/index.js';
 
 /** The Stripe SDK client, or null when STRIPE_SECRET_KEY is unset (Stripe off: the sync job dry-runs). */
@@ -7,9 +8,24 @@ export type StripeClient = Stripe | null;
 export const StripeClient = Symbol('StripeClient');
 export const InjectStripe = () => Inject(StripeClient);
 
-export function createStripeClient(config: TollgateConfig): StripeClient {
+let sdk: typeof Stripe | null = null;
+
+/** The Stripe SDK, an optional peer: loaded once, when Stripe is configured or a Stripe webhook arrives. */
+export async function loadStripe(): Promise<typeof Stripe> {
+  sdk ??= (await loadOptionalPeer('stripe', 'Stripe billing (the stripe.secretKey option, STRIPE_SECRET_KEY)', () => import('stripe'))).default;
+  return sdk;
+}
+
+/** The SDK already loaded by `loadStripe()` (a client exists, so it was). */
+export function loadedStripe(): typeof Stripe {
+  if (!sdk) throw new Error('the Stripe SDK is used before loadStripe()');
+  return sdk;
+}
+
+export async function createStripeClient(config: TollgateConfig): Promise<StripeClient> {
   if (!config.stripe.secretKey) return null;
   const local = config.stripe.apiUrl ? new URL(config.stripe.apiUrl) : null;
+  const Stripe = await loadStripe();
   return new Stripe(config.stripe.secretKey, {
     // Retries are ours (backoff, summaries check, outbox); the SDK must not retry behind our back.
     maxNetworkRetries: 0,

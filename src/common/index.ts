@@ -41,6 +41,5 @@ export {
 } from './tollgate.exceptions.js';
 export { type ErrorAnswer, TollgateExceptionFilter } from './tollgate-exception.filter.js';
 export { firstRunFor } from './once-per-request.js';
-export { ApiErrorDto, FieldProblemDto } from './api-error.dto.js';
-export { ApiErrors, ApiIdempotencyKey, type ErrorCodes, errorSchema, METERED_ERRORS, RATE_LIMITED_ERRORS } from './api-responses.decorator.js';
-export { PeriodDto } from './period.dto.js';
+export { loadOptionalPeer, MissingPackageError } from './optional-peer.js';
+export { createSmtpTransport, type MailTransport } from './smtp-transport.js';

@@ -1,10 +1,9 @@
 import { ConfigErrors } from './config.errors.js';
-import { validateEnvironment } from './environment.js';
-import { TollgateConfig } from './tollgate-config.js';
+import { configFromEnvironment, fromEnvironment } from './environment.js';
 
 function fieldsRejected(env: Record<string, string>): string[] {
   try {
-    validateEnvironment(env);
+    fromEnvironment(env);
   } catch (error) {
     return (error as ConfigErrors).errors.map((e) => e.field);
   }
@@ -58,19 +57,19 @@ describe('environment validation', () => {
     expect(
       fieldsRejected({ OPERATOR_EMAIL: 'ops@example.com', OPERATOR_WEBHOOK_URL: 'https://ops.example/hooks', OPERATOR_WEBHOOK_SECRET: 'whsec_operator_0123456789' }),
     ).toEqual([]);
-    const config = TollgateConfig.fromEnvironment({ OPERATOR_EMAIL: 'ops@example.com' }, { catalog: { tiers: [], meters: [], upgradeUrl: '/' } });
+    const config = configFromEnvironment({ OPERATOR_EMAIL: 'ops@example.com' }, { catalog: { tiers: [], meters: [], upgradeUrl: '/' } });
     expect(config.operator).toEqual({ email: 'ops@example.com', webhookUrl: null, webhookSecret: null });
   });
 
   it('caps active keys per customer at 100 unless TOLLGATE_MAX_KEYS_PER_CUSTOMER says otherwise', () => {
     const catalog = { tiers: [], meters: [], upgradeUrl: '/' };
-    expect(TollgateConfig.fromEnvironment({}, { catalog }).maxKeysPerCustomer).toBe(100);
-    expect(TollgateConfig.fromEnvironment({ TOLLGATE_MAX_KEYS_PER_CUSTOMER: '25' }, { catalog }).maxKeysPerCustomer).toBe(25);
+    expect(configFromEnvironment({}, { catalog }).maxKeysPerCustomer).toBe(100);
+    expect(configFromEnvironment({ TOLLGATE_MAX_KEYS_PER_CUSTOMER: '25' }, { catalog }).maxKeysPerCustomer).toBe(25);
   });
 
   it('never echoes a secret value in the error', () => {
     try {
-      validateEnvironment({ ADMIN_TOKEN: 'tiny', STRIPE_SECRET_KEY: 'pk_live_supersecret' });
+      fromEnvironment({ ADMIN_TOKEN: 'tiny', STRIPE_SECRET_KEY: 'pk_live_supersecret' });
       throw new Error('not rejected');
     } catch (error) {
       expect((error as Error).message).not.toContain('supersecret');
@@ -80,7 +79,7 @@ describe('environment validation', () => {
   });
 
   it('builds the config with DESIGN defaults', () => {
-    const config = TollgateConfig.fromEnvironment({ TOLLGATE_TIERS: new URL('../../tiers.yaml', import.meta.url).pathname });
+    const config = configFromEnvironment({ TOLLGATE_TIERS: new URL('../../tiers.yaml', import.meta.url).pathname });
     expect(config.port).toBe(3000);
     expect(config.embedded).toBe(true);
     expect(config.demo).toBe(true);
@@ -95,7 +94,7 @@ describe('environment validation', () => {
   });
 
   it('reads the body limits and HTTP timeouts', () => {
-    const config = TollgateConfig.fromEnvironment(
+    const config = configFromEnvironment(
       {
         TOLLGATE_BODY_LIMIT_BYTES: '65536',
         TOLLGATE_BULK_BODY_LIMIT_BYTES: '8388608',
@@ -113,7 +112,7 @@ describe('environment validation', () => {
 
   it('reads the reconciliation, period-close and event-destination settings (defaults: hourly, 5 min, 1 h, 1 min, 50 min)', () => {
     const catalog = { catalog: { tiers: [], meters: [], upgradeUrl: '/' } };
-    expect(TollgateConfig.fromEnvironment({}, catalog)).toMatchObject({
+    expect(configFromEnvironment({}, catalog)).toMatchObject({
       reconcileCron: '30 * * * *',
       driftThreshold: 0,
       stripeSummaryDelayMs: 300_000,
@@ -122,7 +121,7 @@ describe('environment validation', () => {
       lateEventGraceMs: 3_000_000,
       stripeEventDestinationSecret: null,
     });
-    const config = TollgateConfig.fromEnvironment(
+    const config = configFromEnvironment(
       {
         TOLLGATE_RECONCILE_CRON: '*/10 * * * *',
         TOLLGATE_DRIFT_THRESHOLD: '5',
@@ -146,7 +145,7 @@ describe('environment validation', () => {
   });
 
   it('reads the usage caps, the counter cap exactly up to bigint', () => {
-    const config = TollgateConfig.fromEnvironment(
+    const config = configFromEnvironment(
       { TOLLGATE_MAX_EVENT_QUANTITY: '5000', TOLLGATE_MAX_COUNTER_TOTAL: '9223372036854775807' },
       { catalog: { tiers: [], meters: [], upgradeUrl: '/' } },
     );
@@ -155,7 +154,7 @@ describe('environment validation', () => {
   });
 
   it('turns demo off by default on real Postgres', () => {
-    const config = TollgateConfig.fromEnvironment({
+    const config = configFromEnvironment({
       DATABASE_URL: 'postgres://u@h/db',
       PORT: '8080',
       TOLLGATE_TIERS: new URL('../../tiers.yaml', import.meta.url).pathname,

@@ -1,6 +1,6 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { PeriodDto } from '../common/index.js';
-import { RatePolicyDto } from '../tiers/index.js';
+import { PeriodDto } from '../common/api.js';
+import { RatePolicyDto } from '../tiers/api.js';
 
 /** A customer's overrides as stored (see CustomerOverrides): only the fields that were set. */
 export class CustomerOverridesViewDto {

@@ -5,4 +5,3 @@ export { CUSTOMER_CHANGED, type CustomerChangedEvent, TIER_CHANGED, type TierCha
 export { CustomersModule } from './customers.module.js';
 export { type CreateCustomerInput, CustomersService, type UpdateCustomerInput } from './customers.service.js';
 export { type EffectiveLimits } from './effective-limits.js';
-export { CustomerDto, CustomerOverridesViewDto, CustomerPageDto, EffectiveLimitsDto } from './customer-view.dto.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { isDatabaseUnavailable } from '../common/index.js';
+import { isDatabaseUnavailable, loadOptionalPeer } from '../common/index.js';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/index.js';
@@ -45,17 +45,21 @@ const READINESS = Symbol('DatabaseReadiness');
       name: TOLLGATE_CONNECTION,
       imports: [EmbeddedPostgresModule],
       inject: [TollgateConfig, EmbeddedPostgres, DatabaseReadiness],
-      useFactory: (config: TollgateConfig, embedded: EmbeddedPostgres | null, readiness: DatabaseReadiness) => ({
-        ...dataSourceOptions(config, embedded),
-        name: TOLLGATE_CONNECTION,
-        autoLoadEntities: true,
-        // Outages are retried by DatabaseReadiness, in the background; these retries are for anything else.
-        retryAttempts: 3,
-        retryDelay: 1000,
-        // dataSourceFactory opens it (or leaves it to DatabaseReadiness): @nestjs/typeorm must not.
-        manualInitialization: true,
-        [READINESS]: readiness,
-      }),
+      useFactory: async (config: TollgateConfig, embedded: EmbeddedPostgres | null, readiness: DatabaseReadiness) => {
+        // TypeORM loads pg itself; checked first so a missing optional peer is named like the others.
+        if (embedded === null) await loadOptionalPeer('pg', 'PostgreSQL (the databaseUrl option, DATABASE_URL)', () => import('pg'));
+        return {
+          ...dataSourceOptions(config, embedded),
+          name: TOLLGATE_CONNECTION,
+          autoLoadEntities: true,
+          // Outages are retried by DatabaseReadiness, in the background; these retries are for anything else.
+          retryAttempts: 3,
+          retryDelay: 1000,
+          // dataSourceFactory opens it (or leaves it to DatabaseReadiness): @nestjs/typeorm must not.
+          manualInitialization: true,
+          [READINESS]: readiness,
+        };
+      },
       dataSourceFactory: async (options) => {
         const { [READINESS]: readiness, ...dataSourceOptions } = options as typeof options & { [READINESS]: DatabaseReadiness };
         const dataSource = new DataSource(dataSourceOptions as NonNullable<typeof options>);

@@ -2,14 +2,13 @@
 import 'reflect-metadata';
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
-import { ConfigErrors } from '../config/index.js';
-import { TollgateConfig } from '../config/index.js';
+import { ConfigErrors, configFromEnvironment } from '../config/index.js';
 import { dataSourceOptions } from './data-source.options.js';
 import { runMigrations } from './migrate.js';
 import { openPglite } from './pglite.driver.js';
 
 async function main(): Promise<void> {
-  const config = TollgateConfig.fromEnvironment();
+  const config = configFromEnvironment(process.env);
   const pglite = config.embedded ? await openPglite(join(config.dataDir, 'pg')) : null;
   const dataSource = await new DataSource(dataSourceOptions(config, pglite && { pglite, closeOnShutdown: true })).initialize();
   try {

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { PGlite, types, type Results } from '@electric-sql/pglite';
+import type { PGlite, Results } from '@electric-sql/pglite';
+import { loadOptionalPeer } from '../common/index.js';
 
 type QueryCallback = (error: Error | null, result?: PgStyleResult) => void;
 
@@ -104,6 +105,8 @@ export function pgliteDriver(db: PGlite): { Pool: new () => EventEmitter } {
 export async function openPglite(dataDir?: string, loadDataDir?: Blob): Promise<PGlite> {
   const asText = (value: string) => value;
   if (dataDir) mkdirSync(dataDir, { recursive: true });
+  // An optional peer: only the embedded database (no databaseUrl) needs it.
+  const { PGlite, types } = await loadOptionalPeer('@electric-sql/pglite', 'the embedded database (no databaseUrl / DATABASE_URL set)', () => import('@electric-sql/pglite'));
   return PGlite.create({
     dataDir,
     loadDataDir,

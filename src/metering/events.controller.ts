@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/index.js';
 import { Public } from '../common/index.js';
 import { type FieldProblem, validationFailed } from '../common/index.js';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
 import { IngestEventsDto, IngestResultDto, MAX_EVENTS_PER_CALL } from './events.dto.js';
 import { EventsService, type IncomingEvent } from './events.service.js';

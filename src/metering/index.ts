@@ -10,6 +10,5 @@ export { UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
 export { UsageLedger } from './usage-ledger.js';
 export { UsageRecorder } from './usage.recorder.js';
 export { QUOTA_EXCEEDED, type QuotaExceededEvent, USAGE_RECORDED, USAGE_THRESHOLD_CROSSED, type UsageRecordedEvent, type UsageThresholdCrossedEvent } from './usage.events.js';
-export { UsageApiModule, UsageModule } from './usage.module.js';
+export { UsageModule } from './usage.module.js';
 export { type MeterUsage, type UsageReport, UsageService } from './usage.service.js';
-export { ApiUsagePeriod, QUANTITY_SCHEMA, UsageReportDto } from './usage.dto.js';

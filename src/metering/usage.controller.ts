@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminGuard } from '../admin/index.js';
 import { Public } from '../common/index.js';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { ApiUsagePeriod, UsageReportDto } from './usage.dto.js';
 import { UsageService } from './usage.service.js';
 

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiQuery } from '@nestjs/swagger';
-import { PeriodDto } from '../common/index.js';
+import { PeriodDto } from '../common/api.js';
 
 /** A usage quantity: a JSON number while ≤ 2^53 − 1, an exact decimal string beyond (`JsonQuantity`). */
 export const QUANTITY_SCHEMA = { oneOf: [{ type: 'integer', minimum: 0 }, { type: 'string', pattern: '^\\d+$' }] };

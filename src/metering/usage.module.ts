@@ -4,14 +4,12 @@ import { CustomersModule } from '../customers/index.js';
 import { RateLimitModule } from '../rate-limit/index.js';
 import { TiersModule } from '../tiers/index.js';
 import { EventsAuthGuard } from './events-auth.guard.js';
-import { EventsController } from './events.controller.js';
 import { EventsService } from './events.service.js';
 import { MeteringCoreModule } from '../metering-core/index.js';
 import { MeteringInterceptor } from './metering.interceptor.js';
 import { QuotaAdmission } from './quota.admission.js';
 import { QuotaGuard } from './quota.guard.js';
 import { QuotaService } from './quota.service.js';
-import { UsageController } from './usage.controller.js';
 import { UsageIngestor } from './usage-ingestor.js';
 import { UsageRecorder } from './usage.recorder.js';
 import { UsageLedger } from './usage-ledger.js';
@@ -38,10 +36,3 @@ import { UsageService } from './usage.service.js';
   ],
 })
 export class UsageModule {}
-
-/** Usage ingest (`POST /v1/events`) and usage reports over HTTP (the service's API only, not mounted in a host app). */
-@Module({
-  imports: [UsageModule],
-  controllers: [EventsController, UsageController],
-})
-export class UsageApiModule {}

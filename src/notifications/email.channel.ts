@@ -1,18 +1,23 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
-import nodemailer, { type Transporter } from 'nodemailer';
+import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
+import { createSmtpTransport, type MailTransport } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import type { NotificationChannel, NotificationDelivery, NotificationRecipient, NotificationTarget } from './notification-channel.js';
 
+const UNSENT_MAIL: MailTransport = { sendMail: async () => undefined, close: () => undefined };
+
 /** Built in: an email to the customer's address (operator alerts: OPERATOR_EMAIL), through SMTP_URL. */
 @Injectable()
-export class EmailChannel implements NotificationChannel {
+export class EmailChannel implements NotificationChannel, OnApplicationBootstrap {
   readonly kind = 'email';
   private readonly logger = new Logger('Deliveries');
-  private readonly mailer: Transporter;
+  /** Without SMTP, emails are rendered but only logged (development); with it, sent for real. */
+  private mailer: MailTransport = UNSENT_MAIL;
 
-  constructor(@Inject(TollgateConfig) private readonly config: TollgateConfig) {
-    // Without SMTP, emails are rendered but only logged (development); with it, sent for real.
-    this.mailer = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : nodemailer.createTransport({ jsonTransport: true });
+  constructor(@Inject(TollgateConfig) private readonly config: TollgateConfig) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // nodemailer is an optional peer: loaded only when SMTP is configured.
+    if (this.config.smtpUrl) this.mailer = await createSmtpTransport(this.config.smtpUrl);
   }
 
   target({ audience, customer }: NotificationRecipient): NotificationTarget | null {

@@ -1,5 +1,5 @@
 // The notifications module's public surface: other folders import only from here (enforced by the boundary lint).
-export { NotificationsApiModule, NotificationsModule } from './notifications.module.js';
+export { NotificationsModule } from './notifications.module.js';
 export { NotificationsService } from './notifications.service.js';
 export { webhookUrlProblem } from './webhook-destination.js';
 export { signWebhook, verifyWebhookSignature } from './webhook-signature.js';
@@ -15,4 +15,3 @@ export {
   type NotificationTarget,
 } from './notification-channel.js';
 export { DeliveryFailure, type WebhookUrlSetBy } from './webhook-sender.js';
-export { NotificationDto, NotificationPageDto, WebhookSecretDto } from './notifications.dto.js';

@@ -2,7 +2,7 @@ import { Controller, Get, HttpCode, Inject, Param, Post, UseGuards } from '@nest
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminGuard } from '../admin/index.js';
 import { Public } from '../common/index.js';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import { NotificationDto, NotificationPageDto, WebhookSecretDto } from './notifications.dto.js';
 import { NotificationsService } from './notifications.service.js';
 

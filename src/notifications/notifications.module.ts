@@ -4,7 +4,6 @@ import { TiersModule } from '../tiers/index.js';
 import { DeliveryWorker } from './delivery.worker.js';
 import { EmailChannel } from './email.channel.js';
 import { channelList, HOST_NOTIFICATION_CHANNELS, NotificationChannel } from './notification-channel.js';
-import { NotificationsController } from './notifications.controller.js';
 import { NotificationsService } from './notifications.service.js';
 import { SecretVault } from './secret-vault.js';
 import { WebhookChannel } from './webhook.channel.js';
@@ -34,10 +33,3 @@ const channels = {
   exports: [NotificationsService, DeliveryWorker, channels],
 })
 export class NotificationsModule {}
-
-/** The operator API for a customer's notifications (the service's API only, not mounted in a host app). */
-@Module({
-  imports: [NotificationsModule],
-  controllers: [NotificationsController],
-})
-export class NotificationsApiModule {}

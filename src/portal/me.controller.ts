@@ -7,10 +7,10 @@ import { type Consumer, CurrentConsumer } from '../api-keys/index.js';
 import { CustomersService } from '../customers/index.js';
 import { UsageService } from '../metering/index.js';
 import { NotificationsService } from '../notifications/index.js';
-import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/index.js';
-import { ApiErrors, RATE_LIMITED_ERRORS } from '../common/index.js';
-import { ApiUsagePeriod, UsageReportDto } from '../metering/index.js';
-import { NotificationPageDto, WebhookSecretDto } from '../notifications/index.js';
+import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/api.js';
+import { ApiErrors, RATE_LIMITED_ERRORS } from '../common/api.js';
+import { ApiUsagePeriod, UsageReportDto } from '../metering/api.js';
+import { NotificationPageDto, WebhookSecretDto } from '../notifications/api.js';
 import { MeDto } from './me.dto.js';
 import { MeRateLimitGuard } from './portal-rate-limit.guards.js';
 

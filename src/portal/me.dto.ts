@@ -1,5 +1,5 @@
 import { ApiProperty, PickType } from '@nestjs/swagger';
-import { CustomerDto } from '../customers/index.js';
+import { CustomerDto } from '../customers/api.js';
 
 /** The key a `/v1/me` call was made with. */
 export class MeKeyDto {

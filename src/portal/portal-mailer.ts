@@ -1,5 +1,5 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
-import nodemailer, { type Transporter } from 'nodemailer';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { createSmtpTransport, type MailTransport } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { LOGIN_LINK_TTL_SECONDS } from './portal-sessions.service.js';
 
@@ -12,12 +12,15 @@ const escapeHtml = (text: string) =>
  * otherwise only the fact is logged (a sign-in link is a credential).
  */
 @Injectable()
-export class PortalMailer implements BeforeApplicationShutdown {
+export class PortalMailer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('Portal');
-  private readonly transport: Transporter | null;
+  private transport: MailTransport | null = null;
 
-  constructor(@Inject(TollgateConfig) private readonly config: TollgateConfig) {
-    this.transport = config.smtpUrl ? nodemailer.createTransport(config.smtpUrl) : null;
+  constructor(@Inject(TollgateConfig) private readonly config: TollgateConfig) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // nodemailer is an optional peer: loaded only when SMTP is configured.
+    if (this.config.smtpUrl) this.transport = await createSmtpTransport(this.config.smtpUrl);
   }
 
   async sendSignInLink(to: string, accountName: string, link: string): Promise<void> {

@@ -1,10 +1,13 @@
 import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { loadOptionalPeer } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { RedisConnection } from './redis.connection.js';
 
-export function createRedisClient(url: string, name: string): Redis {
+export async function createRedisClient(url: string, name: string): Promise<Redis> {
   const logger = new Logger('Redis');
+  // An optional peer: only a configured Redis (redisUrl) needs it.
+  const { Redis } = await loadOptionalPeer('ioredis', 'Redis (the redisUrl option, REDIS_URL)', () => import('ioredis'));
   const client = new Redis(url, {
     connectionName: name,
     // Fail fast instead of queueing commands while Redis is away: callers decide (fail-open / fail-closed).
@@ -50,8 +53,8 @@ class RedisCloser implements OnApplicationShutdown {
     {
       provide: RedisConnection,
       inject: [TollgateConfig],
-      useFactory: (config: TollgateConfig): RedisConnection =>
-        config.redisUrl ? createRedisClient(config.redisUrl, 'tollgate') : null,
+      useFactory: async (config: TollgateConfig): Promise<RedisConnection> =>
+        config.redisUrl ? await createRedisClient(config.redisUrl, 'tollgate') : null,
     },
     RedisCloser,
   ],

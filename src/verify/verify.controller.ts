@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, HttpException, Inject, Post, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { ApiErrors } from '../common/index.js';
+import { ApiErrors } from '../common/api.js';
 import type { Request, Response } from 'express';
 import { presentedKey } from '../api-keys/index.js';
 import { InvalidIdempotencyKeyException, isApiErrorBody, Public, validationFailed } from '../common/index.js';

@@ -1,0 +1,3 @@
+// The api-keys module's HTTP API, for the billing service (`tollgate/service`) only: the library's surface is index.ts,
+// which must not load controllers or OpenAPI schema classes (they bring @nestjs/swagger).
+export { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from './api-key-view.dto.js';

@@ -1,0 +1,3 @@
+// The customers module's HTTP API, for the billing service (`tollgate/service`) only: the library's surface is index.ts,
+// which must not load controllers or OpenAPI schema classes (they bring @nestjs/swagger).
+export { CustomerDto, CustomerOverridesViewDto, CustomerPageDto, EffectiveLimitsDto } from './customer-view.dto.js';
