@@ -43,7 +43,7 @@ describe('developer portal (headless Chromium)', () => {
   let page: Page;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: run scripts/ensure-chromium.sh (or set CHROMIUM_PATH).`);
+    if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: run scripts/ensure-test-tools.sh (or set CHROMIUM_PATH).`);
     mkdirSync(ARTIFACTS, { recursive: true });
     database = await createTestDatabase();
     emulator = await StripeEmulator.start({ webhookSecret: WEBHOOK_SECRET });

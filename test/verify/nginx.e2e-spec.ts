@@ -15,7 +15,7 @@ import { until } from '../support/wait.js';
  */
 const NGINX = process.env.NGINX_BIN ?? '/usr/sbin/nginx';
 if (!existsSync(NGINX)) {
-  // Not a skip: CI (.ci/run) installs it; locally `apt-get install -y nginx`.
+  // Not a skip: `npm test` installs it (scripts/ensure-test-tools.sh, as root); else `apt-get install -y nginx`.
   throw new Error(`${NGINX} is missing: install nginx (apt-get install -y nginx) or point NGINX_BIN at it`);
 }
 
