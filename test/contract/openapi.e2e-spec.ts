@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { checkResponse, registerService, serviceDocument, UNDOCUMENTED_ROUTES } from '../support/contract.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { parseBody } from '../support/http.js';
+import { checkedFetch } from '../support/http.js';
 import { startTestApp, TEST_ADMIN_TOKEN, testConfig, type TestApp } from '../support/test-app.js';
 
 const run = promisify(execFile);
@@ -131,12 +131,6 @@ describe('the README flows', () => {
 
   it('run through the typed client, every answer as documented', async () => {
     // openapi-fetch's requests go through the same check as `call`.
-    const checkedFetch = async (input: Parameters<typeof fetch>[0], init?: Parameters<typeof fetch>[1]) => {
-      const request = new Request(input, init);
-      const response = await fetch(request);
-      await checkResponse(request.method, request.url, response.status, response.headers, parseBody(await response.clone().text()));
-      return response;
-    };
     // Imported by a computed path: the project's type-check must not follow it into the generated types (absent
     // until the test above wrote them); test/contract/tsconfig.json checks it.
     const flows = './readme-flows.js';

@@ -1,7 +1,7 @@
 import { Controller, Get, Module, Post, Body } from '@nestjs/common';
 import { IsInt, IsString, Min } from 'class-validator';
 import { createTestDatabase, usingRealPostgres, type TestDatabase } from '../support/database.js';
-import { json } from '../support/http.js';
+import { checkedFetch, json } from '../support/http.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 
 class EchoBody {
@@ -52,8 +52,8 @@ describe('foundation: the service on its database', () => {
   });
 
   it('is live and ready, with the database (and Redis when configured) up', async () => {
-    expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
-    const response = await fetch(`${service.url}/health/ready`);
+    expect((await checkedFetch(`${service.url}/health/live`)).status).toBe(200);
+    const response = await checkedFetch(`${service.url}/health/ready`);
     expect(response.status).toBe(200);
     const body = await json(response);
     expect(body.status).toBe('ok');
@@ -75,7 +75,7 @@ describe('foundation: the service on its database', () => {
   });
 
   it('serves the parsed tier catalog with numbers, not strings', async () => {
-    const response = await fetch(`${service.url}/v1/tiers`);
+    const response = await checkedFetch(`${service.url}/v1/tiers`);
     expect(response.status).toBe(200);
     const { tiers } = await json(response);
     expect(tiers.map((tier: { name: string }) => tier.name)).toEqual(['free', 'pro', 'enterprise']);
@@ -88,29 +88,29 @@ describe('foundation: the service on its database', () => {
   });
 
   it('exports Prometheus metrics with a request histogram by route and status', async () => {
-    await fetch(`${service.url}/v1/tiers`);
-    await fetch(`${service.url}/no/such/route`);
-    const text = await (await fetch(`${service.url}/metrics`)).text();
+    await checkedFetch(`${service.url}/v1/tiers`);
+    await checkedFetch(`${service.url}/no/such/route`);
+    const text = await (await checkedFetch(`${service.url}/metrics`)).text();
     expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="\/v1\/tiers",status_code="200"\} \d+/);
     expect(text).toMatch(/http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} \d+/);
     expect(text).toContain('process_cpu_user_seconds_total');
   });
 
   it('serves OpenAPI docs', async () => {
-    expect((await fetch(`${service.url}/docs`)).status).toBe(200);
-    const document = await json(await fetch(`${service.url}/docs/openapi.json`));
+    expect((await checkedFetch(`${service.url}/docs`)).status).toBe(200);
+    const document = await json(await checkedFetch(`${service.url}/docs/openapi.json`));
     expect(Object.keys(document.paths)).toContain('/v1/tiers');
   });
 
   it('answers unknown routes with the JSON error shape', async () => {
-    const response = await fetch(`${service.url}/nowhere`);
+    const response = await checkedFetch(`${service.url}/nowhere`);
     expect(response.status).toBe(404);
     expect(await json(response)).toEqual({ error: 'not_found', message: 'Cannot GET /nowhere' });
   });
 
   it('turns bad input into a 400 with field-level details, never a 500', async () => {
     const post = (body: string) =>
-      fetch(`${service.url}/test/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+      checkedFetch(`${service.url}/test/echo`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
 
     const invalid = await post(JSON.stringify({ name: 5, count: 0, extra: true }));
     expect(invalid.status).toBe(400);
@@ -127,16 +127,16 @@ describe('foundation: the service on its database', () => {
   });
 
   it('hides internals of unexpected errors from callers but logs them', async () => {
-    const response = await fetch(`${service.url}/test/boom`);
+    const response = await checkedFetch(`${service.url}/test/boom`);
     expect(response.status).toBe(500);
     expect(await json(response)).toEqual({ error: 'internal_error', message: 'Something went wrong on our side.' });
     expect(service.logs.text).toContain('"level":"error"');
   });
 
   it('writes JSON logs that carry the request id', async () => {
-    const response = await fetch(`${service.url}/v1/tiers`, { headers: { 'x-request-id': 'trace-abc-123' } });
+    const response = await checkedFetch(`${service.url}/v1/tiers`, { headers: { 'x-request-id': 'trace-abc-123' } });
     expect(response.headers.get('x-request-id')).toBe('trace-abc-123');
-    const generated = (await fetch(`${service.url}/v1/tiers`)).headers.get('x-request-id');
+    const generated = (await checkedFetch(`${service.url}/v1/tiers`)).headers.get('x-request-id');
     expect(generated).toMatch(/^[0-9a-f-]{36}$/);
     const lines = service.logs.lines.map((line) => JSON.parse(line));
     const access = lines.find((line) => line.requestId === 'trace-abc-123');
@@ -150,7 +150,7 @@ describe('foundation: graceful shutdown', () => {
     const database = await createTestDatabase();
     const service = await startTestApp(database, { imports: [ProbeModule] });
     try {
-      const inFlight = fetch(`${service.url}/test/slow`);
+      const inFlight = checkedFetch(`${service.url}/test/slow`);
       await new Promise((resolve) => setTimeout(resolve, 100));
       const closing = service.close();
       await new Promise((resolve) => setTimeout(resolve, 100));
@@ -159,7 +159,7 @@ describe('foundation: graceful shutdown', () => {
       expect(response.status).toBe(200);
       expect(await json(response)).toEqual({ finished: true });
       await closing;
-      await expect(fetch(`${service.url}/health/live`)).rejects.toThrow();
+      await expect(checkedFetch(`${service.url}/health/live`)).rejects.toThrow();
     } finally {
       await database.dispose();
     }
@@ -171,12 +171,12 @@ describe('foundation: readiness when Redis is down', () => {
     const database = await createTestDatabase();
     const service = await startTestApp(database, { config: testConfig(database, { redisUrl: 'redis://127.0.0.1:1' }) });
     try {
-      const response = await fetch(`${service.url}/health/ready`);
+      const response = await checkedFetch(`${service.url}/health/ready`);
       expect(response.status).toBe(503);
       const body = await json(response);
       expect(body.details.redis.status).toBe('down');
       expect(body.details.database.status).toBe('up');
-      expect((await fetch(`${service.url}/v1/tiers`)).status).toBe(200);
+      expect((await checkedFetch(`${service.url}/v1/tiers`)).status).toBe(200);
     } finally {
       await service.close();
       await database.dispose();

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { json } from '../support/http.js';
+import { checkedFetch, json } from '../support/http.js';
 import { spawnService, waitForReady } from '../support/service-process.js';
 import { SEED_TIERS } from '../support/test-app.js';
 
@@ -70,7 +70,7 @@ describe('the service process', () => {
       const url = `http://127.0.0.1:${port}`;
       try {
         await waitForReady(url, 30_000);
-        const tiers = await json(await fetch(`${url}/v1/tiers`));
+        const tiers = await json(await checkedFetch(`${url}/v1/tiers`));
         expect(tiers.tiers.map((tier: { name: string }) => tier.name)).toEqual(['free', 'pro', 'enterprise']);
         expect(service.output()).toContain(`${'http://localhost:'}${port}/docs`);
         expect(service.output()).not.toContain('process-test-admin-token-123456');

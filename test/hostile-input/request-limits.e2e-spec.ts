@@ -2,7 +2,7 @@ import { connect, type Socket } from 'node:net';
 import Stripe from 'stripe';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { call, type CallResult } from '../support/http.js';
+import { call, type CallResult, checkedFetch } from '../support/http.js';
 import { startStallProbe } from '../support/stall-probe.js';
 import { startTestApp, TEST_ADMIN_TOKEN, testConfig, type TestApp } from '../support/test-app.js';
 
@@ -89,7 +89,7 @@ describe('request limits and hostile input', () => {
 
     it('keeps JSON bodies UTF-8 only', async () => {
       // A byte-wise scan could be fooled by UTF-16 (a code unit like U+225B holds the bytes of `"[`).
-      const response = await fetch(`${service.url}/v1/customers`, {
+      const response = await checkedFetch(`${service.url}/v1/customers`, {
         method: 'POST',
         headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json; charset=utf-16le' },
         body: Buffer.from(JSON.stringify({ name: 'x', tier: 'pro' }), 'utf16le'),

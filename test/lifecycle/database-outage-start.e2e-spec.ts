@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, sleep } from '../metering-durability/durability-support.js';
-import { call } from '../support/http.js';
+import { call, checkedFetch } from '../support/http.js';
 import { createPrivatePostgres, type PrivatePostgres } from '../support/private-postgres.js';
 import { spawnService, waitForReady, type ServiceProcess } from '../support/service-process.js';
 import { SEED_TIERS } from '../support/test-app.js';
@@ -46,7 +46,7 @@ describe('starting while the database is down', () => {
     void started.exited.then((exit) => (exited = exit));
     for (;;) {
       if (exited) throw new Error(`the service exited (${JSON.stringify(exited)}):\n${started.output().slice(-2000)}`);
-      const live = await fetch(`${url}/health/live`).catch(() => null);
+      const live = await checkedFetch(`${url}/health/live`).catch(() => null);
       if (live?.status === 200) break;
       await sleep(100);
     }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { checkedFetch } from '../support/http.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 import {
   describeStatuses,
@@ -151,7 +152,7 @@ describe('metering while the database is down', () => {
     const customer = await admin.createCustomer('pro');
     const { secret } = await admin.createKey(customer.id);
     const revoked = await admin.createKey(customer.id);
-    const echo = (key: string) => fetch(`${service.url}/v1/basic/echo`, { headers: { 'x-api-key': key } });
+    const echo = (key: string) => checkedFetch(`${service.url}/v1/basic/echo`, { headers: { 'x-api-key': key } });
     expect((await echo(secret)).status).toBe(200);
     expect((await echo(revoked.secret)).status).toBe(200);
     // The change poll re-reads the last 2 s every 400 ms: by now it has seen both new rows (and, before the

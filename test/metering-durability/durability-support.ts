@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { checkFetched } from '../support/http.js';
 
 /**
  * Shared by the metering-durability tests: a closed-loop load generator that remembers which
@@ -74,6 +75,8 @@ export function startLoad(options: {
   const run = randomBytes(4).toString('hex');
   const stats: LoadStats = { sent: new Set(), acked: new Set(), statuses: new Map(), ackedWhileFlag: new Set(), inFlight: 0 };
   let stopping = false;
+  // Contract mismatches are collected, not thrown: a worker must keep its pace; stop() reports them.
+  const mismatches: string[] = [];
   const count = (status: number) => stats.statuses.set(status, (stats.statuses.get(status) ?? 0) + 1);
 
   const loop = async (worker: number) => {
@@ -82,11 +85,9 @@ export function startLoad(options: {
       stats.sent.add(key);
       stats.inFlight++;
       let response: Response;
+      const init = { headers: { 'x-api-key': options.apiKey, 'idempotency-key': key }, signal: AbortSignal.timeout(options.requestTimeoutMs ?? 15_000) };
       try {
-        response = await fetch(options.url, {
-          headers: { 'x-api-key': options.apiKey, 'idempotency-key': key },
-          signal: AbortSignal.timeout(options.requestTimeoutMs ?? 15_000),
-        });
+        response = await fetch(options.url, init);
       } catch {
         stats.inFlight--;
         count(0);
@@ -99,7 +100,9 @@ export function startLoad(options: {
         if (options.whileFlag?.()) stats.ackedWhileFlag.add(key);
       }
       count(response.status);
-      await response.arrayBuffer().catch(() => undefined);
+      const body = await response.arrayBuffer().catch(() => undefined);
+      // Checked after the load's own read (a body cut off by a kill is not an answer to check).
+      if (body) await checkFetched(options.url, init, response, body).catch((error: Error) => mismatches.push(error.message));
     }
   };
   const loops = Array.from({ length: options.concurrency }, (_, worker) => loop(worker));
@@ -108,6 +111,7 @@ export function startLoad(options: {
     stop: async () => {
       stopping = true;
       await Promise.all(loops);
+      if (mismatches.length) throw new Error(`${mismatches.length} load responses off the OpenAPI document:\n${[...new Set(mismatches)].slice(0, 5).join('\n')}`);
       return stats;
     },
   };

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { openPglite } from '../../src/database/pglite.driver.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase, usingRealPostgres } from '../support/database.js';
+import { checkedFetch } from '../support/http.js';
 import { type ServiceProcess, spawnService, waitForReady } from '../support/service-process.js';
 import {
   describeStatuses,
@@ -126,7 +127,7 @@ describe('metering survives SIGKILL under load', () => {
       // The restarted service works, and replays whatever was spooled before the kill.
       const probeKey = `dur-probe-${randomBytes(4).toString('hex')}`;
       all.sent.add(probeKey);
-      const probe = await fetch(`${url}/v1/basic/echo`, { headers: { 'x-api-key': secret, 'idempotency-key': probeKey } });
+      const probe = await checkedFetch(`${url}/v1/basic/echo`, { headers: { 'x-api-key': secret, 'idempotency-key': probeKey } });
       expect(probe.status).toBe(200);
       all.acked.add(probeKey);
       await waitUntil(() => spoolFiles(dataDir).length === 0, 20_000, () => `spool not replayed: ${spoolFiles(dataDir).join(', ')}`);
@@ -162,7 +163,7 @@ describe('metering survives SIGKILL under load', () => {
         const customer = await admin.createCustomer('enterprise', { overrides: { includedCalls: 100_000_000, rateLimit: ['1000000/min'] } });
         const { secret } = await admin.createKey(customer.id);
         const recorded = `dur-recorded-${randomBytes(4).toString('hex')}`;
-        expect((await fetch(`${url}/v1/basic/echo`, { headers: { 'x-api-key': secret, 'idempotency-key': recorded } })).status).toBe(200);
+        expect((await checkedFetch(`${url}/v1/basic/echo`, { headers: { 'x-api-key': secret, 'idempotency-key': recorded } })).status).toBe(200);
         service.child.kill('SIGKILL');
         await service.exited;
 

@@ -20,6 +20,33 @@ export function parseBody(text: string): any {
   }
 }
 
+type FetchInput = Parameters<typeof fetch>[0];
+type FetchInit = Parameters<typeof fetch>[1];
+
+function describeRequest(input: FetchInput, init?: FetchInit): { method: string; url: string } {
+  if (typeof input === 'string' || input instanceof URL) return { method: init?.method ?? 'GET', url: String(input) };
+  return { method: init?.method ?? input.method, url: input.url };
+}
+
+/**
+ * `fetch`, with the response checked against the OpenAPI document like `call`'s. The check reads a clone of
+ * the body, before the response is handed back (a mismatch fails the caller there); the caller's own body
+ * is untouched. For a test that streams a body or times its reads, use `fetch` and `checkFetched` instead.
+ */
+export async function checkedFetch(input: FetchInput, init?: FetchInit): Promise<Response> {
+  const { method, url } = describeRequest(input, init);
+  const response = await fetch(input, init);
+  await checkResponse(method, url, response.status, response.headers, parseBody(await response.clone().text()));
+  return response;
+}
+
+/** Checks a raw `fetch` response against the document after the caller has read its body itself (as text or bytes). */
+export function checkFetched(input: FetchInput, init: FetchInit | undefined, response: Response, body: string | ArrayBuffer): Promise<void> {
+  const { method, url } = describeRequest(input, init);
+  const text = typeof body === 'string' ? body : new TextDecoder().decode(body);
+  return checkResponse(method, url, response.status, response.headers, parseBody(text));
+}
+
 /** One HTTP call with a JSON body (if any), answering status, headers and the parsed body; checked against the OpenAPI document. */
 export async function call(
   method: string,

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { registerService } from './contract.js';
+import { checkedFetch } from './http.js';
 
 export const SERVICE_ENTRY = fileURLToPath(new URL('../../dist/src/main.js', import.meta.url));
 
@@ -35,7 +36,7 @@ export async function waitForReady(url: string, timeoutMs = 30_000): Promise<num
   const started = Date.now();
   while (Date.now() - started < timeoutMs) {
     try {
-      if ((await fetch(`${url}/health/ready`)).status === 200) return Date.now() - started;
+      if ((await checkedFetch(`${url}/health/ready`)).status === 200) return Date.now() - started;
     } catch {
       // not listening yet
     }
