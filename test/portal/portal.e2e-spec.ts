@@ -7,7 +7,7 @@ import { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { Mailbox, readableMail } from '../support/mailbox.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { call } from '../support/http.js';
+import { call, checkedFetch } from '../support/http.js';
 import { until } from '../support/wait.js';
 import { startTestApp, testConfig, type TestApp } from '../support/test-app.js';
 
@@ -109,7 +109,7 @@ describe('developer portal (headless Chromium)', () => {
   }
 
   it('serves the page and every asset itself, with a strict content security policy', async () => {
-    const html = await fetch(`${service.url}/portal`);
+    const html = await checkedFetch(`${service.url}/portal`);
     expect(html.status).toBe(200);
     expect(html.headers.get('content-type')).toMatch(/^text\/html/);
     expect(html.headers.get('content-security-policy')).toContain("script-src 'self'");
@@ -118,12 +118,12 @@ describe('developer portal (headless Chromium)', () => {
     const assets = [...text.matchAll(/(?:src|href)="([^"]+)"/g)].map((match) => match[1]).filter((url) => !url.startsWith('#'));
     for (const asset of assets) expect(asset.startsWith('/')).toBe(true); // nothing from another host
     for (const asset of assets.filter((url) => url.startsWith('/portal/assets/'))) {
-      const response = await fetch(`${service.url}${asset}`);
+      const response = await checkedFetch(`${service.url}${asset}`);
       expect(response.status).toBe(200);
-      const revalidated = await fetch(`${service.url}${asset}`, { headers: { 'if-none-match': response.headers.get('etag') ?? '' } });
+      const revalidated = await checkedFetch(`${service.url}${asset}`, { headers: { 'if-none-match': response.headers.get('etag') ?? '' } });
       expect(revalidated.status).toBe(304);
     }
-    expect((await fetch(`${service.url}/portal/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
+    expect((await checkedFetch(`${service.url}/portal/assets/..%2F..%2Fpackage.json`)).status).toBe(404);
   }, TIMEOUT);
 
   it('signs in with an API key into an HttpOnly, SameSite=Strict session cookie that does not hold the key', async () => {
@@ -337,7 +337,7 @@ describe('developer portal (headless Chromium)', () => {
     expect(allowed.status).toBe(201);
     // No session: 401; sign-in only as JSON from this origin.
     expect((await call('GET', `${service.url}/portal/api/overview`)).status).toBe(401);
-    const form = await fetch(`${service.url}/portal/api/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `apiKey=${customer.secret}` });
+    const form = await checkedFetch(`${service.url}/portal/api/login`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `apiKey=${customer.secret}` });
     expect(form.status).toBe(415);
     const foreign = await call('POST', `${service.url}/portal/api/login`, { headers: { origin: 'https://evil.example' }, body: { apiKey: customer.secret } });
     expect(foreign.status).toBe(403);
@@ -430,7 +430,7 @@ describe('developer portal (headless Chromium)', () => {
 
   it('ends the sessions opened with a key when that key is revoked, and on sign-out', async () => {
     const { secret, key } = await admin.createKey(customer.customerId, { name: 'short-lived' });
-    const login = await fetch(`${service.url}/portal/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey: secret }) });
+    const login = await checkedFetch(`${service.url}/portal/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ apiKey: secret }) });
     expect(login.status).toBe(200);
     const setCookie = login.headers.get('set-cookie')!;
     expect(setCookie).toMatch(/^tg_portal_session=[A-Za-z0-9_-]{43}; Path=\/portal; Max-Age=\d+; HttpOnly; SameSite=Strict$/);
