@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { OpenAPIObject } from '@nestjs/swagger';
 import { checkResponse, registerService, serviceDocument, UNDOCUMENTED_ROUTES } from '../support/contract.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { checkedFetch } from '../support/http.js';
+import { checkedFetch, checkFetched } from '../support/http.js';
 import { startTestApp, TEST_ADMIN_TOKEN, testConfig, type TestApp } from '../support/test-app.js';
 
 const run = promisify(execFile);
@@ -107,6 +107,14 @@ describe('the response check', () => {
     await expect(checkResponse('GET', `${origin}/v1/nowhere`, 200, json(), {})).rejects.toThrow(/no such operation/);
   });
 
+  it('checks a raw fetch response the caller has already read, as text or bytes', async () => {
+    const error = { error: 'invalid_api_key', message: 'Invalid API key.' };
+    const answer = (body: unknown) => new Response(JSON.stringify(body), { status: 401, headers: json({ 'www-authenticate': 'Bearer realm="tollgate"' }) });
+    await expect(checkFetched(`${origin}/v1/me`, undefined, answer(error), JSON.stringify(error))).resolves.toBeUndefined();
+    await expect(checkFetched(`${origin}/v1/me`, undefined, answer(error), new TextEncoder().encode(JSON.stringify({ ...error, error: 'nope' })).buffer)).rejects.toThrow(/body does not match/);
+    await expect(checkFetched(`${origin}/v1/me`, { method: 'DELETE' }, answer(error), JSON.stringify(error))).rejects.toThrow(/no such operation/);
+  });
+
   it('skips only the listed undocumented routes, and unknown routes answered 404 not_found', async () => {
     for (const path of ['/portal/api/overview', '/v1/stripe/webhooks', '/health/ready', '/metrics', '/docs/openapi.json']) {
       await expect(checkResponse('GET', `${origin}${path}`, 200, new Headers(), 'anything')).resolves.toBeUndefined();
@@ -135,6 +143,10 @@ describe('the README flows', () => {
     // until the test above wrote them); test/contract/tsconfig.json checks it.
     const flows = './readme-flows.js';
     const { readmeFlows } = (await import(flows)) as { readmeFlows: (url: string, token: string, fetch: typeof globalThis.fetch) => Promise<string[]> };
+    // checkedFetch checks a clone: the caller still gets the whole body to read.
+    const tiers = await checkedFetch(`${service.url}/v1/tiers`);
+    expect(tiers.bodyUsed).toBe(false);
+    expect(((await tiers.json()) as { tiers: unknown[] }).tiers.length).toBeGreaterThan(0);
     const seen = await readmeFlows(service.url, TEST_ADMIN_TOKEN, checkedFetch as typeof fetch);
     expect(seen).toEqual(expect.arrayContaining(['Result 1 for "hello"', '0: accepted', 'revoked', 'Stripe is off', '0 drifting']));
   });
