@@ -1,9 +1,8 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
 import { consumerOf } from './consumer.js';
 import { TiersMetadataAccessor } from '../tiers/index.js';
 import { TiersService } from '../tiers/index.js';
-import { TierRequiredException } from '../common/index.js';
+import { type HttpRequest, requestPath, TierRequiredException } from '../common/index.js';
 
 /** Second guard: the consumer's tier must reach both the route's `@Tier()` and the tier its path's glob needs. */
 @Injectable()
@@ -15,14 +14,14 @@ export class TierGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'http') return true;
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     const consumer = consumerOf(request);
     // No consumer means a public route (ApiKeyGuard admitted it without a key): nothing to check.
     if (!consumer) return true;
     const minimumName = this.metadata.minimumTier(context);
     const byDecorator = minimumName ? this.tiers.find(minimumName) : null;
     if (minimumName && !byDecorator) throw new Error(`@Tier('${minimumName}') names a tier that is not in the catalog`);
-    const refusal = this.tiers.tierRefusal(consumer.tier, request.path, byDecorator ?? null);
+    const refusal = this.tiers.tierRefusal(consumer.tier, requestPath(request), byDecorator ?? null);
     if (!refusal) return true;
     this.throwTierRequiredException(context, refusal);
   }

@@ -1,7 +1,7 @@
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { catchError, mergeMap, type Observable, throwError } from 'rxjs';
 import { consumerOf } from '../api-keys/index.js';
+import { headerSinkOf, type HttpRequest, requestPath } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { ticketOf } from './metering.request.js';
 import { UsageRecorder } from './usage.recorder.js';
@@ -19,16 +19,16 @@ export class MeteringInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     const ticket = ticketOf(request);
     const consumer = consumerOf(request);
     // No ticket: the quota guard did not run (no consumer, or guards not applied), so nothing is metered.
     if (!ticket || !consumer) return next.handle();
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
     return next.handle().pipe(
       mergeMap(async (body: unknown) => {
         try {
-          if (this.config.meteredStatus(response.statusCode)) await this.recorder.record(response, consumer, ticket, { method: request.method, path: request.path });
+          if (this.config.meteredStatus(response.statusCode)) await this.recorder.record(response, consumer, ticket, { method: request.method, path: requestPath(request) });
           return body;
         } finally {
           ticket.release();

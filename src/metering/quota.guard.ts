@@ -1,9 +1,8 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
 import { firstRunFor } from '../common/index.js';
-import { applyErrorHeaders, InvalidIdempotencyKeyException } from '../common/index.js';
+import { applyErrorHeaders, headerSinkOf, type HttpRequest, InvalidIdempotencyKeyException, requestHeader } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, requestEventKey } from './metering.request.js';
 import { MeteringMetadataAccessor } from '../metering-core/index.js';
 import { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota.admission.js';
@@ -25,19 +24,19 @@ export class QuotaGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const metered = this.metadata.metered(context);
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     const consumer = consumerOf(request);
     if (!metered || !consumer) return true;
     // Applied globally and per controller, Nest runs this guard twice: the quota is reserved once.
     if (!firstRunFor(request, QUOTA_RESERVED)) return true;
 
-    const header = request.header('idempotency-key');
+    const header = requestHeader(request, 'idempotency-key');
     if (header !== undefined && !IDEMPOTENCY_KEY.test(header)) {
       throw new InvalidIdempotencyKeyException();
     }
     const cost = this.costs.resolve(context, consumer);
     const eventKey = header === undefined ? null : requestEventKey(header);
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
     try {
       attachTicket(request, await this.admission.admit(response, consumer, metered.meter, cost, header ?? null, eventKey));
     } catch (error) {
@@ -53,7 +52,7 @@ export class QuotaGuard implements CanActivate {
    * the answer; it must throw.
    */
   protected async throwQuotaException(context: ExecutionContext, exception: QuotaRefusal): Promise<never> {
-    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    applyErrorHeaders(exception, headerSinkOf(context.switchToHttp().getResponse<object>()));
     throw exception;
   }
 }
