@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type DynamicModule, type INestApplication, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { ApiKeysService, CustomersService, MeteringModule, parseTierCatalog, UsageService, type MeteringModuleOptions } from 'tollgate';
+import { ApiKeysService, CustomersService, MeteringModule, parseTierCatalog, UsageIngestor, UsageService, type MeteringModuleOptions } from 'tollgate';
 import { HostAppModule } from '../../examples/host-app/app.module.js';
 import { PaidApiController, PerControllerAppModule, SiteController } from '../../examples/host-app/per-controller.module.js';
 import { UsageAlertsListener } from '../../examples/host-app/usage-alerts.listener.js';
@@ -207,6 +207,48 @@ describe.each(HOST_ADAPTERS)('on %s', (adapterName) => {
         ['quota_exceeded', 100],
         ['threshold', 120],
       ]);
+    });
+
+    it('matches tier globs and records usage on the path without its query string', async () => {
+      const customer = await provision(host.app, 'free');
+      // A query with slashes: were it part of the path, /v1/basic/* would not cover it and the tier check would refuse.
+      expect((await get(`${FREE}?city=/Porto/Ribeira`, customer.secret)).status).toBe(200);
+      expect((await get(`${PRO}?units=metric`, customer.secret)).status).toBe(403);
+      await host.app.get(UsageIngestor).drain();
+      const events = await database.query<{ path: string }>(`SELECT properties->>'path' AS path FROM usage_events WHERE customer_id = $1`, [customer.customerId]);
+      expect(events).toEqual([{ path: FREE }]);
+    });
+
+    it('counts a retried request carrying the same Idempotency-Key once, and refuses a malformed key', async () => {
+      const customer = await provision(host.app, 'pro');
+      const headers = { 'idempotency-key': `retry-${randomBytes(6).toString('hex')}` };
+      for (let i = 0; i < 2; i++) {
+        const response = await call('GET', `${host.url}${FREE}`, { apiKey: customer.secret, headers });
+        expect(response.status).toBe(200);
+      }
+      const malformed = await call('GET', `${host.url}${FREE}`, { apiKey: customer.secret, headers: { 'idempotency-key': 'has spaces' } });
+      expect({ status: malformed.status, error: malformed.body.error }).toEqual({ status: 400, error: 'invalid_idempotency_key' });
+      const report = await host.app.get(UsageService).report(customer.customerId);
+      expect(report.meters.find((meter) => meter.meter === 'api_calls')?.total).toBe(1);
+    });
+
+    it('answers a consumer past its rate limit with 429 and the rate-limit headers', async () => {
+      const customer = await provision(host.app, 'free');
+      for (let i = 0; i < 10; i++) {
+        const admitted = await get(FREE, customer.secret);
+        expect(admitted.status).toBe(200);
+        expect(admitted.headers.get('x-ratelimit-remaining')).toBe(String(9 - i));
+      }
+      const refused = await get(FREE, customer.secret);
+      expect(refused.status).toBe(429);
+      expect(refused.body).toMatchObject({ error: 'rate_limit_exceeded', limit: 10, windowSeconds: 60, retryAfter: expect.any(Number) });
+      expect(refused.headers.get('retry-after')).toBe(String(refused.body.retryAfter));
+      expect(refused.headers.get('x-ratelimit-limit')).toBe('10');
+      expect(refused.headers.get('x-ratelimit-remaining')).toBe('0');
+      expect(refused.headers.get('ratelimit')).toMatch(/;r=0;t=\d+$/);
+      // The refusal is not metered: ten calls served, ten counted.
+      const report = await host.app.get(UsageService).report(customer.customerId);
+      expect(report.meters.find((meter) => meter.meter === 'api_calls')?.total).toBe(10);
     });
 
     it('accepts the key as a bearer token too', async () => {
