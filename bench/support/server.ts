@@ -5,12 +5,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller, type DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
+import { Controller, type DynamicModule, Get, type INestApplication, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { APP_OPTIONS, configureApp } from '../../src/bootstrap.js';
+import { applyHttpTimeouts, createValidationPipe } from '../../src/common/index.js';
+import { databaseGate } from '../../src/database/database-gate.js';
+import { DatabaseReadiness } from '../../src/database/database-readiness.js';
+import { JsonLogger } from '../../src/logging/json.logger.js';
+import { RequestLoggingMiddleware } from '../../src/logging/request-logging.middleware.js';
 import {
   ApiKeyGuard,
   ApiKeysService,
@@ -110,14 +115,40 @@ function benchConfig(env: NodeJS.ProcessEnv): TollgateConfig {
   });
 }
 
+/** The HTTP adapter the server runs on (BENCH_ADAPTER): the service's Express set-up, or a Fastify host app. */
+const ADAPTER_ENV = 'BENCH_ADAPTER';
+
+/**
+ * A Fastify host app with what the service's `configureApp` puts on the request path of a GET (logger, validation
+ * pipe, access log with request id, database gate, socket timeouts, trust proxy on loopback); the body parsers and
+ * the API docs are Express-only and no GET scenario reaches them.
+ */
+async function createFastifyApp(module: DynamicModule): Promise<INestApplication> {
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  const app = await NestFactory.create(module, new FastifyAdapter({ trustProxy: 'loopback' }), { bufferLogs: true });
+  app.useLogger(app.get(JsonLogger));
+  app.useGlobalPipes(createValidationPipe());
+  const requestLogging = app.get(RequestLoggingMiddleware);
+  app.use(requestLogging.use.bind(requestLogging));
+  app.use(databaseGate(app.get(DatabaseReadiness)));
+  applyHttpTimeouts(app.getHttpServer(), app.get(TollgateConfig));
+  return app;
+}
+
+async function createApp(module: DynamicModule, adapter: string | undefined): Promise<INestApplication> {
+  if (adapter === 'fastify') return createFastifyApp(module);
+  if (adapter && adapter !== 'express') throw new Error(`${ADAPTER_ENV} must be express or fastify, got "${adapter}"`);
+  return configureApp(await NestFactory.create<NestExpressApplication>(module, APP_OPTIONS));
+}
+
 function report(message: ServerMessage): void {
   if (process.send) process.send(message);
   else process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
 async function main(): Promise<void> {
-  const app = await NestFactory.create<NestExpressApplication>(BenchServerModule.forRoot(benchConfig(process.env)), APP_OPTIONS);
-  configureApp(app).enableShutdownHooks();
+  const app = await createApp(BenchServerModule.forRoot(benchConfig(process.env)), process.env[ADAPTER_ENV]);
+  app.enableShutdownHooks();
   // The parent went away without stopping us (crashed, killed): do not linger.
   process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
   process.on('message', (message: ParentMessage) => {
