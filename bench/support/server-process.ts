@@ -12,6 +12,8 @@ export interface BenchServer {
   url: string;
   /** Secret of an API key of an enterprise customer with effectively unlimited calls and rate. */
   apiKey: string;
+  /** What the scenario's own setup added (ports, keys), by name; empty for the plain server. */
+  extra: Record<string, string>;
   /** CPU time (user + system) the server process has used so far, in µs. */
   cpuUsage(): Promise<number>;
   stop(): Promise<void>;
@@ -89,7 +91,7 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
           }
         });
       });
-    return { url: `http://127.0.0.1:${ready.port}`, apiKey: ready.apiKey, cpuUsage, stop };
+    return { url: `http://127.0.0.1:${ready.port}`, apiKey: ready.apiKey, extra: ready.extra ?? {}, cpuUsage, stop };
   } catch (error) {
     await stop();
     throw error;
