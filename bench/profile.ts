@@ -20,8 +20,8 @@ process.env.BENCH_CPU_PROFILE = dir;
 
 const isolation = await isolate();
 /** Monotonic µs (the clock of the profile's timestamps) when the measured load started and ended. */
-let loadStart = 0;
-let loadEnd = 0;
+let loadStart: number | undefined;
+let loadEnd: number | undefined;
 const now = () => Math.round(Number(process.hrtime.bigint() / 1000n));
 const guard = setTimeout(() => {
   process.stderr.write('profile run overran its time budget\n');
