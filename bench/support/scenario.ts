@@ -46,7 +46,7 @@ export interface Aim {
 }
 
 /**
- * A burst at a small limit: `requests` concurrent GETs against a fresh limiter of `limit` per window; exact means
+ * A burst at a small limit: `requests` concurrent GETs against a fresh limiter of `limit` per minute; exact means
  * exactly `limit` are admitted. `warm` is fetched once first (not counted), e.g. to fill a key cache.
  */
 export interface BurstProbe {
