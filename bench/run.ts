@@ -181,7 +181,8 @@ function report(outcomes: ScenarioOutcome[], settings: BenchSettings, startLoad:
       const aim = result.endpoint.aim;
       if (aim && !isBaseline) {
         const met = aim.met(result, baseline);
-        aims.push(`${scenario.name}: ${result.endpoint.label}: aim ${aim.description} → ${met ? 'MET' : 'NOT MET'} (ratio ${fixed(result.ratio, 3)})`);
+        const detail = aim.detail ? aim.detail(result, baseline) : `ratio ${fixed(result.ratio, 3)}`;
+        aims.push(`${scenario.name}: ${result.endpoint.label}: aim ${aim.description} → ${met ? 'MET' : 'NOT MET'} (${detail})`);
       }
     }
   }

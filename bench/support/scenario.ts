@@ -36,6 +36,8 @@ export interface EndpointResult {
 export interface Aim {
   description: string;
   met(result: EndpointResult, baseline: EndpointResult): boolean;
+  /** The figures the aim is judged on, for the report line (default: the throughput ratio). */
+  detail?(result: EndpointResult, baseline: EndpointResult): string;
 }
 
 export interface ScenarioPlan {
