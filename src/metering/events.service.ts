@@ -63,12 +63,14 @@ function unknownField(raw: object): string | undefined {
   return undefined;
 }
 
+const EVENT_FIELDS = ['customerId', 'meter', 'quantity', 'timestamp', 'idempotencyKey', 'properties'] as const;
+
 /**
  * Cheap test that none of an event's values holds text the ledger cannot store; only when one does is the
  * walk that names the field run (eventTextProblem), so the reason is the same as it always was.
  */
 function mayHaveTextProblem(raw: IncomingEvent): boolean {
-  for (const field of ['customerId', 'meter', 'quantity', 'timestamp', 'idempotencyKey', 'properties'] as const) {
+  for (const field of EVENT_FIELDS) {
     const value = raw[field];
     if (typeof value === 'string') {
       if ((field !== 'idempotencyKey' && value.length > MAX_FIELD_LENGTH) || textProblem(value)) return true;
