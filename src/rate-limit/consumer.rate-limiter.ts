@@ -7,7 +7,7 @@ import type { RateLimitPolicy } from './rate-limit.storage.js';
 
 /**
  * A consumer's rate limit, decided once for both doors (RateLimitGuard and the verify API): its tier's (or its own
- * overridden) policies plus any extra ones (a route's @Throttle), checked and charged in one call to the store,
+ * overridden) policies, its key's own ones, plus any extra ones (a route's @Throttle), checked and charged in one call to the store,
  * weighted by the cost. Sets the rate-limit headers on `headers`; throws 429 `rate_limit_exceeded` (or 503
  * `rate_limiter_unavailable` on a closed-mode store fault) with its headers named on the exception.
  */
@@ -24,6 +24,10 @@ export class ConsumerRateLimiter {
       limit: policy.limit,
       windowMs: policy.windowSeconds * 1000,
     }));
+    // The key's own limits, on top: in the customer's bucket (one atomic call, all or nothing), keyed by the key's id.
+    for (const policy of consumer.key.controls.rateLimits) {
+      policies.push({ id: `key:${consumer.key.id}:w${policy.windowSeconds}`, limit: policy.limit, windowMs: policy.windowSeconds * 1000 });
+    }
     policies.push(...extra);
     if (policies.length === 0) return;
     await this.rateLimits.enforce(
