@@ -148,6 +148,16 @@ describe('the README flows', () => {
     expect(tiers.bodyUsed).toBe(false);
     expect(((await tiers.json()) as { tiers: unknown[] }).tiers.length).toBeGreaterThan(0);
     const seen = await readmeFlows(service.url, TEST_ADMIN_TOKEN, checkedFetch as typeof fetch);
-    expect(seen).toEqual(expect.arrayContaining(['Result 1 for "hello"', '0: accepted', 'revoked', 'Stripe is off', '0 drifting']));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        'Result 1 for "hello"',
+        '0: accepted',
+        'revoked',
+        'Stripe is off',
+        '0 drifting',
+        'locked rateLimit,usageCap,ipAllowlist,endpoints,metadata',
+        'verify ok {"partner":"acme-eu"} 49',
+      ]),
+    );
   });
 });
