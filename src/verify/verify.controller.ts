@@ -106,8 +106,10 @@ export class VerifyController {
     if (!REQUEST_METHOD.test(method)) problems.push({ field: ORIGINAL_METHOD_HEADER, problems: ['must be an HTTP method like GET'] });
     const costHeader = single(request.headers[COST_HEADER]);
     if (costHeader !== undefined && !/^\d{1,16}$/.test(costHeader)) problems.push({ field: COST_HEADER, problems: ['must be a whole number ≥ 0'] });
-    const ip = single(request.headers[ORIGINAL_IP_HEADER]);
-    if (ip !== undefined && !isIP(ip)) problems.push({ field: ORIGINAL_IP_HEADER, problems: ['must be an IPv4 or IPv6 address (nginx: $remote_addr)'] });
+    // Not a 400 when it is no IP address (nginx on a unix socket sends "unix:"): the address is unknown, which only
+    // a key with an IP allowlist minds (refused ip_not_allowed).
+    const originalIp = single(request.headers[ORIGINAL_IP_HEADER]);
+    const ip = originalIp !== undefined && isIP(originalIp) ? originalIp : undefined;
     const meter = single(request.headers[METER_HEADER]);
     if (problems.length > 0) throw validationFailed(problems);
     this.assertKnownMeter(meter);

@@ -194,6 +194,18 @@ describe('per-key controls', () => {
       // A key without an allowlist does not need the ip.
       const plain = await admin.customerWithKey('pro');
       expect((await verify({ key: plain.secret })).body.valid).toBe(true);
+
+      // nginx's door: X-Original-IP ($remote_addr); missing or not an address (a unix socket's "unix:") is unknown.
+      const door = (key: string, ip?: string) =>
+        call('GET', `${service.url}/v1/keys/verify/auth-request`, {
+          headers: { 'x-tollgate-verifier': TEST_ADMIN_TOKEN, 'x-api-key': key, 'x-original-uri': '/v1/basic/echo', ...(ip === undefined ? {} : { 'x-original-ip': ip }) },
+        });
+      expect((await door(secret, '203.0.113.5')).status).toBe(204);
+      for (const ip of [undefined, '192.0.2.1', 'unix:']) {
+        const refused = await door(secret, ip);
+        expect({ ip, status: refused.status, code: refused.headers.get('x-tollgate-code') }).toEqual({ ip, status: 403, code: 'ip_not_allowed' });
+      }
+      expect((await door(plain.secret, 'unix:')).status).toBe(204);
     });
 
     it('refuses a refused address before any budget is charged', async () => {

@@ -309,7 +309,7 @@ describe('hostile input on every route', () => {
     }
     if (operation.path === '/v1/keys/verify' && operation.method === 'POST') {
       for (const ip of ['10.0.0.0/8', 'fe80::1%eth0', '::ffff:999.1.1.1', '1.2.3.4\u0000', 'x'.repeat(5000), 42, ['1.2.3.4']]) {
-        requests.push(withBody(JSON.stringify({ ...validBody(operation.body), ip }), 'application/json', 'verify ip'));
+        requests.push(withBody(JSON.stringify({ ...validBody(operation.body ?? {}), ip }), 'application/json', 'verify ip'));
       }
     }
     const limit = operation.bulk ? config.bulkBodyLimitBytes : config.bodyLimitBytes;
