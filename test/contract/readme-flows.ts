@@ -68,7 +68,7 @@ export async function readmeFlows(baseUrl: string, adminToken: string, fetch: ty
       body: { controls: { ipAllowlist: ['203.0.113.0/24'], usageCap: { remaining: 50 } } },
     });
     seen.push(`locked ${patched.data?.lockedControls.join(',') ?? patched.error?.error}`);
-    const decided = await admin.POST('/v1/keys/verify', { body: { key: partner.data.secret, path: '/v1/search', method: 'GET', ip: '203.0.113.7' } });
+    const decided = await admin.POST('/v1/keys/verify', { body: { key: partner.data.secret, path: '/v1/search', method: 'GET', meter: 'api_calls', record: true, ip: '203.0.113.7' } });
     seen.push(`verify ${decided.data?.code} ${JSON.stringify(decided.data?.metadata)} ${decided.data?.usageRemaining}`);
   }
 
