@@ -32,7 +32,8 @@ export class ApiKeyGuard implements CanActivate {
     }
     // A key with an IP allowlist works only from its addresses: `request.ip`, which honours X-Forwarded-For only from
     // the proxies Express' `trust proxy` names (the service: TOLLGATE_TRUSTED_PROXIES, default loopback).
-    const refusal = ipRefusal(result.consumer.key.controls, request.ip);
+    const controls = result.consumer.key.controls;
+    const refusal = controls.ipAllowlist ? ipRefusal(controls, request.ip) : null; // request.ip is computed: read it only when needed
     if (refusal) {
       applyErrorHeaders(refusal, context.switchToHttp().getResponse<Response>());
       throw refusal;

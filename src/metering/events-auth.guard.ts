@@ -32,7 +32,7 @@ export class EventsAuthGuard implements CanActivate {
     const result = await this.apiKeys.authenticate(apiKey);
     // A key that does not work: the API-key challenge, as ApiKeyGuard sends it.
     if ('rejection' in result) throw new InvalidApiKeyException('Invalid API key.');
-    const refusal = ipRefusal(result.consumer.key.controls, request.ip);
+    const refusal = result.consumer.key.controls.ipAllowlist ? ipRefusal(result.consumer.key.controls, request.ip) : null;
     if (refusal) throw refusal;
     if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) throw new ScopeRequiredException(INGEST_SCOPE);
     attachConsumer(request, result.consumer);

@@ -208,6 +208,22 @@ describe('per-key controls', () => {
       expect((await door(plain.secret, 'unix:')).status).toBe(204);
     });
 
+    it('holds for the keys that call Tollgate itself: a verify key and an ingest key', async () => {
+      const operator = await admin.createCustomer('free');
+      const verifier = (await admin.createKey(operator.id, { scopes: ['verify'], controls: { ipAllowlist: ['203.0.113.0/24'] } })).secret;
+      const plain = await admin.customerWithKey('pro');
+      const body = { key: plain.secret, path: '/v1/basic/echo', method: 'GET', record: false };
+      const refused = await call('POST', `${service.url}/v1/keys/verify`, { apiKey: verifier, body });
+      expect(refused.status).toBe(403);
+      expect(refused.body.error).toBe('ip_not_allowed');
+      expect((await call('POST', `${service.url}/v1/keys/verify`, { apiKey: verifier, body, headers: { 'x-forwarded-for': '203.0.113.1' } })).body.valid).toBe(true);
+
+      const ingest = (await admin.createKey(plain.customerId, { scopes: ['ingest'], controls: { ipAllowlist: ['203.0.113.0/24'] } })).secret;
+      const events = { events: [{ customerId: plain.customerId, meter: 'api_calls', quantity: 1, timestamp: new Date().toISOString(), idempotencyKey: 'ip-1' }] };
+      expect((await call('POST', `${service.url}/v1/events`, { apiKey: ingest, body: events })).body.error).toBe('ip_not_allowed');
+      expect((await call('POST', `${service.url}/v1/events`, { apiKey: ingest, body: events, headers: { 'x-forwarded-for': '203.0.113.1' } })).status).toBeLessThan(300);
+    });
+
     it('refuses a refused address before any budget is charged', async () => {
       const { secret } = await keyWith('pro', { ipAllowlist: ['203.0.113.0/24'], rateLimit: ['1/min'] });
       for (let i = 0; i < 3; i++) expect((await guarded(secret)).status).toBe(403);
