@@ -80,15 +80,27 @@ describe('per-key controls', () => {
     });
 
     it('admits exactly 10 of 200 concurrent requests on a key limited to 10/min, at each door', async () => {
+      // 10/min refills one request every 6 s: on a box slow enough that the burst outlasts that, each refill admits
+      // exactly one more (GCRA), never a request beyond the budget.
+      const admittedAtMost = (startedAt: number) => 10 + Math.floor((performance.now() - startedAt) / 6_000);
       const atGuard = await keyWith('enterprise', { rateLimit: ['10/min'] });
+      let startedAt = performance.now();
       const guardedResults = await Promise.all(Array.from({ length: 200 }, () => guarded(atGuard.secret)));
-      expect(statuses(guardedResults)).toEqual({ 200: 10, 429: 190 });
+      const guardedCounts = statuses(guardedResults);
+      expect(Object.keys(guardedCounts).sort()).toEqual(['200', '429']);
+      expect(guardedCounts[200]).toBeGreaterThanOrEqual(10);
+      expect(guardedCounts[200]).toBeLessThanOrEqual(admittedAtMost(startedAt));
+      expect(guardedCounts[200] + guardedCounts[429]).toBe(200);
 
       const atVerify = await keyWith('enterprise', { rateLimit: ['10/min'] });
+      startedAt = performance.now();
       const decisions = await Promise.all(Array.from({ length: 200 }, () => verify({ key: atVerify.secret, record: false })));
+      const valid = decisions.filter((decision) => decision.body.valid).length;
       expect(decisions.every((decision) => decision.status === 200)).toBe(true);
-      expect(decisions.filter((decision) => decision.body.valid).length).toBe(10);
-      expect(decisions.filter((decision) => decision.body.code === 'rate_limit_exceeded').length).toBe(190);
+      expect(valid).toBeGreaterThanOrEqual(10);
+      expect(valid).toBeLessThanOrEqual(admittedAtMost(startedAt));
+      expect(decisions.filter((decision) => decision.body.code === 'rate_limit_exceeded').length).toBe(200 - valid);
+      process.stdout.write(`per-key rate limit 10/min, 200 concurrent: ${guardedCounts[200]} admitted at the guard, ${valid} at verify\n`);
     });
   });
 
