@@ -1,6 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { consumerOf } from './consumer.js';
+import { endpointRefusal } from './key-controls.js';
 import { TiersMetadataAccessor } from '../tiers/index.js';
 import { TiersService } from '../tiers/index.js';
 import { TierRequiredException } from '../common/index.js';
@@ -23,8 +24,11 @@ export class TierGuard implements CanActivate {
     const byDecorator = minimumName ? this.tiers.find(minimumName) : null;
     if (minimumName && !byDecorator) throw new Error(`@Tier('${minimumName}') names a tier that is not in the catalog`);
     const refusal = this.tiers.tierRefusal(consumer.tier, request.path, byDecorator ?? null);
-    if (!refusal) return true;
-    this.throwTierRequiredException(context, refusal);
+    if (refusal) this.throwTierRequiredException(context, refusal);
+    // Then the key's own endpoint globs, narrower than its tier's.
+    const notAllowed = endpointRefusal(consumer.key.controls, request.path);
+    if (notAllowed) throw notAllowed;
+    return true;
   }
 
   /** Override to change how a too-low tier is answered (another body, an upgrade link per customer); it must throw. */
