@@ -17,7 +17,7 @@ import type {
   ListKeysQuery,
   Operation,
   PathsWith,
-  RequestInit,
+  RequestOptions,
   RotateKeyBody,
   TollgateResponse,
   UpdateCustomerBody,
@@ -80,7 +80,7 @@ export interface TollgateClient {
    * { params: { path: { customerId } } })`. Resolves with the success body, status and headers; a non-2xx
    * rejects with a TollgateApiError.
    */
-  request<M extends HttpMethod, P extends PathsWith<M>>(method: M, path: P, ...init: InitArgs<RequestInit<Operation<M, P>>>): Promise<TollgateResponse<DataOf<Operation<M, P>>>>;
+  request<M extends HttpMethod, P extends PathsWith<M>>(method: M, path: P, ...init: InitArgs<RequestOptions<Operation<M, P>>>): Promise<TollgateResponse<DataOf<Operation<M, P>>>>;
   customers: {
     create(body: CreateCustomerBody, options?: CallOptions): Promise<Customer>;
     get(customerId: string, options?: CallOptions): Promise<Customer>;
@@ -123,7 +123,7 @@ type Loose = { params?: { path?: object; query?: object; header?: object }; body
 export function createTollgateClient(options: TollgateClientOptions): TollgateClient {
   if (options.adminToken !== undefined && options.apiKey !== undefined) throw new TypeError('createTollgateClient: give adminToken or apiKey, not both');
   const base = new URL(options.baseUrl).href.replace(/\/+$/, '');
-  const fetchImpl = options.fetch ?? ((input: string | URL | Request, init?: globalThis.RequestInit) => globalThis.fetch(input, init));
+  const fetchImpl = options.fetch ?? ((input: string | URL | Request, init?: RequestInit) => globalThis.fetch(input, init));
   const retries = options.retries === false ? { max: 0 } : (options.retries ?? {});
   const maxRetries = retries.max ?? 2;
   const maxDelayMs = retries.maxDelayMs ?? 10_000;

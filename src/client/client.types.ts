@@ -48,7 +48,7 @@ export interface CallOptions {
 }
 
 /** The second argument of `request(method, path, init)`: parameters and body exactly as the document types them. */
-export type RequestInit<Op> = ParamsInit<Op> & BodyInit<Op> & CallOptions;
+export type RequestOptions<Op> = ParamsInit<Op> & BodyInit<Op> & CallOptions;
 
 type SuccessStatus = 200 | 201 | 202 | 203 | 204 | 206;
 type ResponsesOf<Op> = Op extends { responses: infer R } ? R : never;

@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createTollgateClient, TollgateApiError, type RetryEvent, type TollgateClient } from 'tollgate/client';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -66,6 +70,22 @@ describe('tollgate/client against the service', () => {
     const unauthorized = (await wrong.customers.list().catch((caught: unknown) => caught)) as TollgateApiError;
     expect(unauthorized).toMatchObject({ status: 401, code: 'unauthorized' });
     expect(unauthorized.headers.get('www-authenticate')).toMatch(/^Bearer/);
+  });
+
+  it('runs the example (examples/client/main.ts, built: `npm run build` first) against the service', async () => {
+    const example = fileURLToPath(new URL('../../dist/examples/client/main.js', import.meta.url));
+    expect(existsSync(example)).toBe(true);
+    // Only what the README's command gives it; it resolves `tollgate/client` through the package's exports.
+    const { stdout } = await promisify(execFile)(process.execPath, [example], { env: { PATH: process.env.PATH, TOLLGATE_URL: service.url, ADMIN_TOKEN: TEST_ADMIN_TOKEN }, timeout: 20_000 });
+    expect(stdout.trim().split('\n').map((line) => line.replace(/cus_\w+|tg_live_\w+/g, '…'))).toEqual([
+      'customer … on pro, key ……',
+      'verify: serve it (quota left 49999)',
+      'verify an unknown key: refuse it, 401 invalid_api_key',
+      'ingest: 1 accepted, 0 duplicate(s)',
+      'usage: api_calls 26 of 50000',
+      'tiers: free, pro, enterprise',
+      'error: 404 customer_not_found: No customer ….',
+    ]);
   });
 
   describe('a 429 with Retry-After', () => {
