@@ -153,19 +153,23 @@ export function createTollgateClient(options: TollgateClientOptions): TollgateCl
   async function send(request: Prepared): Promise<TollgateResponse<unknown>> {
     for (let attempt = 1; ; attempt++) {
       let outcome: { response: Response; data: unknown } | { failure: unknown };
-      const timeout = AbortSignal.timeout(timeoutMs);
+      // Not AbortSignal.timeout: its timer outlives a quick answer by the whole timeout, one per call.
+      const timeout = new AbortController();
+      const timer = setTimeout(() => timeout.abort(new DOMException(`No answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
       try {
         const response = await fetchImpl(request.url, {
           method: request.method,
           headers: request.headers,
           body: request.body,
-          signal: request.signal ? AbortSignal.any([request.signal, timeout]) : timeout,
+          signal: request.signal ? AbortSignal.any([request.signal, timeout.signal]) : timeout.signal,
         });
         outcome = { response, data: await readBody(response) };
       } catch (failure) {
         // The caller's own cancellation ends the call; a network error or this attempt's timeout may be retried.
         if (request.signal?.aborted) throw request.signal.reason;
         outcome = { failure };
+      } finally {
+        clearTimeout(timer);
       }
       if ('response' in outcome && outcome.response.ok) return { data: outcome.data, status: outcome.response.status, headers: outcome.response.headers };
       const error = 'failure' in outcome ? outcome.failure : new TollgateApiError({ status: outcome.response.status, headers: outcome.response.headers, body: outcome.data, method: request.method, url: request.url });
