@@ -5,7 +5,8 @@ import { readdirSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { isolate, type Isolation } from './support/isolation.js';
 import { runLoad, type Measurement } from './support/load.js';
-import type { Endpoint, EndpointResult, Scenario } from './support/scenario.js';
+import { burst, once, type BurstResult } from './support/burst.js';
+import type { BurstProbe, Endpoint, EndpointResult, Scenario } from './support/scenario.js';
 import { killAllServers, startServer, type BenchServer } from './support/server-process.js';
 import { readSettings, type BenchSettings } from './support/settings.js';
 import { fixed, formatTable, signed } from './support/table.js';
@@ -15,6 +16,8 @@ interface ScenarioOutcome {
   scenario: Scenario;
   setup: string;
   results: EndpointResult[];
+  /** Exactness probes (scenario.probes) and what each got. */
+  bursts: Array<{ probe: BurstProbe; result: BurstResult }>;
   /** Request errors / non-2xx responses, one line per endpoint that had any. */
   problems: string[];
 }
@@ -89,7 +92,7 @@ async function measure(server: BenchServer, endpoint: Endpoint, settings: BenchS
   watchdog.arm(seconds + 30, step);
   const cpuBefore = await server.cpuUsage();
   const load = await runLoad(
-    `${server.url}${endpoint.path}`,
+    `${endpoint.base ?? server.url}${endpoint.path}`,
     endpoint.headers ?? {},
     { connections: settings.connections, pipelining: settings.pipelining, durationSeconds: seconds },
     { method: endpoint.method, body: endpoint.body },
@@ -107,7 +110,8 @@ async function measure(server: BenchServer, endpoint: Endpoint, settings: BenchS
 
 async function runScenario(scenario: Scenario, settings: BenchSettings): Promise<ScenarioOutcome> {
   watchdog.arm(30, `${scenario.name}: preparing the database`);
-  const isolation = await isolate();
+  // The scenario's env counts: a scenario that sets REDIS_URL gets (and cleans up) a Redis prefix of its own.
+  const isolation = await isolate({ ...process.env, ...scenario.env });
   active.add(isolation);
   let server: BenchServer | null = null;
   try {
@@ -126,7 +130,24 @@ async function runScenario(scenario: Scenario, settings: BenchSettings): Promise
     const problemsNow = () => endpoints.map((endpoint) => problemsOf(endpoint, all.get(endpoint)!)).filter((p): p is string => p !== null);
     if (problemsNow().length > 0) {
       // No point measuring an endpoint that fails: report and move on.
-      return { scenario, setup: isolation.description, results: [], problems: problemsNow() };
+      return { scenario, setup: isolation.description, results: [], bursts: [], problems: problemsNow() };
+    }
+    const bursts: ScenarioOutcome['bursts'] = [];
+    const burstProblems: string[] = [];
+    for (const probe of scenario.probes?.(server) ?? []) {
+      watchdog.arm(30, `${scenario.name}: exactness probe ${probe.label}`);
+      const base = probe.base ?? server.url;
+      if (probe.warm) {
+        const status = await once(`${base}${probe.warm}`, probe.headers ?? {});
+        if (status !== 200) burstProblems.push(`${probe.label}: warm-up GET ${probe.warm} answered ${status}`);
+      }
+      const result = await burst(`${base}${probe.path}`, probe.headers ?? {}, probe.requests);
+      watchdog.disarm();
+      log(`  exactness ${probe.label.padEnd(42)} admitted ${result.admitted} of ${result.sent} (limit ${probe.limit}), refused ${result.refused}`);
+      if (Object.keys(result.other).length > 0) {
+        burstProblems.push(`${probe.label}: ${Object.entries(result.other).map(([code, count]) => `${code}×${count}`).join(', ')} besides 2xx/429`);
+      }
+      bursts.push({ probe, result });
     }
     for (let round = 1; round <= settings.rounds; round++) {
       for (const endpoint of endpoints) {
@@ -153,7 +174,7 @@ async function runScenario(scenario: Scenario, settings: BenchSettings): Promise
       ratio: figure.reqPerSec / base.reqPerSec,
       addedP99Ms: figure.p99Ms - base.p99Ms,
     }));
-    return { scenario, setup: isolation.description, results, problems: problemsNow() };
+    return { scenario, setup: isolation.description, results, bursts, problems: [...problemsNow(), ...burstProblems] };
   } finally {
     watchdog.arm(30, `${scenario.name}: stopping the server and cleaning up`);
     await server?.stop();
@@ -177,14 +198,26 @@ function report(outcomes: ScenarioOutcome[], settings: BenchSettings, startLoad:
         fixed(result.p99Ms, 2),
         fixed(result.ratio, 3),
         isBaseline ? '—' : signed(result.addedP99Ms, 2),
+        fixed(result.serverCpuMicrosPerRequest, 0),
       ]);
-      const aim = result.endpoint.aim;
-      if (aim && !isBaseline) {
-        const met = aim.met(result, baseline);
-        aims.push(`${scenario.name}: ${result.endpoint.label}: aim ${aim.description} → ${met ? 'MET' : 'NOT MET'} (ratio ${fixed(result.ratio, 3)})`);
+      const endpointAims = result.endpoint.aim === undefined ? [] : [result.endpoint.aim].flat();
+      for (const aim of isBaseline ? [] : endpointAims) {
+        const met = aim.met(result, baseline, results);
+        const detail = aim.detail ? aim.detail(result, baseline, results) : `ratio ${fixed(result.ratio, 3)}`;
+        aims.push(`${scenario.name}: ${result.endpoint.label}: aim ${aim.description} → ${met ? 'MET' : 'NOT MET'} (${detail})`);
       }
     }
   }
+  const burstRows = outcomes.flatMap(({ scenario, bursts }) =>
+    bursts.map(({ probe, result }) => [
+      `${scenario.name}: ${probe.label}`,
+      `${probe.requests} at once, limit ${probe.limit}/min`,
+      String(result.admitted),
+      String(result.refused),
+      Object.keys(result.other).length > 0 ? Object.entries(result.other).map(([code, count]) => `${code}×${count}`).join(', ') : '—',
+      result.admitted === probe.limit && Object.keys(result.other).length === 0 ? 'EXACT' : `NOT EXACT (${signed(result.admitted - probe.limit, 0)})`,
+    ]),
+  );
   const out = (line = '') => process.stdout.write(`${line}\n`);
   out();
   out(
@@ -195,7 +228,13 @@ function report(outcomes: ScenarioOutcome[], settings: BenchSettings, startLoad:
   for (const { scenario, setup } of outcomes) out(`${scenario.name}: ${scenario.title} — ${setup}`);
   out();
   if (rows.length > 0) {
-    out(formatTable(['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio vs baseline', 'added p99 ms'], rows, [false, true, true, true, true, true]));
+    out(
+      formatTable(
+        ['scenario', 'req/s', 'p50 ms', 'p99 ms', 'ratio vs baseline', 'added p99 ms', 'server CPU µs/req'],
+        rows,
+        [false, true, true, true, true, true, true],
+      ),
+    );
     out();
     for (const { scenario, results } of outcomes) {
       for (const result of results) {
@@ -213,6 +252,11 @@ function report(outcomes: ScenarioOutcome[], settings: BenchSettings, startLoad:
         }
       }
     }
+    out();
+  }
+  if (burstRows.length > 0) {
+    out('Exactness: concurrent requests against a fresh limiter (exact = admits exactly the limit)');
+    out(formatTable(['limiter', 'burst', 'admitted', 'refused (429)', 'other', 'verdict'], burstRows, [false, false, true, true, false, false]));
     out();
   }
   for (const aim of aims) out(aim);

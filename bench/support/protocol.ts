@@ -1,6 +1,7 @@
 /** Messages the bench server (child process) sends its parent over the IPC channel. */
 export type ServerMessage =
-  | { type: 'ready'; port: number; apiKey: string }
+  /** `extra`: what a scenario's own setup adds (e.g. the peers scenario's ports and keys), by name. */
+  | { type: 'ready'; port: number; apiKey: string; extra?: Record<string, string> }
   | { type: 'failed'; message: string }
   /** Answer to a `cpu-usage` request: the server process's CPU time so far (user + system), in µs. */
   | { type: 'cpu-usage'; micros: number };
@@ -14,3 +15,6 @@ export const SERVER_ENV = {
   databaseSchema: 'BENCH_DATABASE_SCHEMA',
   redisPrefix: 'BENCH_REDIS_PREFIX',
 } as const;
+
+/** Set to `1` by the peers scenario: the server also starts Tollgate with its in-memory store and the peer apps. */
+export const PEERS_ENV = 'BENCH_PEERS';

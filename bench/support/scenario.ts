@@ -6,6 +6,10 @@ export interface Endpoint {
   label: string;
   /** Path on the bench server, e.g. `/bench/bare`. */
   path: string;
+  /** Another server in the same process (e.g. a peer app): its base URL instead of the bench server's. */
+  base?: string;
+  /** A peer (another library's limiter): aims such as `aboveEveryPeer` compare against these rows. */
+  peer?: boolean;
   headers?: Record<string, string>;
   /** GET unless set. */
   method?: 'GET' | 'POST';
@@ -13,8 +17,8 @@ export interface Endpoint {
   body?: () => string;
   /** Units of work each request carries (e.g. 100 events per ingest batch): the report adds units/s = req/s × count. */
   unitsPerRequest?: { count: number; unit: string };
-  /** What this endpoint should achieve relative to the baseline (reported, never fails the run). */
-  aim?: Aim;
+  /** What this endpoint should achieve relative to the baseline (reported, never fails the run); a list: one line each. */
+  aim?: Aim | Aim[];
 }
 
 /** Figures of one endpoint: the mean over the measured rounds. */
@@ -35,7 +39,24 @@ export interface EndpointResult {
 
 export interface Aim {
   description: string;
-  met(result: EndpointResult, baseline: EndpointResult): boolean;
+  /** `all`: every endpoint's result in the same scenario (the baseline first). */
+  met(result: EndpointResult, baseline: EndpointResult, all: EndpointResult[]): boolean;
+  /** Figures the verdict rests on, for the report (default: the ratio). */
+  detail?(result: EndpointResult, baseline: EndpointResult, all: EndpointResult[]): string;
+}
+
+/**
+ * A burst at a small limit: `requests` concurrent GETs against a fresh limiter of `limit` per minute; exact means
+ * exactly `limit` are admitted. `warm` is fetched once first (not counted), e.g. to fill a key cache.
+ */
+export interface BurstProbe {
+  label: string;
+  base?: string;
+  path: string;
+  headers?: Record<string, string>;
+  warm?: string;
+  requests: number;
+  limit: number;
 }
 
 export interface ScenarioPlan {
@@ -55,6 +76,8 @@ export interface Scenario {
   /** Environment for this scenario's server on top of the isolation's (e.g. REDIS_URL: '' for in-memory stores). */
   env?: Record<string, string>;
   plan(server: BenchServer): ScenarioPlan;
+  /** Exactness probes, fired after the warm-up and before the measured rounds; reported in their own table. */
+  probes?(server: BenchServer): BurstProbe[];
 }
 
 /** Aim: throughput at least `minimum` × the baseline's. */
@@ -76,6 +99,19 @@ export function addedP99Below(maximumMs: number): Aim {
 export function allOf(...aims: Aim[]): Aim {
   return {
     description: aims.map((aim) => aim.description).join(' and '),
-    met: (result, baseline) => aims.every((aim) => aim.met(result, baseline)),
+    met: (result, baseline, all) => aims.every((aim) => aim.met(result, baseline, all)),
+  };
+}
+
+/** Aim: throughput ratio above that of every peer row (`peer: true`) in the same scenario. */
+export function aboveEveryPeer(): Aim {
+  const peers = (all: EndpointResult[]) => all.filter((other) => other.endpoint.peer);
+  return {
+    description: "throughput ratio above every peer's",
+    met: (result, _baseline, all) => peers(all).length > 0 && peers(all).every((peer) => result.ratio > peer.ratio),
+    detail: (result, _baseline, all) =>
+      `ratio ${result.ratio.toFixed(3)} vs ${peers(all)
+        .map((peer) => `${peer.endpoint.label} ${peer.ratio.toFixed(3)}`)
+        .join(', ')}`,
   };
 }

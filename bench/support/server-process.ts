@@ -12,6 +12,8 @@ export interface BenchServer {
   url: string;
   /** Secret of an API key of an enterprise customer with effectively unlimited calls and rate. */
   apiKey: string;
+  /** What the scenario's own setup added (ports, keys), by name; empty for the plain server. */
+  extra: Record<string, string>;
   /** CPU time (user + system) the server process has used so far, in µs. */
   cpuUsage(): Promise<number>;
   stop(): Promise<void>;
@@ -39,8 +41,11 @@ function forward(child: ChildProcess): void {
 
 /** Forks dist/bench/support/server.js with `env` added and waits for its ready message. */
 export async function startServer(env: Record<string, string>): Promise<BenchServer> {
+  // BENCH_CPU_PROFILE=<dir>: the server writes a V8 CPU profile there when it exits (see bench/README.md).
+  const profileDir = process.env.BENCH_CPU_PROFILE;
   const child = fork(SERVER_ENTRY, [], {
     env: { ...process.env, ...env },
+    execArgv: profileDir ? [...process.execArgv, '--cpu-prof', `--cpu-prof-dir=${profileDir}`] : process.execArgv,
     stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
   running.add(child);
@@ -50,7 +55,10 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
 
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
+    // A profiled server must exit by itself (process.exit writes the profile; death by a signal does not): closing
+    // the IPC channel makes it close its apps and exit. The SIGKILL below still bounds the wait.
+    if (profileDir && child.connected) child.disconnect();
+    else child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
     await exited;
     clearTimeout(timer);
@@ -89,7 +97,7 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
           }
         });
       });
-    return { url: `http://127.0.0.1:${ready.port}`, apiKey: ready.apiKey, cpuUsage, stop };
+    return { url: `http://127.0.0.1:${ready.port}`, apiKey: ready.apiKey, extra: ready.extra ?? {}, cpuUsage, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -2,7 +2,7 @@
 // load generator does not share its event loop. Reports `{ type: 'ready', port, apiKey }` over IPC.
 import 'reflect-metadata';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Controller, type DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
@@ -28,7 +28,8 @@ import type { LogSink } from '../../src/logging/log-sink.js';
 import { LoggingModule } from '../../src/logging/logging.module.js';
 import { EventsController } from '../../src/metering/events.controller.js';
 import { VerifyApiModule } from '../../src/verify/api.js';
-import { type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
+import { PEER_KINDS, startPeerApp } from './peers-app.js';
+import { PEERS_ENV, type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
 
 const SEED_TIERS = readFileSync(new URL('../../../tiers.yaml', import.meta.url), 'utf8');
 
@@ -115,25 +116,37 @@ function report(message: ServerMessage): void {
   else process.stdout.write(`${JSON.stringify(message)}\n`);
 }
 
-async function main(): Promise<void> {
-  const app = await NestFactory.create<NestExpressApplication>(BenchServerModule.forRoot(benchConfig(process.env)), APP_OPTIONS);
-  configureApp(app).enableShutdownHooks();
-  // The parent went away without stopping us (crashed, killed): do not linger.
-  process.on('disconnect', () => void app.close().finally(() => process.exit(0)));
-  process.on('message', (message: ParentMessage) => {
-    if (message.type !== 'cpu-usage') return;
-    const usage = process.cpuUsage();
-    report({ type: 'cpu-usage', micros: usage.user + usage.system });
-  });
+/** One Tollgate bench app, listening on a loopback port, with the bench customer's key (and, if asked, a 10/min one). */
+interface TollgateApp {
+  app: NestExpressApplication;
+  port: number;
+  apiKey: string;
+  /** Key of a customer limited to EXACT_LIMIT per minute (the peers scenario's exactness probe). */
+  exactApiKey?: string;
+}
 
-  const customer = await app.get(CustomersService).create({
-    name: 'bench',
+/** The exactness probe's limit (bench/scenarios/peers.ts fires 200 concurrent requests at it). */
+const EXACT_LIMIT = '10/min';
+
+async function startTollgate(env: NodeJS.ProcessEnv, options: { name: string; exact: boolean; ingest: boolean }): Promise<TollgateApp> {
+  const app = await NestFactory.create<NestExpressApplication>(BenchServerModule.forRoot(benchConfig(env)), APP_OPTIONS);
+  configureApp(app).enableShutdownHooks();
+
+  const customers = app.get(CustomersService);
+  const keys = app.get(ApiKeysService);
+  const customer = await customers.create({
+    name: options.name,
     tier: 'enterprise',
     overrides: { includedCalls: 100_000_000, rateLimit: ['100000000/min'] },
   });
-  const { secret } = await app.get(ApiKeysService).create(customer.id, { name: 'bench' });
-  const ingestCustomerId = process.env[INGEST_CUSTOMER_ENV];
-  if (ingestCustomerId) {
+  const { secret } = await keys.create(customer.id, { name: 'bench' });
+  let exactApiKey: string | undefined;
+  if (options.exact) {
+    const limited = await customers.create({ name: `${options.name} exact`, tier: 'enterprise', overrides: { includedCalls: 100_000_000, rateLimit: [EXACT_LIMIT] } });
+    exactApiKey = (await keys.create(limited.id, { name: 'bench exact' })).secret;
+  }
+  const ingestCustomerId = env[INGEST_CUSTOMER_ENV];
+  if (options.ingest && ingestCustomerId) {
     // The id is the scenario's, so it can put it in its events: insert the row rather than let the service pick one.
     await app.get<DataSource>(getDataSourceToken(TOLLGATE_CONNECTION)).query(
       `INSERT INTO customers (id, name, tier, overrides) VALUES ($1, 'bench ingest', 'enterprise', $2::jsonb)`,
@@ -144,7 +157,41 @@ async function main(): Promise<void> {
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   if (typeof address !== 'object' || !address) throw new Error('the server has no TCP address');
-  report({ type: 'ready', port: address.port, apiKey: secret });
+  return { app, port: address.port, apiKey: secret, exactApiKey };
+}
+
+async function main(): Promise<void> {
+  const peers = process.env[PEERS_ENV] === '1';
+  const closers: Array<() => Promise<unknown>> = [];
+  // The parent went away without stopping us (crashed, killed): do not linger.
+  process.on('disconnect', () => void Promise.allSettled(closers.map((close) => close())).finally(() => process.exit(0)));
+  process.on('message', (message: ParentMessage) => {
+    if (message.type !== 'cpu-usage') return;
+    const usage = process.cpuUsage();
+    report({ type: 'cpu-usage', micros: usage.user + usage.system });
+  });
+
+  const primary = await startTollgate(process.env, { name: 'bench', exact: peers, ingest: true });
+  closers.push(() => primary.app.close());
+  const extra: Record<string, string> = {};
+  if (peers) {
+    // The peers scenario: the same process also serves Tollgate with its in-memory store (a second app on its own
+    // data dir; same schema when DATABASE_URL is set) and each peer in a tiny Nest app of its own.
+    const dataDir = process.env[SERVER_ENV.dataDir] || mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+    const memoryDir = join(dataDir, 'memory');
+    mkdirSync(memoryDir, { recursive: true });
+    const memory = await startTollgate({ ...process.env, REDIS_URL: '', [SERVER_ENV.dataDir]: memoryDir }, { name: 'bench memory', exact: true, ingest: false });
+    closers.push(() => memory.app.close());
+    Object.assign(extra, { memoryPort: String(memory.port), memoryApiKey: memory.apiKey, memoryExactApiKey: memory.exactApiKey!, exactApiKey: primary.exactApiKey! });
+    const redisUrl = process.env.REDIS_URL || 'redis://127.0.0.1:6379';
+    const prefix = process.env[SERVER_ENV.redisPrefix] || `bench:${randomBytes(4).toString('hex')}`;
+    for (const kind of PEER_KINDS) {
+      const peer = await startPeerApp(kind, redisUrl, prefix);
+      closers.push(() => peer.close());
+      extra[`${kind}Port`] = String(peer.port);
+    }
+  }
+  report({ type: 'ready', port: primary.port, apiKey: primary.apiKey, extra });
 }
 
 main().catch((error: unknown) => {

@@ -6,7 +6,16 @@ import { PUBLIC_ROUTE } from '../common/index.js';
 export class ApiKeysMetadataAccessor {
   constructor(@Inject(Reflector) private readonly reflector: Reflector) {}
 
+  /** Per handler (and the class it was reached through: a handler can be inherited): read once, not per request. */
+  private readonly publicByHandler = new WeakMap<object, { type: object; value: boolean }>();
+
   isPublic(context: ExecutionContext): boolean {
-    return this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [context.getHandler(), context.getClass()]) === true;
+    const handler = context.getHandler();
+    const type = context.getClass();
+    const known = this.publicByHandler.get(handler);
+    if (known?.type === type) return known.value;
+    const value = this.reflector.getAllAndOverride<boolean>(PUBLIC_ROUTE, [handler, type]) === true;
+    this.publicByHandler.set(handler, { type, value });
+    return value;
   }
 }

@@ -6,6 +6,8 @@ import { TiersService } from '../tiers/index.js';
 import { InvalidCostException } from '../common/index.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
 
+const RESOLVED_COST = Symbol('tollgate.resolved-cost');
+
 /**
  * The cost of one request: `@Metered(..., { cost })` first, then a per-endpoint `cost` from tiers.yaml,
  * else 1. Rate limiting and metering use the same number, so a costly endpoint weighs on both.
@@ -18,15 +20,14 @@ export class CostResolver {
     @Inject(TollgateConfig) private readonly config: TollgateConfig,
   ) {}
 
-  private readonly resolved = new WeakMap<object, number>();
-
   /** Once per request: a `(req) => number` cost runs once, and both guards weigh the same number. */
   resolve(context: ExecutionContext, consumer: Consumer | undefined): number {
-    const request = context.switchToHttp().getRequest<Request>();
-    const known = this.resolved.get(request);
+    const request = context.switchToHttp().getRequest<Request & { [RESOLVED_COST]?: number }>();
+    const known = request[RESOLVED_COST];
     if (known !== undefined) return known;
     const cost = this.compute(context, request, consumer);
-    this.resolved.set(request, cost);
+    // On the request itself, not in a WeakMap: an entry per request was measurable garbage-collection work.
+    request[RESOLVED_COST] = cost;
     return cost;
   }
 

@@ -55,7 +55,8 @@ export class EventsController {
       // Some events of the call may be recorded already: the retry (same idempotency keys) counts them once.
       throw error instanceof UsageUnavailableError ? usageUnavailable(error, response) : error;
     }
-    const count = (status: string) => results.filter((result) => result.status === status).length;
-    return { accepted: count('accepted'), duplicates: count('duplicate'), rejected: count('rejected'), results };
+    const counts = { accepted: 0, duplicate: 0, rejected: 0 };
+    for (const result of results) counts[result.status]++;
+    return { accepted: counts.accepted, duplicates: counts.duplicate, rejected: counts.rejected, results };
   }
 }

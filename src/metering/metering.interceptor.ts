@@ -1,6 +1,6 @@
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { catchError, mergeMap, type Observable, throwError } from 'rxjs';
+import { Observable } from 'rxjs';
 import { consumerOf } from '../api-keys/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { ticketOf } from './metering.request.js';
@@ -25,19 +25,48 @@ export class MeteringInterceptor implements NestInterceptor {
     // No ticket: the quota guard did not run (no consumer, or guards not applied), so nothing is metered.
     if (!ticket || !consumer) return next.handle();
     const response = context.switchToHttp().getResponse<Response>();
-    return next.handle().pipe(
-      mergeMap(async (body: unknown) => {
-        try {
-          if (this.config.meteredStatus(response.statusCode)) await this.recorder.record(response, consumer, ticket, { method: request.method, path: request.path });
-          return body;
-        } finally {
+    // One hand-written observable rather than a chain of operators: this runs on every metered request, and each
+    // operator costs a subscriber and a promise hop. Each value the handler emits is recorded before it is passed
+    // on; the reservation ends once, recorded, refused or abandoned.
+    return new Observable<unknown>((subscriber) => {
+      let pending = 0;
+      let completed = false;
+      const settle = () => {
+        if (completed && pending === 0) {
           ticket.release();
+          subscriber.complete();
         }
-      }),
-      catchError((error: unknown) => {
-        ticket.release();
-        return throwError(() => error);
-      }),
-    );
+      };
+      const source = next.handle().subscribe({
+        next: (body) => {
+          if (!this.config.meteredStatus(response.statusCode)) return subscriber.next(body);
+          pending++;
+          this.recorder.record(response, consumer, ticket, { method: request.method, path: request.path }).then(
+            () => {
+              pending--;
+              subscriber.next(body);
+              settle();
+            },
+            (error: unknown) => {
+              ticket.release();
+              subscriber.error(error);
+            },
+          );
+        },
+        error: (error: unknown) => {
+          ticket.release();
+          subscriber.error(error);
+        },
+        complete: () => {
+          completed = true;
+          settle();
+        },
+      });
+      return () => {
+        source.unsubscribe();
+        // Unsubscribed before the end (the client went away): the reservation is not held forever.
+        if (!completed || pending > 0) ticket.release();
+      };
+    });
   }
 }

@@ -119,7 +119,8 @@ export class QuotaService implements OnModuleInit {
     const period = periodContaining(at, consumer.billingPeriod);
     const key = counterKey(customerId, meter, period.start);
     const terms = this.termsFor(consumer, meter);
-    const total = await this.total(key, customerId, meter, period.start);
+    // A fresh cached total is taken without an await: most requests decide in this one synchronous step.
+    const total = this.freshTotal(key) ?? (await this.total(key, customerId, meter, period.start));
     const identity = eventKey === null ? null : eventIdentity(customerId, eventKey);
     const committed: QuotaState = { meter, period, included: terms.included, used: total, policy: terms.policy };
     const repeat = (duplicate: 'recorded' | 'in_flight'): Admission => ({ state: committed, over: false, refused: null, duplicate, release: nothingReserved });
@@ -202,6 +203,11 @@ export class QuotaService implements OnModuleInit {
         else this.inFlight.delete(identity);
       }
     };
+  }
+
+  private freshTotal(key: string): bigint | undefined {
+    const cached = this.totals.get(key);
+    return cached && Date.now() - cached.fetchedAt < TOTAL_TTL_MS ? cached.total : undefined;
   }
 
   private async total(key: string, customerId: string, meter: string, periodStart: Date): Promise<bigint> {

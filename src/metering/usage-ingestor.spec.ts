@@ -119,6 +119,39 @@ describe('UsageIngestor: one bad event never fails the others', () => {
     expect([await counterOf(a), await counterOf(b)]).toEqual([String(config.maxEventQuantity), '1']);
   });
 
+  it('answers recordMany per event, in order, sharing one statement with concurrent callers and their repeats', async () => {
+    const [a, b] = await customers(2);
+    const { ledger, statements } = countingLedger();
+    const ingestor = new UsageIngestor(ledger, config);
+    await ingestor.record(event(a, 'seen', 4));
+    statements.length = 0;
+    // Three callers in one turn of the event loop: one group commit holds all their events.
+    const [many, other, single, empty] = await Promise.all([
+      ingestor.recordMany([
+        event(a, 'm-1', 2),
+        event(a, 'm-1', 2), // repeated within the call: a duplicate
+        event(a, 'over', config.maxEventQuantity + 1), // refused alone, as an outcome
+        event(a, 'seen', 4), // recorded before: a duplicate
+        event(a, 'shared', 3), // also sent by `other`: whichever is queued first counts
+        event(b, 'm-2', 5),
+      ]),
+      ingestor.recordMany([event(a, 'shared', 3), event(b, 'o-1', 1)]),
+      ingestor.record(event(a, 'over-2', config.maxEventQuantity + 1)).then(
+        (status) => status,
+        (error: Error) => error,
+      ),
+      ingestor.recordMany([]),
+    ]);
+    const show = (outcome: unknown) => (outcome instanceof UsageRejectedError ? outcome.reason : outcome);
+    expect(many.map(show)).toEqual(['accepted', 'duplicate', 'quantity_limit', 'duplicate', 'accepted', 'accepted']);
+    expect(other.map(show)).toEqual(['duplicate', 'accepted']);
+    // record() still rejects a refused event (the interceptor relies on it).
+    expect(single).toBeInstanceOf(UsageRejectedError);
+    expect(empty).toEqual([]);
+    expect(statements).toHaveLength(1);
+    expect([await counterOf(a), await counterOf(b)]).toEqual([String(4 + 2 + 3), '6']);
+  });
+
   it('stops a counter at TOLLGATE_MAX_COUNTER_TOTAL, refusing only the events that do not fit, in one statement', async () => {
     const [a, b] = await customers(2);
     const { ledger, statements } = countingLedger();

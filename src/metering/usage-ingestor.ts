@@ -1,6 +1,6 @@
 import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { join } from 'node:path';
-import { findTextProblem } from '../common/index.js';
+import { findTextProblem, textProblem } from '../common/index.js';
 import { isDatabaseUnavailable } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { eventIdentity, type BatchResult, type CounterTotal, type LedgerEvent, UsageLedger, type UsageRefusal } from './usage-ledger.js';
@@ -35,11 +35,56 @@ export class UsageUnavailableError extends Error {
 
 const WARN_EVERY_MS = 10_000;
 
+type Outcome = IngestStatus | UsageRejectedError;
+
+/**
+ * The caller of one `record` or `recordMany`: one promise for all its events (not one per event), settled
+ * when the last of them is. Refusals of single events are outcomes for `recordMany`, errors for `record`.
+ */
+class Waiter {
+  readonly outcomes: Outcome[];
+  private remaining: number;
+  private done = false;
+
+  constructor(
+    count: number,
+    private readonly refusalsAreOutcomes: boolean,
+    private readonly onDone: (outcomes: Outcome[]) => void,
+    private readonly onError: (error: Error) => void,
+  ) {
+    this.outcomes = new Array<Outcome>(count);
+    this.remaining = count;
+  }
+
+  resolve(slot: number, outcome: Outcome): void {
+    if (this.done) return;
+    this.outcomes[slot] = outcome;
+    if (--this.remaining === 0) {
+      this.done = true;
+      this.onDone(this.outcomes);
+    }
+  }
+
+  reject(slot: number, error: Error): void {
+    if (this.refusalsAreOutcomes && error instanceof UsageRejectedError) return this.resolve(slot, error);
+    if (this.done) return;
+    this.done = true;
+    this.onError(error);
+  }
+}
+
+/** One queued event: its identity (customer + key) worked out once, and where its outcome goes. */
 interface Pending {
   event: LedgerEvent;
-  resolve: (status: IngestStatus) => void;
-  reject: (error: Error) => void;
+  identity: string;
+  waiter: Waiter;
+  slot: number;
+  /** Later events of the same batch with the same identity: answered as its duplicates. */
+  repeats?: Pending[];
 }
+
+const answer = (pending: Pending, status: IngestStatus) => pending.waiter.resolve(pending.slot, status);
+const fail = (pending: Pending, error: Error) => pending.waiter.reject(pending.slot, error);
 
 /**
  * Flush when this many events wait, or right after the current turn of the event loop: every event queued in
@@ -107,22 +152,23 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
 
   record(event: LedgerEvent): Promise<IngestStatus> {
     return new Promise<IngestStatus>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-      if (this.queue.length >= MAX_BATCH) this.flushNow();
-      else this.flushSoon();
+      this.enqueue(event, new Waiter(1, false, (outcomes) => resolve(outcomes[0] as IngestStatus), reject), 0);
     });
   }
 
   /** One outcome per event, in order: its status, or the refusal of that event alone (the others still count). */
-  recordMany(events: LedgerEvent[]): Promise<Array<IngestStatus | UsageRejectedError>> {
-    return Promise.all(
-      events.map((event) =>
-        this.record(event).catch((error: unknown) => {
-          if (error instanceof UsageRejectedError) return error;
-          throw error;
-        }),
-      ),
-    );
+  recordMany(events: LedgerEvent[]): Promise<Outcome[]> {
+    if (events.length === 0) return Promise.resolve([]);
+    return new Promise<Outcome[]>((resolve, reject) => {
+      const waiter = new Waiter(events.length, true, resolve, reject);
+      for (let slot = 0; slot < events.length; slot++) this.enqueue(events[slot], waiter, slot);
+    });
+  }
+
+  private enqueue(event: LedgerEvent, waiter: Waiter, slot: number): void {
+    this.queue.push({ event, identity: eventIdentity(event.customerId, event.idempotencyKey), waiter, slot });
+    if (this.queue.length >= MAX_BATCH) this.flushNow();
+    else this.flushSoon();
   }
 
   /** Writes everything queued now and waits for every write in flight. */
@@ -162,55 +208,46 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
    */
   private async write(batch: Pending[]): Promise<void> {
     // Two events with one idempotency key in one batch: the first one counts, the other is its duplicate.
-    const byIdentity = new Map<string, Pending[]>();
+    const firstByIdentity = new Map<string, Pending>();
+    const firstOf = new Map<LedgerEvent, Pending>();
     const events: LedgerEvent[] = [];
-    const refused = new Map<string, UsageRefusal>();
+    const refused: Array<{ pending: Pending; refusal: UsageRefusal }> = [];
     for (const pending of batch) {
-      const identity = eventIdentity(pending.event.customerId, pending.event.idempotencyKey);
-      const same = byIdentity.get(identity);
-      if (same) {
-        same.push(pending);
+      const first = firstByIdentity.get(pending.identity);
+      if (first) {
+        (first.repeats ??= []).push(pending);
         continue;
       }
-      byIdentity.set(identity, [pending]);
+      firstByIdentity.set(pending.identity, pending);
       const refusal = this.refusalOf(pending.event);
-      if (refusal) refused.set(identity, refusal);
-      else events.push(pending.event);
+      if (refusal) refused.push({ pending, refusal });
+      else {
+        events.push(pending.event);
+        firstOf.set(pending.event, pending);
+      }
     }
-    if (refused.size > 0) this.settle([], { inserted: new Set(), counters: [], refused }, byIdentity);
+    for (const { pending, refusal } of refused) refuse(pending, refusal);
 
-    const settled = new Set<LedgerEvent>();
+    let settled = 0;
     try {
       await this.insertIsolating(events, (committed, result) => {
-        for (const event of committed) settled.add(event);
-        this.settle(committed, result, byIdentity);
+        settled += committed.length;
+        for (const event of committed) answerCommitted(firstOf.get(event)!, result);
         this.publish(result.counters);
       });
     } catch (error) {
-      const unsettled = events.filter((event) => !settled.has(event));
-      const waiting = unsettled.flatMap((event) => byIdentity.get(eventIdentity(event.customerId, event.idempotencyKey)) ?? []);
+      // Halves are committed in order, so what is not settled is the tail of `events`.
+      const unsettled = events.slice(settled);
+      const waiting = unsettled.flatMap((event) => {
+        const first = firstOf.get(event)!;
+        return first.repeats ? [first, ...first.repeats] : [first];
+      });
       if (!unavailable(error)) {
         this.logger.error(`usage batch refused by the database: ${(error as Error).message}`);
-        for (const pending of waiting) pending.reject(error as Error);
+        for (const pending of waiting) fail(pending, error as Error);
         return;
       }
       await this.spoolBatch(waiting, unsettled, error as Error);
-    }
-  }
-
-  /** Answers the callers of `committed` (and of any refused event): accepted, duplicate, or refused. */
-  private settle(committed: LedgerEvent[], result: BatchResult, byIdentity: Map<string, Pending[]>): void {
-    const identities = new Set([...committed.map((event) => eventIdentity(event.customerId, event.idempotencyKey)), ...result.refused.keys()]);
-    for (const identity of identities) {
-      const refusal = result.refused.get(identity);
-      const [first, ...others] = byIdentity.get(identity) ?? [];
-      if (!first) continue;
-      if (refusal) {
-        for (const pending of [first, ...others]) pending.reject(new UsageRejectedError(refusal.reason, refusal.message));
-        continue;
-      }
-      first.resolve(result.inserted.has(identity) ? 'accepted' : 'duplicate');
-      for (const pending of others) pending.resolve('duplicate');
     }
   }
 
@@ -226,10 +263,10 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
         message: `quantity must be a whole number from 0 to ${this.maxEventQuantity} (TOLLGATE_MAX_EVENT_QUANTITY), got ${quantity}`,
       };
     }
-    if (findTextProblem([event.customerId, event.meter, event.idempotencyKey, event.properties])) {
+    if (textProblem(event.customerId) || textProblem(event.meter) || textProblem(event.idempotencyKey) || (event.properties !== null && findTextProblem(event.properties))) {
       return { reason: 'refused', message: 'the event holds text that cannot be stored (NUL or a lone UTF-16 surrogate)' };
     }
-    if ([event.occurredAt, event.periodStart, event.periodEnd].some((date) => Number.isNaN(date.getTime()))) {
+    if (Number.isNaN(event.occurredAt.getTime()) || Number.isNaN(event.periodStart.getTime()) || Number.isNaN(event.periodEnd.getTime())) {
       return { reason: 'refused', message: 'the event has an invalid date' };
     }
     return null;
@@ -239,7 +276,7 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
     try {
       const name = await this.spool.write(events);
       this.logger.warn(`database unavailable (${cause.message}); ${events.length} events spooled to ${name}`);
-      for (const pending of batch) pending.resolve('spooled');
+      for (const pending of batch) answer(pending, 'spooled');
     } catch (spoolError) {
       // Neither the database nor the disk took the events: the request must fail (503, retry), not pretend.
       if (Date.now() - this.lastSpoolWarning > WARN_EVERY_MS) {
@@ -247,7 +284,7 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
         this.logger.error(`database unavailable (${cause.message}) and usage cannot be spooled: ${(spoolError as Error).message}; refusing metered requests`);
       }
       const error = new UsageUnavailableError(`usage cannot be recorded: the database is unavailable and ${(spoolError as Error).message}`);
-      for (const pending of batch) pending.reject(error);
+      for (const pending of batch) fail(pending, error);
     }
   }
 
@@ -352,6 +389,20 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
       this.logger.log(`replayed ${name}: ${inserted} new, ${events.length - inserted - refused.length} already recorded, ${refused.length} refused`);
     }
   }
+}
+
+/** A caller whose event can never be a ledger row, and its duplicates in the batch: refused with the reason. */
+function refuse(first: Pending, refusal: UsageRefusal): void {
+  fail(first, new UsageRejectedError(refusal.reason, refusal.message));
+  for (const pending of first.repeats ?? []) fail(pending, new UsageRejectedError(refusal.reason, refusal.message));
+}
+
+/** Answers the callers of a committed event: accepted, duplicate, or refused by the database on its own. */
+function answerCommitted(first: Pending, result: BatchResult): void {
+  const refusal = result.refused.size > 0 ? result.refused.get(first.identity) : undefined;
+  if (refusal) return refuse(first, refusal);
+  answer(first, result.inserted.has(first.identity) ? 'accepted' : 'duplicate');
+  for (const pending of first.repeats ?? []) answer(pending, 'duplicate');
 }
 
 /**

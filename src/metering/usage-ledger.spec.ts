@@ -280,6 +280,23 @@ describe('UsageLedger: counter cap', () => {
     expect([await counterOf(a), await ledgerSum(a)]).toEqual(['1000', '1000']);
   });
 
+  it('stores every character of keys, meters and properties as sent (array literals quote and escape them)', async () => {
+    const a = await customer();
+    const awkward = ['q"uote', 'back\\slash', '\\"', 'com,ma', '{brace}', 'NULL', 'sp ace', '"', 'é€😀'];
+    const properties = { 'k"\\': 'v,"}{\\', nested: { list: ['NULL', null, '\\u0041'] } };
+    const at = [new Date(PERIOD_STARTS[0].getTime() + 1), new Date(PERIOD_STARTS[0].getTime() + 2)];
+    const events = awkward.map((key, i) => ({ ...event(a, key, i + 1), meter: key, occurredAt: at[i % 2], properties: i === 0 ? properties : null }));
+    const result = await ledger.insertBatch(events);
+    expect(result.inserted.size).toBe(awkward.length);
+    const stored = await database.query<{ idempotency_key: string; meter: string; quantity: string; occurred_at: Date; properties: unknown }>(
+      'SELECT idempotency_key, meter, quantity::text AS quantity, occurred_at, properties FROM usage_events WHERE customer_id = $1 ORDER BY quantity',
+      [a],
+    );
+    expect(stored.map((row) => [row.idempotency_key, row.meter, row.quantity, new Date(row.occurred_at).getTime(), row.properties])).toEqual(
+      awkward.map((key, i) => [key, key, String(i + 1), at[i % 2].getTime(), i === 0 ? properties : null]),
+    );
+  });
+
   it('reads counters for billing: only the customers asked for, oldest period first, exact totals', async () => {
     const [a, b, other] = [await customer(), await customer(), await customer()];
     await ledger.insertBatch([

@@ -181,6 +181,38 @@ export interface StoredCounter {
   total: bigint;
 }
 
+/**
+ * The statement's eight array parameters, as Postgres array literals built in one pass. The usual batch
+ * repeats a few instants (one "now" per request, one period per customer): each is formatted once.
+ */
+function statementColumns(events: LedgerEvent[]): string[] {
+  const instants = new Map<number, string>();
+  const iso = (date: Date) => {
+    const time = date.getTime();
+    let text = instants.get(time);
+    if (text === undefined) instants.set(time, (text = date.toISOString()));
+    return text;
+  };
+  const columns: string[][] = [[], [], [], [], [], [], [], []];
+  const [customers, meters, quantities, keys, occurred, starts, ends, properties] = columns;
+  for (const event of events) {
+    customers.push(arrayElement(event.customerId));
+    meters.push(arrayElement(event.meter));
+    quantities.push(String(event.quantity));
+    keys.push(arrayElement(event.idempotencyKey));
+    occurred.push(iso(event.occurredAt));
+    starts.push(iso(event.periodStart));
+    ends.push(iso(event.periodEnd));
+    properties.push(event.properties ? arrayElement(JSON.stringify(event.properties)) : 'NULL');
+  }
+  return columns.map((column) => `{${column.join(',')}}`);
+}
+
+/** One text element of a Postgres array literal: quoted, with `"` and `\\` escaped (as node-postgres does). */
+function arrayElement(text: string): string {
+  return `"${/["\\]/.test(text) ? text.replace(/["\\]/g, '\\$&') : text}"`;
+}
+
 @Injectable()
 export class UsageLedger {
   constructor(
@@ -199,17 +231,7 @@ export class UsageLedger {
   }
 
   private async write(name: string, text: string, events: LedgerEvent[]): Promise<BatchResult> {
-    const rows = await queryPrepared<Row>(this.dataSource, name, text, [
-      events.map((e) => e.customerId),
-      events.map((e) => e.meter),
-      events.map((e) => String(e.quantity)),
-      events.map((e) => e.idempotencyKey),
-      events.map((e) => e.occurredAt.toISOString()),
-      events.map((e) => e.periodStart.toISOString()),
-      events.map((e) => e.periodEnd.toISOString()),
-      events.map((e) => (e.properties ? JSON.stringify(e.properties) : null)),
-      this.config.maxCounterTotal.toString(),
-    ]);
+    const rows = await queryPrepared<Row>(this.dataSource, name, text, [...statementColumns(events), this.config.maxCounterTotal.toString()]);
     const notInserted = new Set<string>();
     const refused = new Map<string, UsageRefusal>();
     const moved = new Map<string, { row: Row; delta?: bigint }>();

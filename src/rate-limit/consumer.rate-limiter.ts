@@ -1,9 +1,25 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { HeaderSink } from '../common/index.js';
 import type { Consumer } from '../api-keys/index.js';
+import type { RatePolicy } from '../config/index.js';
 import { TiersService } from '../tiers/index.js';
 import { RateLimitService } from './rate-limit.service.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
+
+/**
+ * The store policies of a limits list, built once per list: a cached consumer keeps its list, so a request
+ * allocates no policy objects (and the store and headers can cache what they derive from the same array).
+ */
+const storePolicies = new WeakMap<ReadonlyArray<RatePolicy>, RateLimitPolicy[]>();
+
+function policiesOf(limits: ReadonlyArray<RatePolicy>): RateLimitPolicy[] {
+  let policies = storePolicies.get(limits);
+  if (!policies) {
+    policies = limits.map((policy) => ({ id: `w${policy.windowSeconds}`, limit: policy.limit, windowMs: policy.windowSeconds * 1000 }));
+    storePolicies.set(limits, policies);
+  }
+  return policies;
+}
 
 /**
  * A consumer's rate limit, decided once for both doors (RateLimitGuard and the verify API): its tier's (or its own
@@ -19,23 +35,15 @@ export class ConsumerRateLimiter {
   ) {}
 
   async charge(headers: HeaderSink, consumer: Consumer, cost: number, extra: RateLimitPolicy[] = []): Promise<void> {
-    const policies: RateLimitPolicy[] = consumer.limits.rateLimits.map((policy) => ({
-      id: `w${policy.windowSeconds}`,
-      limit: policy.limit,
-      windowMs: policy.windowSeconds * 1000,
-    }));
-    policies.push(...extra);
+    const own = policiesOf(consumer.limits.rateLimits);
+    const policies = extra.length === 0 ? own : [...own, ...extra];
     if (policies.length === 0) return;
-    await this.rateLimits.enforce(
-      headers,
-      { bucket: consumer.customerId, policies, cost },
-      {
-        message: (policy, retryAfter) =>
-          cost > policy.limit
-            ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
-            : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
-        details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
-      },
-    );
+    await this.rateLimits.enforce(headers, { bucket: consumer.customerId, policies, cost }, () => ({
+      message: (policy, retryAfter) =>
+        cost > policy.limit
+          ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`
+          : `Rate limit of ${policy.limit} per ${policy.windowMs / 1000} s exceeded; retry in ${retryAfter} s.`,
+      details: { tier: consumer.tier.name, upgradeUrl: this.tiers.catalog.upgradeUrl },
+    }));
   }
 }

@@ -39,8 +39,11 @@ export class RateLimitGuard extends ThrottlerGuard {
     super(options, storage, reflector);
   }
 
+  private names: string[] | null = null;
+
+  /** The configured throttlers' names (set once @nestjs/throttler has read its options). */
   private get throttlerNames(): string[] {
-    return this.throttlers.map((throttler) => throttler.name ?? 'default');
+    return (this.names ??= this.throttlers.map((throttler) => throttler.name ?? 'default'));
   }
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {

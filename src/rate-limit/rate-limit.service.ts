@@ -80,11 +80,12 @@ export class RateLimitService {
    * Consumes and answers like every limited route: rate-limit headers, 429 `rate_limit_exceeded` with
    * `Retry-After` when refused, and on a store fault the failure mode (admit, or 503 `rate_limiter_unavailable`).
    */
-  async enforce(response: HeaderSink, request: RateLimitRequest, wording: RefusalWording = {}): Promise<void> {
+  async enforce(response: HeaderSink, request: RateLimitRequest, wording: RefusalWording | (() => RefusalWording) = {}): Promise<void> {
     const outcome = await this.consume(request);
     if ('unavailable' in outcome) return this.failOver(response);
     setRateLimitHeaders(response, outcome.decided);
-    if (!outcome.decided.allowed) throw rateLimitExceeded(outcome.decided, wording);
+    // The wording may be a function: built only for a refusal, not on every admitted request.
+    if (!outcome.decided.allowed) throw rateLimitExceeded(outcome.decided, typeof wording === 'function' ? wording() : wording);
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import type { RateLimitDecision, RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
+import type { RateLimitDecision, RateLimitPolicy, RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
 
 /**
  * GCRA over every policy of a request in one round trip, atomically, on Redis' clock (instances' clocks
@@ -66,6 +66,18 @@ interface GcraCommand {
 
 /** How long start-up waits for the rate-limit connection before serving (then: fail-open/closed until it is up). */
 const READY_WAIT_MS = 2_000;
+
+/** The policies' ids and `limit, windowMs` script arguments, derived once per policies array (callers reuse theirs). */
+const scriptArgs = new WeakMap<RateLimitPolicy[], { ids: string[]; args: number[] }>();
+
+function scriptArgsOf(policies: RateLimitPolicy[]): { ids: string[]; args: number[] } {
+  let derived = scriptArgs.get(policies);
+  if (!derived) {
+    derived = { ids: policies.map((policy) => policy.id), args: policies.flatMap((policy) => [policy.limit, policy.windowMs]) };
+    scriptArgs.set(policies, derived);
+  }
+  return derived;
+}
 
 /**
  * Redis storage. Keys carry a hash tag on the bucket (`{tollgate:rl:cus_123}:w60`) so one customer's
@@ -133,8 +145,8 @@ export class RedisRateLimitStorage implements RateLimitStorage, OnModuleInit, On
 
   async consume(request: RateLimitRequest): Promise<RateLimitDecision> {
     const slot = `{${this.prefix}:rl:${request.bucket}}`;
-    const keys = request.policies.map((policy) => `${slot}:${policy.id}`);
-    const args = request.policies.flatMap((policy) => [policy.limit, policy.windowMs]);
+    const { ids, args } = scriptArgsOf(request.policies);
+    const keys = ids.map((id) => `${slot}:${id}`);
     const reply = await this.redis.tollgateGcra(keys.length, ...keys, request.cost, ...args);
     return {
       allowed: reply[0] === 1,

@@ -1,0 +1,51 @@
+// CPU profile of the bench server under load of one endpoint (compiled: dist/bench/profile.js):
+//   REDIS_URL=redis://127.0.0.1:6379 node dist/bench/profile.js [path=/v1/basic/limited] [seconds=20]
+// Same isolation as `npm run bench` (fresh schema / prefix, removed afterwards); the server writes its
+// .cpuprofile into a temp dir on exit, and bench/profile-summary.ts prints where the time went.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isolate } from './support/isolation.js';
+import { runLoad } from './support/load.js';
+import { startServer } from './support/server-process.js';
+import { readSettings } from './support/settings.js';
+
+const [path = '/v1/basic/limited', secondsArg = '20'] = process.argv.slice(2);
+const seconds = Number(secondsArg);
+if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 120) throw new Error('seconds must be in (0, 120]');
+const settings = readSettings();
+const dir = mkdtempSync(join(tmpdir(), 'tollgate-profile-'));
+process.env.BENCH_CPU_PROFILE = dir;
+
+const isolation = await isolate();
+/** Monotonic µs (the clock of the profile's timestamps) when the measured load started and ended. */
+let loadStart: number | undefined;
+let loadEnd: number | undefined;
+const now = () => Math.round(Number(process.hrtime.bigint() / 1000n));
+const guard = setTimeout(() => {
+  process.stderr.write('profile run overran its time budget\n');
+  process.exit(1);
+}, (seconds + 120) * 1000);
+try {
+  const server = await startServer(isolation.env);
+  try {
+    const headers = { 'x-api-key': server.apiKey };
+    const options = { connections: settings.connections, pipelining: 1, durationSeconds: 3 };
+    await runLoad(`${server.url}${path}`, headers, options); // warm-up: JIT, key cache, pools
+    loadStart = now();
+    const run = await runLoad(`${server.url}${path}`, headers, { ...options, durationSeconds: seconds });
+    loadEnd = now();
+    process.stderr.write(`${path}: ${run.reqPerSec.toFixed(0)} req/s, ${run.errors} errors, ${run.non2xx} non-2xx over ${seconds} s\n`);
+  } finally {
+    await server.stop();
+  }
+} finally {
+  await isolation.dispose();
+  clearTimeout(guard);
+}
+const profiles = readdirSync(dir).filter((file) => file.endsWith('.cpuprofile'));
+if (profiles.length === 0) throw new Error(`the server wrote no profile into ${dir}`);
+const args = [join(dir, profiles[0]), '25', String(loadStart), String(loadEnd)];
+process.stdout.write(`profile: ${args[0]} (measured load ${loadStart}–${loadEnd} µs)\nsummary: node dist/bench/profile-summary.js ${args.join(' ')}\n`);
+process.stdout.write(execFileSync(process.execPath, [new URL('./profile-summary.js', import.meta.url).pathname, ...args], { encoding: 'utf8' }));
