@@ -13,6 +13,7 @@ import { SubscribeAttempts1763885800000 } from './1763885800000-SubscribeAttempt
 import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 import { TierChangeLost1763886010000 } from './1763886010000-TierChangeLost.js';
 import { NotificationChannelKinds1763886100000 } from './1763886100000-NotificationChannelKinds.js';
+import { ApiKeyControls1763886200000 } from './1763886200000-ApiKeyControls.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -31,4 +32,5 @@ export const MIGRATIONS = [
   BillingHistory1763886000000,
   TierChangeLost1763886010000,
   NotificationChannelKinds1763886100000,
+  ApiKeyControls1763886200000,
 ];

@@ -33,7 +33,8 @@ export function configureApp(app: NestExpressApplication): NestExpressApplicatio
   installBodyParsers(app, config);
   applyHttpTimeouts(app.getHttpServer(), config);
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
+  // Whose X-Forwarded-For names the client (request.ip): the loopback proxy by default, TOLLGATE_TRUSTED_PROXIES otherwise.
+  app.set('trust proxy', config.trustedProxies.split(',').map((entry) => entry.trim()));
   const document = createOpenApiDocument(app);
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs/openapi.json' });
   return app;

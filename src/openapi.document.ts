@@ -71,6 +71,8 @@ function inheritedCodes(path: string, method: string, operation: OperationObject
   if (schemes.has('admin')) add(codes, 401, 'unauthorized');
   if (schemes.has('api-key')) add(codes, 401, 'invalid_api_key');
   if (schemes.has('verifier')) add(codes, 401, 'unauthorized');
+  // A key with an IP allowlist is refused wherever it is presented from elsewhere.
+  if (schemes.has('api-key') || schemes.has('verifier')) add(codes, 403, 'ip_not_allowed');
   const hasInput = Boolean(operation.requestBody) || (operation.parameters ?? []).some((parameter: object) => 'in' in parameter && parameter.in !== 'header');
   // Any path parameter, query value or body field can be refused (validation pipe), or refused by the database.
   if (hasInput) add(codes, 400, 'validation_failed', 'invalid_input');
@@ -115,10 +117,12 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
       const rateLimited = codes.get(429)?.has('rate_limit_exceeded') ?? false;
       const metered = codes.get(429)?.has('quota_exceeded') ?? false;
       for (const [status, list] of [...codes].sort(([a], [b]) => a - b)) {
-        const headers: Record<string, ReferenceObject> = { 'X-Request-Id': ref('X-Request-Id') };
+        const headers: Record<string, HeaderObject | ReferenceObject> = { 'X-Request-Id': ref('X-Request-Id') };
         if (status === 401) headers['WWW-Authenticate'] = ref('WWW-Authenticate');
-        // Every 429 and 503 says when to come back, except Stripe's own retries (stripe_unavailable: Stripe decides).
+        // Every 429 and 503 says when to come back, except Stripe's own retries (stripe_unavailable: Stripe decides)…
         if (status === 429 || (status === 503 && !list.has('stripe_unavailable'))) headers['Retry-After'] = ref('Retry-After');
+        // Except a key's used-up usage cap without a refill: nothing frees up, so no Retry-After then.
+        if (status === 429 && list.has('usage_exceeded')) headers['Retry-After'] = { ...HEADERS['Retry-After'], required: false, description: `${HEADERS['Retry-After'].description} (usage_exceeded: until the key's next refill; absent without one)` };
         if (status === 429) {
           for (const name of [...(rateLimited ? RATE_LIMIT_HEADERS : []), ...(metered ? QUOTA_HEADERS : [])]) headers[name] = ref(name);
         }

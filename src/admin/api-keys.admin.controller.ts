@@ -5,7 +5,7 @@ import { Public } from '../common/index.js';
 import { ApiErrors } from '../common/api.js';
 import { AdminGuard } from './admin.guard.js';
 import { ApiKeyDto, ApiKeyPageDto, IssuedKeyDto } from '../api-keys/api.js';
-import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
+import { CreateApiKeyDto, ListApiKeysQuery, requireChange, RotateApiKeyDto, UpdateApiKeyDto } from './dto/api-key.dto.js';
 
 @ApiTags('admin: api keys')
 @ApiBearerAuth('admin')
@@ -40,11 +40,14 @@ export class ApiKeysAdminController {
   }
 
   @Patch(':keyId')
-  @ApiOperation({ summary: 'Rename a key' })
-  @ApiOkResponse({ type: ApiKeyDto, description: 'The renamed key' })
+  @ApiOperation({
+    summary: "Rename a key and/or change its controls (a field of controls left out stays, null removes it)",
+    description: 'A control set here is locked for the key holder (/v1/me cannot change or remove it); removing it unlocks it. Every instance drops the cached key.',
+  })
+  @ApiOkResponse({ type: ApiKeyDto, description: 'The updated key' })
   @ApiErrors({ 404: ['api_key_not_found'] })
-  rename(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
-    return this.apiKeys.rename(customerId, keyId, body.name);
+  update(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    return this.apiKeys.update(customerId, keyId, requireChange(body));
   }
 
   @Post(':keyId/rotate')

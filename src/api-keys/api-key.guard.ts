@@ -6,6 +6,7 @@ import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { attachConsumer, consumerOf } from './consumer.js';
 import { KEY_REJECTION_MESSAGES, presentedKey } from './api-key.presented.js';
+import { ipRefusal } from './key-controls.js';
 
 /** First guard of the request path: authenticates the API key and attaches the Consumer to the request. */
 @Injectable()
@@ -27,6 +28,14 @@ export class ApiKeyGuard implements CanActivate {
     if ('rejection' in result) {
       await this.throwInvalidApiKeyException(context, new InvalidApiKeyException(KEY_REJECTION_MESSAGES[result.rejection]));
       return false;
+    }
+    // A key with an IP allowlist works only from its addresses: `request.ip`, which honours X-Forwarded-For only from
+    // the proxies Express' `trust proxy` names (the service: TOLLGATE_TRUSTED_PROXIES, default loopback).
+    const controls = result.consumer.key.controls;
+    const refusal = controls.ipAllowlist ? ipRefusal(controls, request.ip) : null; // request.ip is computed: read it only when needed
+    if (refusal) {
+      applyErrorHeaders(refusal, headerSinkOf(context.switchToHttp().getResponse<object>()));
+      throw refusal;
     }
     attachConsumer(request, result.consumer);
     return true;

@@ -1,10 +1,10 @@
 import { BadRequestException, ConflictException, ForbiddenException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { type EntityManager, IsNull, type Repository } from 'typeorm';
-import { ConstantTimeComparator } from '../common/index.js';
+import { ConstantTimeComparator, validationFailed } from '../common/index.js';
 import { isDatabaseUnavailable } from '../common/index.js';
 import { newId } from '../common/index.js';
-import { TollgateConfig } from '../config/index.js';
+import { parseRatePolicy, type RatePolicy, TollgateConfig } from '../config/index.js';
 import { BLOCKED_CUSTOMER_STATUSES, billingAnchor, type CustomerEntity } from '../customers/index.js';
 import { CUSTOMER_CHANGED, type CustomerChangedEvent } from '../customers/index.js';
 import { CustomersService } from '../customers/index.js';
@@ -15,6 +15,17 @@ import { ApiKeyEntity, toApiKeyView, type ApiKeyView } from './api-key.entity.js
 import { generateApiKey, hashApiKey, looksLikeApiKey, type KeyMode } from './api-key.secret.js';
 import { API_KEY_REVOKED, API_KEY_ROTATED, type ApiKeyRevokedEvent, type ApiKeyRotatedEvent } from './api-keys.events.js';
 import type { Consumer } from './consumer.js';
+import {
+  compileAllowlist,
+  compileEndpoints,
+  CONTROL_NAMES,
+  type ControlName,
+  controlProblems,
+  type KeyControls,
+  type KeyControlsInput,
+  normalizeCidr,
+  sustainedRate,
+} from './key-controls.js';
 import { KeyInvalidationBus } from './key-invalidation.bus.js';
 import { LastUsedTracker } from './last-used.tracker.js';
 
@@ -23,6 +34,14 @@ export interface CreateKeyInput {
   mode?: KeyMode;
   scopes?: string[];
   expiresAt?: Date;
+  /** Per-key controls; a field left out or null is not set. */
+  controls?: KeyControlsInput;
+}
+
+export interface UpdateKeyInput {
+  name?: string;
+  /** A field left out stays as it is; null removes it. */
+  controls?: KeyControlsInput;
 }
 
 /** A key's secret exists only in this answer; it is never stored or shown again. */
@@ -38,7 +57,7 @@ export type Authentication = { consumer: Consumer } | { rejection: KeyRejection 
  * `/v1/me` caller, a portal session) gives a new key at most what it holds: its own key's scopes, and an expiry no
  * later than its own key's. A portal session opened by email link holds no key: no scopes, no expiry bound.
  */
-export type KeyGrantor = { kind: 'operator' } | { kind: 'holder'; scopes: readonly string[]; expiresAt: Date | null };
+export type KeyGrantor = { kind: 'operator' } | { kind: 'holder'; scopes: readonly string[]; expiresAt: Date | null; keyId: string | null };
 
 export const OPERATOR_GRANTOR: KeyGrantor = { kind: 'operator' };
 
@@ -47,8 +66,8 @@ export const VERIFY_SCOPE = 'verify';
 /** Scopes no key holder can give, not even one whose own key has them (a new key would outlive a revocation of its maker). */
 export const OPERATOR_ONLY_SCOPES: readonly string[] = [VERIFY_SCOPE];
 
-export function holderGrantor(key: { scopes: readonly string[]; expiresAt: Date | null } | null): KeyGrantor {
-  return { kind: 'holder', scopes: key?.scopes ?? [], expiresAt: key?.expiresAt ?? null };
+export function holderGrantor(key: { id: string; scopes: readonly string[]; expiresAt: Date | null } | null): KeyGrantor {
+  return { kind: 'holder', scopes: key?.scopes ?? [], expiresAt: key?.expiresAt ?? null, keyId: key?.id ?? null };
 }
 
 export interface KeyPageRequest {
@@ -97,6 +116,8 @@ export class ApiKeysService {
     const expiresAt = input.expiresAt ?? (grantor.kind === 'holder' ? grantor.expiresAt : null);
     assertOperatorOnly(grantor, scopes);
     assertHeld(grantor, scopes, expiresAt);
+    const requested = checkedControls(input.controls ?? {});
+    const controls = grantor.kind === 'operator' ? operatorControls(requested) : await this.holderControls(customerId, grantor, requested);
     const issued = await this.keys.manager.transaction(async (manager) => {
       await lockKeysOf(manager, customerId);
       const active = await countActiveKeys(manager, customerId);
@@ -107,7 +128,7 @@ export class ApiKeysService {
           limit: this.config.maxKeysPerCustomer,
         });
       }
-      return this.insert(manager, customerId, { name: input.name ?? 'default', mode: input.mode ?? 'live', scopes, expiresAt });
+      return this.insert(manager, customerId, { name: input.name ?? 'default', mode: input.mode ?? 'live', scopes, expiresAt, ...controls });
     });
     return { key: toApiKeyView(issued.key), secret: issued.secret };
   }
@@ -176,10 +197,23 @@ export class ApiKeysService {
         throw new BadRequestException({ error: 'key_expired', message: 'An expired key cannot be rotated: its replacement would outlive it.' });
       }
       assertHeld(grantor, old.scopes, old.expiresAt);
-      const issued = await this.insert(manager, customerId, { name: old.name, mode: old.mode, scopes: old.scopes, expiresAt: old.expiresAt });
+      // The replacement carries the same controls. The usage cap moves to it (the old key keeps a cap of 0 for its
+      // grace period): a rotation never adds budget. Locked under FOR UPDATE so no request spends it meanwhile.
+      const [{ remaining }] = (await manager.query('SELECT usage_remaining::text AS remaining FROM api_keys WHERE id = $1 FOR UPDATE', [old.id])) as Array<{ remaining: string | null }>;
+      const issued = await this.insert(manager, customerId, {
+        name: old.name,
+        mode: old.mode,
+        scopes: old.scopes,
+        expiresAt: old.expiresAt,
+        ...copiedControls(old),
+        usageRemaining: remaining,
+      });
       const graceEnd = new Date(Date.now() + gracePeriodSeconds * 1000);
       const oldExpiresAt = old.expiresAt && old.expiresAt < graceEnd ? old.expiresAt : graceEnd;
-      await manager.getRepository(ApiKeyEntity).update({ id: old.id }, { expiresAt: oldExpiresAt, replacedBy: issued.key.id, updatedAt: new Date() });
+      await manager.getRepository(ApiKeyEntity).update(
+        { id: old.id },
+        { expiresAt: oldExpiresAt, replacedBy: issued.key.id, updatedAt: new Date(), ...(remaining === null ? {} : { usageRemaining: '0', usageRefillAmount: null, usageRefillInterval: null }) },
+      );
       return { old, issued, oldExpiresAt };
     });
     await this.invalidation.publish({ hash: old.hash });
@@ -195,7 +229,7 @@ export class ApiKeysService {
   private async insert(
     manager: EntityManager,
     customerId: string,
-    fields: { name: string; mode: KeyMode; scopes: string[]; expiresAt: Date | null },
+    fields: { name: string; mode: KeyMode; scopes: string[]; expiresAt: Date | null } & Partial<StoredControls>,
   ): Promise<{ key: ApiKeyEntity; secret: string }> {
     const generated = generateApiKey(fields.mode);
     const repository = manager.getRepository(ApiKeyEntity);
@@ -205,6 +239,7 @@ export class ApiKeysService {
         customerId,
         hash: generated.hash,
         prefix: generated.prefix,
+        ...NO_STORED_CONTROLS,
         ...fields,
         lastUsedAt: null,
         revokedAt: null,
@@ -218,10 +253,86 @@ export class ApiKeysService {
 
   /** A label only: the secret, limits and cache entries are untouched. */
   async rename(customerId: string, keyId: string, name: string): Promise<ApiKeyView> {
-    const key = await this.findOwned(customerId, keyId);
-    key.name = name.trim();
-    await this.keys.update({ id: key.id }, { name: key.name });
+    return this.update(customerId, keyId, { name });
+  }
+
+  /**
+   * Renames a key and/or changes its controls. The operator may change any control; a control it sets is locked for
+   * the key holder, and one it removes is unlocked. A key holder may set, change or remove the controls it set
+   * itself (403 `control_locked` on a locked one, or on metadata, which only the operator writes), and a rate limit
+   * it sets may not be looser than its customer's (403 `rate_limit_not_held`). Every instance drops the cached key.
+   */
+  async update(customerId: string, keyId: string, input: UpdateKeyInput, grantor: KeyGrantor = OPERATOR_GRANTOR): Promise<ApiKeyView> {
+    const requested = checkedControls(input.controls ?? {});
+    const changed = CONTROL_NAMES.filter((name) => requested[name] !== undefined);
+    if (changed.length === 0) {
+      const key = await this.findOwned(customerId, keyId);
+      if (input.name !== undefined) {
+        key.name = input.name.trim();
+        await this.keys.update({ id: key.id }, { name: key.name });
+      }
+      return toApiKeyView(key);
+    }
+    if (grantor.kind === 'holder') await this.assertHolderMayChange(customerId, requested);
+    const key = await this.keys.manager.transaction(async (manager) => {
+      const repository = manager.getRepository(ApiKeyEntity);
+      const key = await repository.findOne({ where: { id: keyId, customerId }, lock: { mode: 'pessimistic_write' } });
+      if (!key) throw keyNotFound(keyId);
+      if (grantor.kind === 'holder') {
+        const locked = changed.filter((name) => key.lockedControls.includes(name));
+        if (locked.length > 0) throw controlLocked(locked);
+      }
+      const stored = storedControls(requested);
+      for (const name of changed) {
+        Object.assign(key, pick(stored, name));
+        const locks = new Set(key.lockedControls);
+        if (grantor.kind === 'operator' && requested[name] !== null) locks.add(name);
+        else locks.delete(name);
+        key.lockedControls = CONTROL_NAMES.filter((control) => locks.has(control));
+      }
+      if (input.name !== undefined) key.name = input.name.trim();
+      key.updatedAt = new Date();
+      await repository.save(key);
+      return key;
+    });
+    await this.invalidation.publish({ hash: key.hash });
     return toApiKeyView(key);
+  }
+
+  /**
+   * A holder's new key: the controls it asks for, plus every control the operator locked on the holder's own key
+   * (a restricted key cannot mint an unrestricted one). A key with a locked usage cap cannot make keys at all: a new
+   * key would be new budget.
+   */
+  private async holderControls(customerId: string, grantor: KeyGrantor & { kind: 'holder' }, requested: KeyControlsInput): Promise<Partial<StoredControls>> {
+    await this.assertHolderMayChange(customerId, requested);
+    const own = grantor.keyId === null ? null : await this.keys.findOneBy({ id: grantor.keyId, customerId });
+    const inherited = own?.lockedControls ?? [];
+    if (inherited.includes('usageCap')) throw controlLocked(['usageCap'], 'Your key has a usage cap set by the operator: keys it makes would add to it, so it cannot make keys.');
+    const clash = inherited.filter((name) => requested[name] !== undefined && requested[name] !== null);
+    if (clash.length > 0) throw controlLocked(clash, 'Your key carries controls the operator set; a key it makes inherits them unchanged.');
+    const stored = storedControls(requested);
+    const copied = own ? copiedControls(own) : {};
+    const result: Partial<StoredControls> = { ...stored, lockedControls: [] };
+    for (const name of inherited) Object.assign(result, pick(copied, name));
+    result.lockedControls = [...inherited];
+    return result;
+  }
+
+  /** What a key holder may ask for: no metadata (the operator's, trusted by the services behind verify); a rate limit no looser than its customer's. */
+  private async assertHolderMayChange(customerId: string, requested: KeyControlsInput): Promise<void> {
+    if (requested.metadata !== undefined) throw controlLocked(['metadata'], 'Key metadata is set by the operator only.');
+    if (!requested.rateLimit) return;
+    const customerLimits = this.customers.limitsOf(await this.customers.get(customerId)).rateLimits;
+    if (customerLimits.length === 0) return;
+    const fastest = Math.max(...customerLimits.map(sustainedRate));
+    const tooLoose = requested.rateLimit.filter((text) => sustainedRate(parseRatePolicy(text)!) > fastest);
+    if (tooLoose.length > 0) {
+      throw new ForbiddenException({
+        error: 'rate_limit_not_held',
+        message: `A key's own rate limit cannot be looser than your account's (${customerLimits.map(describeRate).join(', ')}): ${tooLoose.map((text) => `"${text}"`).join(', ')}.`,
+      });
+    }
   }
 
   async revoke(customerId: string, keyId: string): Promise<ApiKeyView> {
@@ -301,7 +412,7 @@ export class ApiKeysService {
       tier: this.tiers.get(customer.tier),
       limits: this.customers.limitsOf(customer),
       billingPeriod: billingAnchor(customer),
-      key: { id: key.id, prefix: key.prefix, mode: key.mode, scopes: key.scopes, expiresAt: key.expiresAt },
+      key: { id: key.id, prefix: key.prefix, mode: key.mode, scopes: key.scopes, expiresAt: key.expiresAt, controls: compiledControls(key) },
     };
   }
 
@@ -310,6 +421,101 @@ export class ApiKeysService {
     if (!key) throw keyNotFound(keyId);
     return key;
   }
+}
+
+/** The control columns of a key row. */
+type StoredControls = Pick<
+  ApiKeyEntity,
+  'rateLimit' | 'usageRemaining' | 'usageRefillAmount' | 'usageRefillInterval' | 'usageRefilledAt' | 'ipAllowlist' | 'endpoints' | 'metadata' | 'lockedControls'
+>;
+
+const NO_STORED_CONTROLS: StoredControls = {
+  rateLimit: null,
+  usageRemaining: null,
+  usageRefillAmount: null,
+  usageRefillInterval: null,
+  usageRefilledAt: null,
+  ipAllowlist: null,
+  endpoints: null,
+  metadata: null,
+  lockedControls: [],
+};
+
+const COLUMNS_OF: Record<ControlName, Array<keyof StoredControls>> = {
+  rateLimit: ['rateLimit'],
+  usageCap: ['usageRemaining', 'usageRefillAmount', 'usageRefillInterval', 'usageRefilledAt'],
+  ipAllowlist: ['ipAllowlist'],
+  endpoints: ['endpoints'],
+  metadata: ['metadata'],
+};
+
+function pick(controls: Partial<StoredControls>, name: ControlName): Partial<StoredControls> {
+  return Object.fromEntries(COLUMNS_OF[name].map((column) => [column, controls[column] ?? null]));
+}
+
+/** 400 `validation_failed` on a bad control, else the controls as given. */
+function checkedControls(input: KeyControlsInput): KeyControlsInput {
+  const problems = controlProblems(input);
+  if (problems.length > 0) throw validationFailed(problems.map((problem) => ({ ...problem, field: `controls.${problem.field}` })));
+  return input;
+}
+
+/** The columns of the controls given (null or absent: not set). A new cap starts its refill period now. */
+function storedControls(input: KeyControlsInput): StoredControls {
+  const cap = input.usageCap ?? null;
+  return {
+    rateLimit: input.rateLimit ? input.rateLimit.map((text) => text.trim()) : null,
+    usageRemaining: cap ? String(cap.remaining) : null,
+    usageRefillAmount: cap?.refill ? String(cap.refill.amount) : null,
+    usageRefillInterval: cap?.refill?.interval ?? null,
+    usageRefilledAt: cap ? new Date() : null,
+    ipAllowlist: input.ipAllowlist ? [...new Set(input.ipAllowlist.map(normalizeCidr))] : null,
+    endpoints: input.endpoints ? [...new Set(input.endpoints)] : null,
+    metadata: input.metadata ?? null,
+    lockedControls: [],
+  };
+}
+
+/** The operator's controls on a new key, each locked for the holder. */
+function operatorControls(input: KeyControlsInput): StoredControls {
+  return { ...storedControls(input), lockedControls: CONTROL_NAMES.filter((name) => input[name] !== undefined && input[name] !== null) };
+}
+
+function copiedControls(key: ApiKeyEntity): StoredControls {
+  return {
+    rateLimit: key.rateLimit,
+    usageRemaining: key.usageRemaining,
+    usageRefillAmount: key.usageRefillAmount,
+    usageRefillInterval: key.usageRefillInterval,
+    usageRefilledAt: key.usageRefilledAt,
+    ipAllowlist: key.ipAllowlist,
+    endpoints: key.endpoints,
+    metadata: key.metadata,
+    lockedControls: key.lockedControls,
+  };
+}
+
+/** What the request path checks, compiled once per load (the consumer is cached with it). */
+function compiledControls(key: ApiKeyEntity): KeyControls {
+  return {
+    rateLimits: (key.rateLimit ?? []).map((text) => parseRatePolicy(text)).filter((policy): policy is RatePolicy => policy !== null),
+    usageCapped: key.usageRemaining !== null,
+    ipAllowlist: key.ipAllowlist ? compileAllowlist(key.ipAllowlist) : null,
+    endpoints: key.endpoints ? compileEndpoints(key.endpoints) : null,
+    metadata: key.metadata,
+  };
+}
+
+function describeRate(policy: RatePolicy): string {
+  return `${policy.limit}/${policy.windowSeconds}s`;
+}
+
+function controlLocked(controls: ControlName[], message?: string): ForbiddenException {
+  return new ForbiddenException({
+    error: 'control_locked',
+    message: message ?? `${controls.join(', ')} ${controls.length === 1 ? 'was' : 'were'} set by the operator: only the operator can change ${controls.length === 1 ? 'it' : 'them'}.`,
+    controls,
+  });
 }
 
 function keyNotFound(keyId: string): NotFoundException {

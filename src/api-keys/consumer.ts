@@ -3,6 +3,7 @@ import type { TierDefinition } from '../config/index.js';
 import type { CustomerStatus } from '../customers/index.js';
 import type { EffectiveLimits } from '../customers/index.js';
 import type { KeyMode } from './api-key.secret.js';
+import type { KeyControls } from './key-controls.js';
 
 /** Who is calling: resolved once per request by ApiKeyGuard and reused by every later guard. */
 export interface Consumer {
@@ -19,6 +20,8 @@ export interface Consumer {
     mode: KeyMode;
     scopes: string[];
     expiresAt: Date | null;
+    /** The key's own controls (rate limit, usage cap, IP allowlist, endpoints, metadata), compiled once. */
+    controls: KeyControls;
   };
 }
 

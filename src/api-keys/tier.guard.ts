@@ -1,5 +1,6 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { consumerOf } from './consumer.js';
+import { endpointRefusal } from './key-controls.js';
 import { TiersMetadataAccessor } from '../tiers/index.js';
 import { TiersService } from '../tiers/index.js';
 import { type HttpRequest, requestPath, TierRequiredException } from '../common/index.js';
@@ -21,9 +22,13 @@ export class TierGuard implements CanActivate {
     const minimumName = this.metadata.minimumTier(context);
     const byDecorator = minimumName ? this.tiers.find(minimumName) : null;
     if (minimumName && !byDecorator) throw new Error(`@Tier('${minimumName}') names a tier that is not in the catalog`);
-    const refusal = this.tiers.tierRefusal(consumer.tier, requestPath(request), byDecorator ?? null);
-    if (!refusal) return true;
-    this.throwTierRequiredException(context, refusal);
+    const path = requestPath(request);
+    const refusal = this.tiers.tierRefusal(consumer.tier, path, byDecorator ?? null);
+    if (refusal) this.throwTierRequiredException(context, refusal);
+    // Then the key's own endpoint globs, narrower than its tier's.
+    const notAllowed = endpointRefusal(consumer.key.controls, path);
+    if (notAllowed) throw notAllowed;
+    return true;
   }
 
   /** Override to change how a too-low tier is answered (another body, an upgrade link per customer); it must throw. */

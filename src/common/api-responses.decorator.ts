@@ -33,8 +33,8 @@ export const RATE_LIMITED_ERRORS = { 429: ['rate_limit_exceeded'], 503: ['rate_l
  */
 export const METERED_ERRORS = {
   400: ['invalid_idempotency_key', 'invalid_cost'],
-  403: ['tier_required'],
-  429: ['rate_limit_exceeded', 'quota_exceeded', 'usage_limit_reached'],
+  403: ['tier_required', 'ip_not_allowed', 'endpoint_not_allowed'],
+  429: ['rate_limit_exceeded', 'quota_exceeded', 'usage_limit_reached', 'usage_exceeded'],
   500: ['usage_not_recorded'],
   503: ['rate_limiter_unavailable', 'usage_unavailable'],
 } as const satisfies ErrorCodes;

@@ -203,3 +203,31 @@ export class UsageNotRecordedException extends TollgateException {
     super(HttpStatus.INTERNAL_SERVER_ERROR, { error: 'usage_not_recorded', message: 'This request could not be recorded; retry it with the same Idempotency-Key.' });
   }
 }
+
+/** 403 `ip_not_allowed`: the key has an IP allowlist and the client address is not on it (or is unknown). */
+export class IpNotAllowedException extends TollgateException {
+  constructor(message = 'This key may not be used from this address.') {
+    super(HttpStatus.FORBIDDEN, { error: 'ip_not_allowed', message });
+  }
+}
+
+/** 403 `endpoint_not_allowed`: the key is limited to some endpoints and this path is not one of them. */
+export class EndpointNotAllowedException extends TollgateException {
+  constructor(message = 'This key may not call this endpoint.') {
+    super(HttpStatus.FORBIDDEN, { error: 'endpoint_not_allowed', message });
+  }
+}
+
+/**
+ * 429 `usage_exceeded`: the key's usage cap has fewer units left than the request costs. With a refill, `Retry-After`
+ * is the time until the next one; without, nothing frees up (no `Retry-After`).
+ */
+export class UsageExceededException extends TollgateException {
+  constructor(details: { remaining: number; cost: number; refillsAt: string | null; retryAfter?: number }) {
+    const message =
+      details.refillsAt === null
+        ? `This key's usage cap is used up (${details.remaining} units left, this request costs ${details.cost}).`
+        : `This key's usage cap is used up (${details.remaining} units left, this request costs ${details.cost}); it refills at ${details.refillsAt}.`;
+    super(HttpStatus.TOO_MANY_REQUESTS, { error: 'usage_exceeded', message, ...details }, details.retryAfter === undefined ? {} : { 'Retry-After': details.retryAfter });
+  }
+}

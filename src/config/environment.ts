@@ -17,6 +17,7 @@ export const ENVIRONMENT = {
   TOLLGATE_DATA_DIR: ['dataDir', 'text'],
   REDIS_URL: ['redisUrl', 'text'],
   REDIS_PREFIX: ['redisPrefix', 'text'],
+  TOLLGATE_TRUSTED_PROXIES: ['trustedProxies', 'text'],
   TOLLGATE_TIERS: ['tiers', 'text'],
   TOLLGATE_DEMO: ['demo', 'boolean'],
   STRIPE_SECRET_KEY: ['stripe.secretKey', 'text'],

@@ -85,6 +85,12 @@ export class TollgateConfig {
   /** Namespace of every Redis key and channel, so several deployments (or test files) can share one Redis. */
   @Matches(/^[A-Za-z0-9_:-]{1,64}$/, { message: 'must be 1-64 letters, digits, "_", ":" or "-"' })
   redisPrefix = 'tollgate';
+  /**
+   * The service's Express `trust proxy`: whose X-Forwarded-For decides the client address (`request.ip`, used by key
+   * IP allowlists and per-IP limits). Comma-separated `loopback`, `linklocal`, `uniquelocal`, addresses or CIDRs.
+   */
+  @Matches(/^[A-Za-z0-9.:/]{1,64}(?:\s*,\s*[A-Za-z0-9.:/]{1,64}){0,49}$/, { message: 'must be comma-separated addresses, CIDRs or loopback / linklocal / uniquelocal' })
+  trustedProxies = 'loopback';
   @IsString()
   tiersPath = resolve('tiers.yaml');
   @IsBoolean({ message: 'must be true or false' })

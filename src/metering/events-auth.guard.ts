@@ -1,7 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ApiKeysService } from '../api-keys/index.js';
-import { attachConsumer } from '../api-keys/index.js';
+import { attachConsumer, ipRefusal } from '../api-keys/index.js';
 import { ConstantTimeComparator } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { InvalidApiKeyException, ScopeRequiredException } from '../common/index.js';
@@ -32,6 +32,8 @@ export class EventsAuthGuard implements CanActivate {
     const result = await this.apiKeys.authenticate(apiKey);
     // A key that does not work: the API-key challenge, as ApiKeyGuard sends it.
     if ('rejection' in result) throw new InvalidApiKeyException('Invalid API key.');
+    const refusal = result.consumer.key.controls.ipAllowlist ? ipRefusal(result.consumer.key.controls, request.ip) : null;
+    if (refusal) throw refusal;
     if (!result.consumer.key.scopes.includes(INGEST_SCOPE)) throw new ScopeRequiredException(INGEST_SCOPE);
     attachConsumer(request, result.consumer);
     return true;

@@ -33,6 +33,8 @@ import { UsageService } from './usage.service.js';
     UsageLedger,
     MeteringCoreModule,
     RateLimitModule,
+    // QuotaGuard spends keys' usage caps (KeyUsageCap).
+    ApiKeysModule,
   ],
 })
 export class UsageModule {}

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiCreatedResponse, ApiOkResponse, ApiOperation, ApiSecurity, ApiTags } from '@nestjs/swagger';
-import { CreateApiKeyDto, ListApiKeysQuery, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
+import { CreateApiKeyDto, ListApiKeysQuery, requireChange, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
 import { ApiKeyGuard } from '../api-keys/index.js';
 import { ApiKeysService, holderGrantor } from '../api-keys/index.js';
 import { type Consumer, CurrentConsumer } from '../api-keys/index.js';
@@ -77,19 +77,25 @@ export class MeController {
   }
 
   @Post('keys')
-  @ApiOperation({ summary: "Create a key for your account, with at most your key's scopes and expiry. Its secret is in this response only." })
+  @ApiOperation({
+    summary: "Create a key for your account, with at most your key's scopes and expiry. Its secret is in this response only.",
+    description: 'It may carry controls of its own (not metadata, which is the operator\'s); it inherits every control the operator set on your key.',
+  })
   @ApiCreatedResponse({ type: IssuedKeyDto, description: 'The key and its secret (shown once)' })
-  @ApiErrors({ 403: ['scope_not_held', 'expiry_not_held'], 409: ['key_limit_reached'] })
+  @ApiErrors({ 403: ['scope_not_held', 'expiry_not_held', 'control_locked', 'rate_limit_not_held'], 409: ['key_limit_reached'] })
   create(@CurrentConsumer() consumer: Consumer, @Body() body: CreateApiKeyDto) {
     return this.apiKeys.create(consumer.customerId, body, holderGrantor(consumer.key));
   }
 
   @Patch('keys/:keyId')
-  @ApiOperation({ summary: 'Rename one of your keys' })
-  @ApiOkResponse({ type: ApiKeyDto, description: 'The renamed key' })
-  @ApiErrors({ 404: ['api_key_not_found'] })
-  rename(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
-    return this.apiKeys.rename(consumer.customerId, keyId, body.name);
+  @ApiOperation({
+    summary: 'Rename one of your keys and/or change its controls (a field of controls left out stays, null removes it)',
+    description: "Controls the operator set are locked (403 control_locked), metadata is the operator's; a key's own rate limit cannot be looser than your account's (403 rate_limit_not_held).",
+  })
+  @ApiOkResponse({ type: ApiKeyDto, description: 'The updated key' })
+  @ApiErrors({ 403: ['control_locked', 'rate_limit_not_held'], 404: ['api_key_not_found'] })
+  update(@CurrentConsumer() consumer: Consumer, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    return this.apiKeys.update(consumer.customerId, keyId, requireChange(body), holderGrantor(consumer.key));
   }
 
   @Post('keys/:keyId/rotate')

@@ -1,8 +1,8 @@
 import { BadRequestException, Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Param, Patch, Post, Put, Query, Req, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request } from 'express';
-import { ListApiKeysQuery, UpdateApiKeyDto } from '../admin/index.js';
-import { ApiKeysService } from '../api-keys/index.js';
+import { ListApiKeysQuery, requireChange, UpdateApiKeyDto } from '../admin/index.js';
+import { ApiKeysService, holderGrantor } from '../api-keys/index.js';
 import { Public } from '../common/index.js';
 import { BillingService } from '../billing/index.js';
 import { SubscriptionsService } from '../billing/index.js';
@@ -93,9 +93,12 @@ export class PortalApiController {
     return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live', scopes: body.scopes }, grantor);
   }
 
+  /** A new name and/or controls, under the key holder's rules (operator-set controls are locked). */
   @Patch('keys/:keyId')
-  renameKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
-    return this.apiKeys.rename(session.customerId, keyId, body.name);
+  async updateKey(@CurrentPortalSession() session: PortalSession, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    // A rename needs no grant (it works after the session's key expired, as before); controls do.
+    const grantor = body.controls === undefined ? holderGrantor(null) : await this.apiKeys.grantorFor(session.customerId, session.apiKeyId);
+    return this.apiKeys.update(session.customerId, keyId, requireChange(body), grantor);
   }
 
   @Post('keys/:keyId/rotate')

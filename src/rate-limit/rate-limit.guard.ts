@@ -62,7 +62,7 @@ export class RateLimitGuard extends ThrottlerGuard {
       const routeKey = `${context.getClass().name}.${context.getHandler().name}`;
       routePolicies.push({ id: `route:${routeKey}:${throttle.name}`, limit, windowMs: await this.metadata.resolve(context, throttle.ttl) });
     }
-    if (consumer.limits.rateLimits.length === 0 && routePolicies.length === 0) return true;
+    if (consumer.limits.rateLimits.length === 0 && consumer.key.controls.rateLimits.length === 0 && routePolicies.length === 0) return true;
 
     const cost = this.costs.resolve(context, consumer);
     const response = headerSinkOf(context.switchToHttp().getResponse<object>());

@@ -3,3 +3,4 @@ export { Tier } from './tier.decorator.js';
 export { TiersMetadataAccessor } from './tiers.metadata-accessor.js';
 export { TiersModule } from './tiers.module.js';
 export { TiersService } from './tiers.service.js';
+export { compileEndpointGlob, normalizePath } from './endpoint-glob.js';

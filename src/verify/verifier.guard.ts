@@ -1,6 +1,6 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ApiKeysService, VERIFY_SCOPE } from '../api-keys/index.js';
+import { ApiKeysService, ipRefusal, VERIFY_SCOPE } from '../api-keys/index.js';
 import { ConstantTimeComparator, ScopeRequiredException } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 
@@ -24,13 +24,16 @@ export class VerifierCheck {
     @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
   ) {}
 
-  async check(credential: string | null, response: Response, where: string): Promise<void> {
+  /** `request`: the verifier's own, whose address (`request.ip`) a verify key with an IP allowlist is checked against. */
+  async check(credential: string | null, response: Response, where: string, request: Request): Promise<void> {
     if (credential && this.comparator.secretsEqual(credential, this.config.adminToken)) return;
     const result = credential?.startsWith('tg_') ? await this.apiKeys.authenticate(credential) : null;
     if (!result || 'rejection' in result) {
       response.setHeader('WWW-Authenticate', CHALLENGE);
       throw new UnauthorizedException({ error: 'unauthorized', message: `Send the admin token or an API key with the "${VERIFY_SCOPE}" scope ${where}.` });
     }
+    const refusal = result.consumer.key.controls.ipAllowlist ? ipRefusal(result.consumer.key.controls, request.ip) : null;
+    if (refusal) throw refusal;
     if (!result.consumer.key.scopes.includes(VERIFY_SCOPE)) throw new ScopeRequiredException(VERIFY_SCOPE);
   }
 }
@@ -45,7 +48,7 @@ export class VerifyCallerGuard implements CanActivate {
     const authorization = request.headers.authorization ?? '';
     const apiKey = request.headers['x-api-key'];
     const credential = typeof apiKey === 'string' && apiKey ? apiKey.trim() : authorization.startsWith('Bearer ') ? authorization.slice(7).trim() : null;
-    await this.verifier.check(credential, context.switchToHttp().getResponse<Response>(), 'as "Authorization: Bearer <token>" or x-api-key');
+    await this.verifier.check(credential, context.switchToHttp().getResponse<Response>(), 'as "Authorization: Bearer <token>" or x-api-key', request);
     return true;
   }
 }
@@ -59,7 +62,7 @@ export class AuthRequestCallerGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<Request>();
     const header = request.headers[VERIFIER_HEADER];
     const credential = typeof header === 'string' && header ? header.trim() : null;
-    await this.verifier.check(credential, context.switchToHttp().getResponse<Response>(), `in the ${VERIFIER_HEADER} header`);
+    await this.verifier.check(credential, context.switchToHttp().getResponse<Response>(), `in the ${VERIFIER_HEADER} header`, request);
     return true;
   }
 }

@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, HttpException, Inject, Post, Req, Res,
 import { ApiBearerAuth, ApiHeader, ApiOkResponse, ApiOperation, ApiResponse, ApiSecurity, ApiTags } from '@nestjs/swagger';
 import { ApiErrors } from '../common/api.js';
 import type { Request, Response } from 'express';
+import { isIP } from 'node:net';
 import { presentedKey } from '../api-keys/index.js';
 import { InvalidIdempotencyKeyException, isApiErrorBody, Public, validationFailed } from '../common/index.js';
 import { IDEMPOTENCY_KEY } from '../metering/index.js';
@@ -14,6 +15,8 @@ export const ORIGINAL_URI_HEADER = 'x-original-uri';
 export const ORIGINAL_METHOD_HEADER = 'x-original-method';
 export const COST_HEADER = 'x-tollgate-cost';
 export const METER_HEADER = 'x-tollgate-meter';
+/** The client's address as nginx saw it (`proxy_set_header X-Original-IP $remote_addr`), for keys with an IP allowlist. */
+export const ORIGINAL_IP_HEADER = 'x-original-ip';
 /** Decision headers the auth-request door answers with, for nginx to pass upstream (`auth_request_set`). */
 export const DECISION_HEADERS = { code: 'X-Tollgate-Code', customerId: 'X-Tollgate-Customer-Id', tier: 'X-Tollgate-Tier' } as const;
 
@@ -54,6 +57,7 @@ export class VerifyController {
   @ApiHeader({ name: COST_HEADER, required: false, description: "Units the request costs (default: the path's cost in tiers.yaml, else 1)" })
   @ApiHeader({ name: METER_HEADER, required: false, description: 'The meter (default api_calls)' })
   @ApiHeader({ name: 'idempotency-key', required: false, description: 'A retry is admitted and counted once' })
+  @ApiHeader({ name: ORIGINAL_IP_HEADER, required: false, description: "nginx: $remote_addr (the client's address; a key with an IP allowlist is refused ip_not_allowed without it)" })
   @ApiResponse({
     status: 204,
     description: 'Serve it: forward the RateLimit / X-RateLimit / X-Quota headers to the client',
@@ -67,8 +71,8 @@ export class VerifyController {
   @ApiErrors({
     400: ['validation_failed', 'invalid_cost', 'invalid_idempotency_key'],
     401: ['invalid_api_key'],
-    403: ['tier_required', 'scope_required'],
-    429: ['rate_limit_exceeded', 'quota_exceeded', 'usage_limit_reached'],
+    403: ['tier_required', 'scope_required', 'ip_not_allowed', 'endpoint_not_allowed'],
+    429: ['rate_limit_exceeded', 'quota_exceeded', 'usage_limit_reached', 'usage_exceeded'],
     500: ['usage_not_recorded'],
     503: ['rate_limiter_unavailable', 'usage_unavailable'],
   })
@@ -102,6 +106,10 @@ export class VerifyController {
     if (!REQUEST_METHOD.test(method)) problems.push({ field: ORIGINAL_METHOD_HEADER, problems: ['must be an HTTP method like GET'] });
     const costHeader = single(request.headers[COST_HEADER]);
     if (costHeader !== undefined && !/^\d{1,16}$/.test(costHeader)) problems.push({ field: COST_HEADER, problems: ['must be a whole number ≥ 0'] });
+    // Not a 400 when it is no IP address (nginx on a unix socket sends "unix:"): the address is unknown, which only
+    // a key with an IP allowlist minds (refused ip_not_allowed).
+    const originalIp = single(request.headers[ORIGINAL_IP_HEADER]);
+    const ip = originalIp !== undefined && isIP(originalIp) ? originalIp : undefined;
     const meter = single(request.headers[METER_HEADER]);
     if (problems.length > 0) throw validationFailed(problems);
     this.assertKnownMeter(meter);
@@ -114,6 +122,7 @@ export class VerifyController {
       cost: costHeader === undefined ? undefined : Number(costHeader),
       meter,
       idempotencyKey,
+      ip,
     };
   }
 

@@ -1,5 +1,5 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsInt, IsString, Length, Matches, Min } from 'class-validator';
+import { IsBoolean, IsInt, IsIP, IsString, Length, Matches, Min } from 'class-validator';
 import { IsOmittable } from '../common/index.js';
 import { IDEMPOTENCY_KEY } from '../metering/index.js';
 
@@ -49,6 +49,13 @@ export class VerifyKeyDto {
   @IsOmittable()
   @IsBoolean()
   record?: boolean;
+
+  @ApiPropertyOptional({ description: "The client's address as the gateway saw it (IPv4 or IPv6). A key with an IP allowlist is refused ip_not_allowed without it", example: '203.0.113.7', maxLength: 64 })
+  @IsOmittable()
+  @IsString()
+  @Length(1, 64)
+  @IsIP(undefined, { message: 'ip must be an IPv4 or IPv6 address' })
+  ip?: string;
 }
 
 export class VerifyDecisionDto {
@@ -80,4 +87,10 @@ export class VerifyDecisionDto {
     example: { 'X-RateLimit-Limit': '100', 'X-RateLimit-Remaining': '99', 'X-Quota-Remaining': '49999' },
   })
   headers!: Record<string, string>;
+
+  @ApiPropertyOptional({ type: 'object', additionalProperties: true, description: "The key's metadata, as the operator set it (when the key is known and has some)", example: { team: 'search' } })
+  metadata?: Record<string, unknown>;
+
+  @ApiPropertyOptional({ type: 'integer', minimum: 0, description: "Units left on the key's usage cap after this request (keys with a cap, when the request spent from it)", example: 9 })
+  usageRemaining?: number;
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ApiKeysService, type Consumer, KEY_REJECTION_MESSAGES } from '../api-keys/index.js';
+import { ApiKeysService, type Consumer, endpointRefusal, ipRefusal, KEY_REJECTION_MESSAGES, KeyUsageCap } from '../api-keys/index.js';
 import { type ErrorHeaders, type HeaderSink, InvalidApiKeyException, TollgateException } from '../common/index.js';
 import { DEFAULT_METER } from '../config/index.js';
 import { databaseUnavailable, DatabaseReadiness } from '../database/index.js';
@@ -23,6 +23,8 @@ export interface VerifyInput {
   idempotencyKey?: string;
   /** Write the durable usage event (default); false decides (and charges the rate limit) without recording usage. */
   record?: boolean;
+  /** The client's address as the gateway saw it; a key with an IP allowlist is refused without it. */
+  ip?: string;
 }
 
 /** What the guard chain would have answered the request. */
@@ -39,6 +41,10 @@ export interface VerifyDecision {
   retryAfter?: number;
   /** RateLimit / X-RateLimit / X-Quota / Retry-After (and WWW-Authenticate): the headers to forward to the client. */
   headers: Record<string, string>;
+  /** The key's metadata (set by the operator), when the key is known and has some. */
+  metadata?: Record<string, unknown>;
+  /** Units left on the key's usage cap after this request, when it has one and the request spent from it. */
+  usageRemaining?: number;
 }
 
 /** Collects the headers the shared decision code sets on a response. */
@@ -66,6 +72,7 @@ export class VerifyService {
     @Inject(QuotaAdmission) private readonly quotas: QuotaAdmission,
     @Inject(UsageRecorder) private readonly recorder: UsageRecorder,
     @Inject(DatabaseReadiness) private readonly readiness: DatabaseReadiness,
+    @Inject(KeyUsageCap) private readonly usageCap: KeyUsageCap,
   ) {}
 
   /** The meters a call may name. */
@@ -81,16 +88,20 @@ export class VerifyService {
     if ('rejection' in result) return refusal(new InvalidApiKeyException(KEY_REJECTION_MESSAGES[result.rejection]), headers, null);
     const consumer = result.consumer;
 
-    const tierRefusal = this.tiers.tierRefusal(consumer.tier, path);
-    if (tierRefusal) return refusal(tierRefusal, headers, consumer);
+    // In the guard chain's order: the key's IP allowlist (ApiKeyGuard), tier globs then the key's endpoints (TierGuard).
+    const accessRefusal = ipRefusal(consumer.key.controls, input.ip) ?? this.tiers.tierRefusal(consumer.tier, path) ?? endpointRefusal(consumer.key.controls, path);
+    if (accessRefusal) return refusal(accessRefusal, headers, consumer);
 
     let ticket: MeteringTicket | null = null;
+    let usageRemaining: number | null = null;
     try {
       // A bad cost is the caller's error (400), thrown before anything is charged.
       const cost = this.costs.forPath(consumer, path, input.cost);
       await this.rateLimiter.charge(headers, consumer, cost);
       const key = input.idempotencyKey ?? null;
       ticket = await this.quotas.admit(headers, consumer, input.meter ?? DEFAULT_METER, cost, key, key === null ? null : requestEventKey(key));
+      // Last, as QuotaGuard: the key's usage cap (a retry of an admitted request spent it the first time).
+      if (consumer.key.controls.usageCapped && cost > 0 && !ticket.duplicate) usageRemaining = await this.usageCap.spend(consumer, cost);
       if (input.record !== false) await this.recorder.record(headers, consumer, ticket, { method: input.method, path });
     } catch (error) {
       // Refusals become decisions; a malformed call (invalid_cost) stays the caller's 400.
@@ -99,7 +110,16 @@ export class VerifyService {
     } finally {
       ticket?.release();
     }
-    return { valid: true, code: 'ok', status: 200, customerId: consumer.customerId, tier: consumer.tier.name, headers: headers.values };
+    return {
+      valid: true,
+      code: 'ok',
+      status: 200,
+      customerId: consumer.customerId,
+      tier: consumer.tier.name,
+      headers: headers.values,
+      ...(consumer.key.controls.metadata ? { metadata: consumer.key.controls.metadata } : {}),
+      ...(usageRemaining === null ? {} : { usageRemaining }),
+    };
   }
 }
 
@@ -116,5 +136,6 @@ function refusal(exception: TollgateException, headers: HeaderBag, consumer: Con
     tier: consumer?.tier.name ?? null,
     ...(retryAfter === undefined ? {} : { retryAfter: Number(retryAfter) }),
     headers: headers.values,
+    ...(consumer?.key.controls.metadata ? { metadata: consumer.key.controls.metadata } : {}),
   };
 }

@@ -100,7 +100,7 @@ describe('the response check', () => {
     await expect(checkResponse('GET', `${origin}/v1/me`, 401, json({ 'www-authenticate': 'Bearer' }), { ...error, error: 'nope' })).rejects.toThrow(/body does not match/);
     await expect(checkResponse('GET', `${origin}/v1/me`, 401, json(), error)).rejects.toThrow(/WWW-Authenticate is missing/);
     await expect(checkResponse('GET', `${origin}/v1/me/webhook-secret`, 404, json(), error)).rejects.toThrow(/not a documented status|no such operation/);
-    const key = { id: 'key_1', customerId: 'cus_1', name: 'n', prefix: 'tg_live_ab', mode: 'live', scopes: [], status: 'active', createdAt: '2026-01-01T00:00:00.000Z', lastUsedAt: null, expiresAt: null, revokedAt: null, replacedBy: null };
+    const key = { id: 'key_1', customerId: 'cus_1', name: 'n', prefix: 'tg_live_ab', mode: 'live', scopes: [], status: 'active', createdAt: '2026-01-01T00:00:00.000Z', lastUsedAt: null, expiresAt: null, revokedAt: null, replacedBy: null, controls: { rateLimit: null, usageCap: null, ipAllowlist: null, endpoints: null, metadata: null }, lockedControls: [] };
     await expect(checkResponse('DELETE', `${origin}/v1/me/keys/key_1`, 200, json(), key)).resolves.toBeUndefined();
     await expect(checkResponse('DELETE', `${origin}/v1/me/keys/key_1`, 200, json(), { ...key, secret: 'tg_live_leaked' })).rejects.toThrow(/must NOT have additional properties/);
     await expect(checkResponse('DELETE', `${origin}/v1/me/keys/key_1`, 200, new Headers(), key)).rejects.toThrow(/X-Request-Id is missing/);
@@ -148,6 +148,16 @@ describe('the README flows', () => {
     expect(tiers.bodyUsed).toBe(false);
     expect(((await tiers.json()) as { tiers: unknown[] }).tiers.length).toBeGreaterThan(0);
     const seen = await readmeFlows(service.url, TEST_ADMIN_TOKEN, checkedFetch as typeof fetch);
-    expect(seen).toEqual(expect.arrayContaining(['Result 1 for "hello"', '0: accepted', 'revoked', 'Stripe is off', '0 drifting']));
+    expect(seen).toEqual(
+      expect.arrayContaining([
+        'Result 1 for "hello"',
+        '0: accepted',
+        'revoked',
+        'Stripe is off',
+        '0 drifting',
+        'locked rateLimit,usageCap,ipAllowlist,endpoints,metadata',
+        'verify ok {"partner":"acme-eu"} 49',
+      ]),
+    );
   });
 });

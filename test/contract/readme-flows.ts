@@ -57,6 +57,21 @@ export async function readmeFlows(baseUrl: string, adminToken: string, fetch: ty
   const keys = await consumer.GET('/v1/me/keys', { params: { query: { limit: 10 } } });
   seen.push(...(keys.data?.data ?? []).map((key) => `${key.name} ${key.status}`));
 
+  // Per-key controls: the operator narrows a key (README: Per-key controls); verify answers its metadata and cap.
+  const partner = await admin.POST('/v1/customers/{customerId}/keys', {
+    params: { path: { customerId } },
+    body: { name: 'partner', controls: { rateLimit: ['10/min'], usageCap: { remaining: 100, refill: { amount: 100, interval: 'month' } }, endpoints: ['/v1/search'], metadata: { partner: 'acme-eu' } } },
+  });
+  if (partner.data) {
+    const patched = await admin.PATCH('/v1/customers/{customerId}/keys/{keyId}', {
+      params: { path: { customerId, keyId: partner.data.key.id } },
+      body: { controls: { ipAllowlist: ['203.0.113.0/24'], usageCap: { remaining: 50 } } },
+    });
+    seen.push(`locked ${patched.data?.lockedControls.join(',') ?? patched.error?.error}`);
+    const decided = await admin.POST('/v1/keys/verify', { body: { key: partner.data.secret, path: '/v1/search', method: 'GET', meter: 'api_calls', record: true, ip: '203.0.113.7' } });
+    seen.push(`verify ${decided.data?.code} ${JSON.stringify(decided.data?.metadata)} ${decided.data?.usageRemaining}`);
+  }
+
   // Billing: subscribe (200 granted, 202 waiting for payment, 409 stripe_disabled without Stripe), sync, preview.
   const subscribed = await admin.POST('/v1/customers/{customerId}/subscription', { params: { path: { customerId } }, body: { tier: 'pro' } });
   if (subscribed.data) seen.push(`${subscribed.data.subscription.status} ${subscribed.data.subscription.latestInvoice?.hostedInvoiceUrl ?? ''}`);

@@ -7,7 +7,7 @@ import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { call, parseBody } from '../support/http.js';
 import { startTestApp, TEST_ADMIN_TOKEN, testConfig, type TestApp } from '../support/test-app.js';
 import { startStallProbe } from '../support/stall-probe.js';
-import { type BodySpec, type FieldSpec, hostileBodies, hostileUrlPart, hostileValue, rawBodies, SEED } from './hostile-inputs.js';
+import { type BodySpec, type FieldSpec, hostileBodies, hostileUrlPart, hostileValue, rawBodies, SEED, validBody } from './hostile-inputs.js';
 
 /**
  * Every route of the OpenAPI document, plus the routes it leaves out (portal API, Stripe webhooks, pages,
@@ -87,6 +87,55 @@ const VALID_FIELDS: Record<string, unknown> = {
   meter: 'api_calls',
   idempotencyKey: 'hostile-suite',
   record: false,
+  ip: '203.0.113.7',
+  // Per-key controls a key holder may set too (metadata is the operator's: it gets hostile values below).
+  controls: { rateLimit: ['10/min'], ipAllowlist: ['203.0.113.0/24', '2001:db8::/32'], endpoints: ['/v1/**'], usageCap: { remaining: 10, refill: { amount: 10, interval: 'day' } } },
+};
+
+/** Hostile values for one control at a time: bad CIDRs, huge numbers, NUL bytes, deep or big metadata, wrong shapes. */
+const HOSTILE_CONTROLS: Record<string, unknown[]> = {
+  rateLimit: [['99999999999999999999/min'], ['0/min'], ['1/0min'], ['1/fortnight'], ['a\u0000b'], Array(6).fill('1/min'), [5], 'not-a-list'],
+  ipAllowlist: [
+    ['10.0.0.0/33'],
+    ['2001:db8::/129'],
+    ['fe80::1%eth0'],
+    ['10.0.0.0/-1'],
+    ['10.0.0.0/008'],
+    ['256.1.1.1'],
+    ['::ffff:999.1.1.1'],
+    ['1.2.3.4\u0000'],
+    ['1.2.3.4/'],
+    ['x'.repeat(5000)],
+    Array(51).fill('10.0.0.1'),
+    [null],
+    [],
+  ],
+  endpoints: [['no-slash'], ['/v1/\u0000'], ['/' + '*'.repeat(199)], ['/' + 'a'.repeat(5000)], ['/v1/ space'], Array(51).fill('/v1/*'), [{}]],
+  usageCap: [
+    { remaining: 2 ** 53 },
+    { remaining: 1e308 },
+    { remaining: -1 },
+    { remaining: 1.5 },
+    { remaining: '10' },
+    { remaining: 1, refill: { amount: 1e21, interval: 'day' } },
+    { remaining: 1, refill: { amount: 1, interval: 'fortnight' } },
+    { remaining: 1, refill: { amount: 1 } },
+    { remaining: 1, refill: 'day' },
+    { refill: { amount: 1, interval: 'day' } },
+    [],
+  ],
+  metadata: [
+    { a: { b: { c: { d: { e: 1 } } } } },
+    JSON.parse('{"a":' + '['.repeat(25) + ']'.repeat(25) + '}'),
+    { blob: 'x'.repeat(5000) },
+    { 'a\u0000': 1 },
+    { a: 'b\u0000' },
+    JSON.parse('{"__proto__":{"polluted":true}}'),
+    Object.fromEntries(Array.from({ length: 800 }, (_, i) => [`k${i}`, i])),
+    ['an', 'array'],
+    'text',
+    42,
+  ],
 };
 
 function bodySpecOf(schema: OpenApiSchema | undefined, document: OpenApiDocument): BodySpec | undefined {
@@ -224,8 +273,8 @@ describe('hostile input on every route', () => {
     }
     // The auth-request door reads the original request from headers: each one hostile in turn.
     if (operation.auth === 'verifier') {
-      for (const value of [...headerValues, '/v1/%00', '99999999999999999999', '1.5', '-1']) {
-        for (const name of ['x-original-uri', 'x-original-method', 'x-tollgate-cost', 'x-tollgate-meter']) {
+      for (const value of [...headerValues, '/v1/%00', '99999999999999999999', '1.5', '-1', '10.0.0.0/8', 'fe80::1%eth0', '::ffff:999.1.1.1']) {
+        for (const name of ['x-original-uri', 'x-original-method', 'x-tollgate-cost', 'x-tollgate-meter', 'x-original-ip']) {
           requests.push({ label: `${label} decision headers`, method: operation.method, path: realPath, headers: { ...auth, [name]: value } });
         }
       }
@@ -249,6 +298,19 @@ describe('hostile input on every route', () => {
     });
     for (const body of hostileBodies(operation.body ?? {}, BODY_RUNS, seed)) {
       requests.push(withBody(JSON.stringify(body), 'application/json', 'body'));
+    }
+    // Per-key controls (create and update, admin and key holder): each control hostile in turn, within valid others.
+    if (operation.body?.controls) {
+      for (const [control, values] of Object.entries(HOSTILE_CONTROLS)) {
+        for (const value of [...values, null]) {
+          requests.push(withBody(JSON.stringify({ name: 'hostile controls', controls: { ...(VALID_FIELDS.controls as object), [control]: value } }), 'application/json', `controls.${control}`));
+        }
+      }
+    }
+    if (operation.path === '/v1/keys/verify' && operation.method === 'POST') {
+      for (const ip of ['10.0.0.0/8', 'fe80::1%eth0', '::ffff:999.1.1.1', '1.2.3.4\u0000', 'x'.repeat(5000), 42, ['1.2.3.4']]) {
+        requests.push(withBody(JSON.stringify({ ...validBody(operation.body ?? {}), ip }), 'application/json', 'verify ip'));
+      }
     }
     const limit = operation.bulk ? config.bulkBodyLimitBytes : config.bodyLimitBytes;
     for (const raw of rawBodies(limit, config.jsonMaxDepth, config.jsonMaxWidth)) requests.push(withBody(raw.body, raw.contentType, raw.label));

@@ -209,4 +209,38 @@ describe('nginx auth_request in front of a non-Node service', () => {
     for (let i = 0; i < 3; i++) expect((await get('/v1/search', { 'x-api-key': customer.secret, 'idempotency-key': 'order-7' })).status).toBe(200);
     expect(await counted(customer.customerId)).toBe(1);
   });
+
+  it("enforces a key's own controls: its rate limit, IP allowlist (nginx's $remote_addr), endpoints and usage cap", async () => {
+    const customer = await admin.createCustomer('pro');
+    const keyWith = async (controls: Record<string, unknown>) => (await admin.createKey(customer.id, { controls })).secret;
+
+    const limited = await keyWith({ rateLimit: ['2/min'] });
+    const burst = await Promise.all(Array.from({ length: 5 }, () => get('/v1/basic/echo', { 'x-api-key': limited })));
+    expect(burst.map((response) => response.status).sort()).toEqual([200, 200, 429, 429, 429]);
+    const refused = burst.find((response) => response.status === 429)!;
+    expect(await refused.json()).toEqual({ error: 'rate_limit_exceeded' });
+    expect(refused.headers.get('x-ratelimit-limit')).toBe('2');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+
+    // The client reaches nginx from 127.0.0.1: nginx passes that on as X-Original-IP.
+    expect((await get('/v1/basic/echo', { 'x-api-key': await keyWith({ ipAllowlist: ['127.0.0.0/8'] }) })).status).toBe(200);
+    const elsewhere = await get('/v1/basic/echo', { 'x-api-key': await keyWith({ ipAllowlist: ['203.0.113.0/24'] }) });
+    expect(elsewhere.status).toBe(403);
+    expect(await elsewhere.json()).toEqual({ error: 'ip_not_allowed' });
+
+    const narrow = await keyWith({ endpoints: ['/v1/basic/**'] });
+    expect((await get('/v1/basic/echo', { 'x-api-key': narrow })).status).toBe(200);
+    const outside = await get('/v1/search', { 'x-api-key': narrow });
+    expect(outside.status).toBe(403);
+    expect(await outside.json()).toEqual({ error: 'endpoint_not_allowed' });
+
+    const capped = await keyWith({ usageCap: { remaining: 2 } });
+    expect((await get('/v1/basic/echo', { 'x-api-key': capped })).status).toBe(200);
+    expect((await get('/v1/basic/echo', { 'x-api-key': capped })).status).toBe(200);
+    const spent = await get('/v1/basic/echo', { 'x-api-key': capped });
+    expect(spent.status).toBe(429);
+    expect(await spent.json()).toEqual({ error: 'usage_exceeded' });
+    // Served: 2 (rate limit) + 1 (allowlist) + 1 (endpoints) + 2 (cap).
+    expect(await counted(customer.id)).toBe(6);
+  });
 });

@@ -42,7 +42,7 @@ describe('verify API', () => {
     expect(post.security).toEqual([{ admin: [] }, { 'api-key': [] }, { 'api-key-bearer': [] }]);
     expect(post.requestBody.content['application/json'].schema.$ref).toMatch(/VerifyKeyDto$/);
     expect(post.responses['200'].content['application/json'].schema.$ref).toMatch(/VerifyDecisionDto$/);
-    expect(Object.keys(document.components.schemas.VerifyKeyDto.properties).sort()).toEqual(['cost', 'idempotencyKey', 'key', 'meter', 'method', 'path', 'record']);
+    expect(Object.keys(document.components.schemas.VerifyKeyDto.properties).sort()).toEqual(['cost', 'idempotencyKey', 'ip', 'key', 'meter', 'method', 'path', 'record']);
     const door = document.paths['/v1/keys/verify/auth-request'].get;
     expect(door.security).toEqual([{ verifier: [] }]);
     expect(Object.keys(door.responses)).toEqual(expect.arrayContaining(['204', '400', '401', '403', '429', '503']));
