@@ -1,16 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import type { Aim, Scenario } from '../support/scenario.js';
+import { type Scenario, serverCpuRatioAtMost } from '../support/scenario.js';
 
 /** Handed to the bench server through its environment (bench/support/server.ts reads the same name). */
 const ADMIN_TOKEN = randomBytes(24).toString('base64url');
-
-/** Server CPU per request at most `maximum` × the baseline's: the cost, whatever else loads the machine. */
-function cpuPerRequestAtMost(maximum: number): Aim {
-  return {
-    description: `server CPU/request ≤ ${maximum.toFixed(2)}× the guarded route's`,
-    met: (result, baseline) => result.serverCpuMicrosPerRequest <= maximum * baseline.serverCpuMicrosPerRequest,
-  };
-}
 
 /**
  * The verify API against the guarded Nest route it stands in for: the same decision (key from the warm cache, tier
@@ -29,7 +21,7 @@ const scenario: Scenario = {
         method: 'POST',
         headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
         body: () => JSON.stringify({ key: server.apiKey, path: '/v1/basic/metered', method: 'GET' }),
-        aim: cpuPerRequestAtMost(1.2),
+        aim: serverCpuRatioAtMost(1.2),
       },
     ],
   }),

@@ -95,6 +95,16 @@ export function addedP99Below(maximumMs: number): Aim {
   };
 }
 
+/** Aim: server CPU per request at most `maximum` × the baseline's (the cost, steadier than req/s on a busy machine). */
+export function serverCpuRatioAtMost(maximum: number): Aim {
+  return {
+    description: `server CPU/request ≤ ${maximum.toFixed(2)}× baseline`,
+    met: (result, baseline) => result.serverCpuMicrosPerRequest <= maximum * baseline.serverCpuMicrosPerRequest,
+    detail: (result, baseline) =>
+      `${Math.round(result.serverCpuMicrosPerRequest)} vs ${Math.round(baseline.serverCpuMicrosPerRequest)} µs/request = ${(result.serverCpuMicrosPerRequest / baseline.serverCpuMicrosPerRequest).toFixed(2)}×`,
+  };
+}
+
 /** Every aim at once. */
 export function allOf(...aims: Aim[]): Aim {
   return {
