@@ -56,7 +56,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     const customer = await admin.createCustomer('free', { name: 'Acme Robotics', email: `dev-${randomBytes(4).toString('hex')}@acme.test` });
     customerId = customer.id;
     sessionSecret = (await admin.createKey(customerId, { name: 'production' })).secret;
-    const issued = await admin.createKey(customerId, { name: 'partner', controls: { endpoints: ['/v1/basic/**'], metadata: { partner: 'acme-eu' } } });
+    const issued = await admin.createKey(customerId, { name: 'partner', controls: { endpoints: ['/v1/reports/**'], metadata: { partner: 'acme-eu' } } });
     partner = { id: issued.key.id, secret: issued.secret };
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -126,6 +126,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
 
     await page.getByLabel('Rate limit', { exact: true }).fill('1/min');
     await page.getByLabel('IP allowlist', { exact: true }).fill('203.0.113.0/24\n2001:db8::/32');
+    await page.keyboard.press('Tab'); // → Endpoints
     await page.keyboard.press('Tab'); // → Cancel
     await page.keyboard.press('Tab'); // → Save controls
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('controls-save');
@@ -169,7 +170,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     await page.locator('#dashboard').waitFor({ state: 'visible' });
     const row = page.locator(`tr[data-key-id="${partner.id}"]`);
     const summary = row.locator('td[data-label="Controls"]');
-    expect(await summary.locator('[data-control="endpoints"]').textContent()).toBe('Endpoints: /v1/basic/** (locked)');
+    expect(await summary.locator('[data-control="endpoints"]').textContent()).toBe('Endpoints: /v1/reports/** (locked)');
     expect(await summary.locator('[data-control="metadata"]').textContent()).toBe('Metadata: set (locked)');
 
     await row.getByRole('button', { name: 'Controls of key partner' }).click();
@@ -178,7 +179,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     const endpoints = dialog.locator('[data-control="endpoints"]');
     expect(await endpoints.getAttribute('data-locked')).toBe('true');
     expect(await endpoints.locator('input, textarea, select').count()).toBe(0);
-    expect(await endpoints.textContent()).toContain('/v1/basic/**');
+    expect(await endpoints.textContent()).toContain('/v1/reports/**');
     expect(await endpoints.textContent()).toContain('Set by your API provider: only they can change or remove it.');
     expect(await dialog.locator('[data-control="metadata"] pre').textContent()).toContain('"partner": "acme-eu"');
     expect(await page.locator('#ctl-endpoints').count()).toBe(0);
@@ -186,7 +187,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     await page.getByLabel('IP allowlist', { exact: true }).fill('127.0.0.1');
     await page.getByRole('button', { name: 'Save controls' }).click();
     await dialog.waitFor({ state: 'hidden' });
-    expect((await storedKey(partner.id)).controls).toMatchObject({ ipAllowlist: ['127.0.0.1'], endpoints: ['/v1/basic/**'], metadata: { partner: 'acme-eu' } });
+    expect((await storedKey(partner.id)).controls).toMatchObject({ ipAllowlist: ['127.0.0.1/32'], endpoints: ['/v1/reports/**'], metadata: { partner: 'acme-eu' } });
     expect((await storedKey(partner.id)).lockedControls).toEqual(['endpoints', 'metadata']);
 
     // A page edited to send the locked ones anyway: refused, nothing changed.
@@ -196,10 +197,9 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     const metadata = await portalCall(page, 'PATCH', `/keys/${partner.id}`, { controls: { metadata: { partner: 'someone-else' } } });
     expect(metadata.status).toBe(403);
     expect(metadata.body.error).toBe('control_locked');
-    expect((await storedKey(partner.id)).controls).toMatchObject({ endpoints: ['/v1/basic/**'], metadata: { partner: 'acme-eu' } });
-    // Still enforced: outside its endpoints the key is refused.
-    expect((await call('GET', `${service.url}/v1/basic/echo`, { apiKey: partner.secret })).status).toBe(200);
-    const outside = await call('GET', `${service.url}/v1/me`, { apiKey: partner.secret });
+    expect((await storedKey(partner.id)).controls).toMatchObject({ endpoints: ['/v1/reports/**'], metadata: { partner: 'acme-eu' } });
+    // Still enforced: a route its tier allows but its endpoints do not is refused.
+    const outside = await call('GET', `${service.url}/v1/basic/echo`, { apiKey: partner.secret });
     expect(outside.status).toBe(403);
     expect(outside.body.error).toBe('endpoint_not_allowed');
   }, TIMEOUT);
@@ -207,7 +207,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
   it('creates a key with controls through the portal API under the key holder\'s rules, refusing bad input with 400', async () => {
     const created = await portalCall(page, 'POST', '/keys', { name: 'edge', controls: { ipAllowlist: ['198.51.100.7'], usageCap: { remaining: 5, refill: { amount: 5, interval: 'day' } } } });
     expect(created.status).toBe(201);
-    expect(created.body.key.controls).toMatchObject({ ipAllowlist: ['198.51.100.7'], usageCap: { remaining: 5, refill: { amount: 5, interval: 'day' } } });
+    expect(created.body.key.controls).toMatchObject({ ipAllowlist: ['198.51.100.7/32'], usageCap: { remaining: 5, refill: { amount: 5, interval: 'day' } } });
     expect(created.body.key.lockedControls).toEqual([]);
     await until(async () => (await call('GET', `${service.url}/v1/basic/echo`, { apiKey: created.body.secret })).body?.error === 'ip_not_allowed', 3000);
 
