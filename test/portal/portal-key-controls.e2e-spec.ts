@@ -22,7 +22,7 @@ const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch:
 async function portalCall(page: Page, method: string, path: string, body: unknown): Promise<{ status: number; body: any }> {
   return page.evaluate(
     async ({ method, path, body }) => {
-      const session: { csrfToken: string } = await (await fetch('/portal/api/session', { credentials: 'same-origin' })).json();
+      const session = (await (await fetch('/portal/api/session', { credentials: 'same-origin' })).json()) as { csrfToken: string };
       const response = await fetch(`/portal/api${path}`, {
         method,
         credentials: 'same-origin',
