@@ -99,10 +99,11 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     // Keyboard: the row's button opens the dialog with focus in its first field.
     await row.getByRole('button', { name: 'Controls of key worker' }).focus();
     await page.keyboard.press('Enter');
-    await page.locator('#controls-dialog').waitFor({ state: 'visible' });
+    const dialog = page.locator('#controls-dialog');
+    await dialog.waitFor({ state: 'visible' });
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('ctl-rateLimit');
     for (const label of ['Rate limit', 'Units left', 'Refill', 'Refill to', 'IP allowlist', 'Endpoints']) {
-      expect(await page.getByLabel(label, { exact: true }).count()).toBe(1);
+      expect(await dialog.getByLabel(label, { exact: true }).count()).toBe(1);
     }
 
     // A limit looser than the account's (free: 10/min) is refused by the API, and the refusal is announced in words.
@@ -117,16 +118,16 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     expect((await storedKey(key.id)).controls.rateLimit).toBeNull();
 
     // A cap that is not a number is caught in the page, on its field.
-    await page.getByLabel('Units left', { exact: true }).fill('lots');
+    await dialog.getByLabel('Units left', { exact: true }).fill('lots');
     await page.getByRole('button', { name: 'Save controls' }).click();
     expect(await error.textContent()).toBe('Units left must be a whole number, 0 or more.');
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('ctl-cap-remaining');
-    expect(await page.getByLabel('Units left', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    expect(await dialog.getByLabel('Units left', { exact: true }).getAttribute('aria-invalid')).toBe('true');
     await page.keyboard.press('Control+A');
     await page.keyboard.press('Backspace');
 
-    await page.getByLabel('Rate limit', { exact: true }).fill('1/min');
-    await page.getByLabel('IP allowlist', { exact: true }).fill('203.0.113.0/24\n2001:db8::/32');
+    await dialog.getByLabel('Rate limit', { exact: true }).fill('1/min');
+    await dialog.getByLabel('IP allowlist', { exact: true }).fill('203.0.113.0/24\n2001:db8::/32');
     await page.keyboard.press('Tab'); // → Endpoints
     await page.keyboard.press('Tab'); // → Cancel
     await page.keyboard.press('Tab'); // → Save controls
@@ -149,8 +150,8 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     // Removing the allowlist (an emptied field) lets the key in again, under its own 1/min.
     await row.getByRole('button', { name: 'Controls of key worker' }).click();
     await page.locator('#controls-dialog').waitFor({ state: 'visible' });
-    expect(await page.getByLabel('IP allowlist', { exact: true }).inputValue()).toBe('203.0.113.0/24\n2001:db8::/32');
-    await page.getByLabel('IP allowlist', { exact: true }).fill('');
+    expect(await dialog.getByLabel('IP allowlist', { exact: true }).inputValue()).toBe('203.0.113.0/24\n2001:db8::/32');
+    await dialog.getByLabel('IP allowlist', { exact: true }).fill('');
     await page.getByRole('button', { name: 'Save controls' }).click();
     await page.locator('#controls-dialog').waitFor({ state: 'hidden' });
     expect((await storedKey(key.id)).controls).toMatchObject({ rateLimit: ['1/min'], ipAllowlist: null });
@@ -185,7 +186,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     expect(await dialog.locator('[data-control="metadata"] pre').textContent()).toContain('"partner": "acme-eu"');
     expect(await page.locator('#ctl-endpoints').count()).toBe(0);
     // The unlocked ones stay editable next to the locked ones.
-    await page.getByLabel('IP allowlist', { exact: true }).fill('127.0.0.1');
+    await dialog.getByLabel('IP allowlist', { exact: true }).fill('127.0.0.1');
     await page.getByRole('button', { name: 'Save controls' }).click();
     await dialog.waitFor({ state: 'hidden' });
     expect((await storedKey(partner.id)).controls).toMatchObject({ ipAllowlist: ['127.0.0.1/32'], endpoints: ['/v1/reports/**'], metadata: { partner: 'acme-eu' } });
@@ -203,6 +204,40 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     const outside = await call('GET', `${service.url}/v1/basic/echo`, { apiKey: partner.secret });
     expect(outside.status).toBe(403);
     expect(outside.body.error).toBe('endpoint_not_allowed');
+  }, TIMEOUT);
+
+  it('creates a key with controls from the create form; refusals are shown in words', async () => {
+    await page.reload();
+    await page.locator('#dashboard').waitFor({ state: 'visible' });
+    const form = page.locator('#create-key-form');
+    await page.locator('#key-name').fill('reports-bot');
+    await form.getByText('Restrict the new key (optional)').click();
+    await form.getByLabel('Rate limit', { exact: true }).fill('60/min');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const error = page.locator('#create-key-error');
+    await until(async () => (await error.isVisible()) && (await error.textContent())?.includes("cannot be looser than your account's"));
+    expect(await error.getAttribute('aria-live')).toBe('assertive');
+
+    await form.getByLabel('Rate limit', { exact: true }).fill('2/min');
+    await form.getByLabel('Units left', { exact: true }).fill('100');
+    await form.getByLabel('Refill', { exact: true }).selectOption('week');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    expect(await error.textContent()).toBe('Refill to must be a whole number, 0 or more.');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('new-cap-amount');
+    await form.getByLabel('Refill to', { exact: true }).fill('100');
+    await form.getByLabel('Endpoints', { exact: true }).fill('/v1/basic/**');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.locator('#secret-panel').waitFor({ state: 'visible' });
+    const secret = await page.locator('#secret-value').inputValue();
+    expect(await error.isHidden()).toBe(true);
+    const created = ((await call('GET', `${service.url}/v1/me/keys?limit=100`, { apiKey: sessionSecret })).body.data as any[]).find((key) => key.name === 'reports-bot');
+    expect((await storedKey(created.id)).controls).toEqual({ rateLimit: ['2/min'], usageCap: { remaining: 100, refill: { amount: 100, interval: 'week' } }, ipAllowlist: null, endpoints: ['/v1/basic/**'], metadata: null });
+    // The form is empty again for the next key; the new key works under its cap.
+    expect(await form.getByLabel('Rate limit', { exact: true }).inputValue()).toBe('');
+    const echoed = await call('GET', `${service.url}/v1/basic/echo`, { apiKey: secret });
+    expect(echoed.status).toBe(200);
+    expect((await storedKey(created.id)).controls.usageCap.remaining).toBe(99);
+    await page.getByRole('button', { name: 'I have saved it' }).click();
   }, TIMEOUT);
 
   it('creates a key with controls through the portal API under the key holder\'s rules, refusing bad input with 400', async () => {

@@ -332,6 +332,7 @@ function render() {
   renderInvoice();
   renderNotifications();
   renderKeys();
+  if (!$('new-key-controls-fields').childElementCount) renderNewKeyControls();
   renderTiers();
   renderWebhooks();
 }
@@ -631,61 +632,64 @@ function lockedControl(name, value) {
   );
 }
 
-function textControl(name, { multiline, value, help, placeholder }) {
-  const id = `ctl-${name}`;
-  const props = { id, name, autocomplete: 'off', spellcheck: 'false', placeholder, 'aria-describedby': `${id}-help controls-error` };
+function textControl(name, { multiline, value, help, placeholder, prefix = 'ctl', errorId = 'controls-error' }) {
+  const id = `${prefix}-${name}`;
+  const props = { id, name, autocomplete: 'off', spellcheck: 'false', placeholder, 'aria-describedby': `${id}-help ${errorId}` };
   const input = multiline ? el('textarea', { ...props, rows: '3' }) : el('input', { ...props, type: 'text' });
   input.value = multiline ? (value ?? []).join('\n') : listText(value);
   return el('div', { class: 'control', dataset: { control: name } }, el('label', { for: id, text: CONTROL_LABELS[name] }), input, el('p', { class: 'help', id: `${id}-help`, text: help }));
 }
 
-function usageCapControl(cap) {
+function usageCapControl(cap, prefix = 'ctl', errorId = 'controls-error') {
   const refill = cap?.refill ?? null;
-  const remaining = el('input', { id: 'ctl-cap-remaining', type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': 'ctl-usageCap-help controls-error' });
+  const remaining = el('input', { id: `${prefix}-cap-remaining`, type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': `${prefix}-usageCap-help ${errorId}` });
   remaining.value = cap ? String(cap.remaining) : '';
-  const amount = el('input', { id: 'ctl-cap-amount', type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': 'ctl-usageCap-help controls-error' });
+  const amount = el('input', { id: `${prefix}-cap-amount`, type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': `${prefix}-usageCap-help ${errorId}` });
   amount.value = refill ? String(refill.amount) : '';
   const interval = el(
     'select',
-    { id: 'ctl-cap-interval' },
+    { id: `${prefix}-cap-interval` },
     el('option', { value: '', text: 'Never' }),
     ['day', 'week', 'month'].map((value) => el('option', { value, text: `Every ${value} (UTC)` })),
   );
   interval.value = refill ? refill.interval : '';
   return el(
     'fieldset',
-    { class: 'control', dataset: { control: 'usageCap' }, 'aria-describedby': 'ctl-usageCap-help' },
+    { class: 'control', dataset: { control: 'usageCap' }, 'aria-describedby': `${prefix}-usageCap-help` },
     el('legend', { text: CONTROL_LABELS.usageCap }),
     el(
       'div',
       { class: 'control-row' },
-      el('div', {}, el('label', { for: 'ctl-cap-remaining', text: 'Units left' }), remaining),
-      el('div', {}, el('label', { for: 'ctl-cap-interval', text: 'Refill' }), interval),
-      el('div', {}, el('label', { for: 'ctl-cap-amount', text: 'Refill to' }), amount),
+      el('div', {}, el('label', { for: `${prefix}-cap-remaining`, text: 'Units left' }), remaining),
+      el('div', {}, el('label', { for: `${prefix}-cap-interval`, text: 'Refill' }), interval),
+      el('div', {}, el('label', { for: `${prefix}-cap-amount`, text: 'Refill to' }), amount),
     ),
-    el('p', { class: 'help', id: 'ctl-usageCap-help', text: 'Each request spends its cost; at zero the key gets 429 until the next refill. Leave “Units left” empty for no cap.' }),
+    el('p', { class: 'help', id: `${prefix}-usageCap-help`, text: 'Each request spends its cost; at zero the key gets 429 until the next refill. Leave “Units left” empty for no cap.' }),
   );
 }
 
 /** The form's value of each unlocked control (null: remove), or a problem in words with the field to fix. */
-function readControls(names) {
+function readControls(names, prefix = 'ctl') {
   const values = {};
   for (const name of names) {
     if (name === 'usageCap') {
-      const remaining = $('ctl-cap-remaining').value.trim();
-      const amount = $('ctl-cap-amount').value.trim();
-      const interval = $('ctl-cap-interval').value;
+      const remainingInput = $(`${prefix}-cap-remaining`);
+      const amountInput = $(`${prefix}-cap-amount`);
+      const intervalInput = $(`${prefix}-cap-interval`);
+      const remaining = remainingInput.value.trim();
+      const amount = amountInput.value.trim();
+      const interval = intervalInput.value;
       if (!remaining) {
-        if (amount || interval) return { problem: 'Give the units left, or clear the refill to remove the cap.', field: $('ctl-cap-remaining') };
+        if (amount || interval) return { problem: 'Give the units left, or clear the refill to remove the cap.', field: remainingInput };
         values.usageCap = null;
         continue;
       }
-      if (!/^\d+$/.test(remaining) || Number(remaining) > MAX_UNITS) return { problem: 'Units left must be a whole number, 0 or more.', field: $('ctl-cap-remaining') };
-      if (interval && (!/^\d+$/.test(amount) || Number(amount) > MAX_UNITS)) return { problem: 'Refill to must be a whole number, 0 or more.', field: $('ctl-cap-amount') };
-      if (!interval && amount) return { problem: 'Choose how often the cap refills, or clear “Refill to”.', field: $('ctl-cap-interval') };
+      if (!/^\d+$/.test(remaining) || Number(remaining) > MAX_UNITS) return { problem: 'Units left must be a whole number, 0 or more.', field: remainingInput };
+      if (interval && (!/^\d+$/.test(amount) || Number(amount) > MAX_UNITS)) return { problem: 'Refill to must be a whole number, 0 or more.', field: amountInput };
+      if (!interval && amount) return { problem: 'Choose how often the cap refills, or clear “Refill to”.', field: intervalInput };
       values.usageCap = { remaining: Number(remaining), refill: interval ? { amount: Number(amount), interval } : null };
     } else {
-      const items = splitList($(`ctl-${name}`).value);
+      const items = splitList($(`${prefix}-${name}`).value);
       values[name] = items.length ? items : null;
     }
   }
@@ -717,27 +721,38 @@ function controlsProblem(message, field) {
   }
 }
 
+const EDITABLE_CONTROLS = ['rateLimit', 'usageCap', 'ipAllowlist', 'endpoints'];
+
+/** The input(s) of one control a key holder may set, filled with its value; `prefix` keeps ids apart (dialog / create form). */
+function controlField(name, value, prefix = 'ctl', errorId = 'controls-error') {
+  if (name === 'usageCap') return usageCapControl(value, prefix, errorId);
+  if (name === 'rateLimit') {
+    const accountRate = state.overview?.limits.rateLimits.length ? shortRate(state.overview.limits.rateLimits) : null;
+    return textControl(name, {
+      prefix,
+      errorId,
+      value,
+      placeholder: 'e.g. 10/min',
+      help: `Up to 5, comma-separated, like 10/min or 100/hour, 5000/day; no faster than your account's${accountRate ? ` (${accountRate})` : ''}. Empty: the account's limit only.`,
+    });
+  }
+  if (name === 'ipAllowlist') {
+    return textControl(name, { prefix, errorId, multiline: true, value, placeholder: '203.0.113.0/24', help: 'One IPv4 or IPv6 address or CIDR per line (up to 50). Requests from other addresses get 403. Empty: any address.' });
+  }
+  return textControl(name, { prefix, errorId, multiline: true, value, placeholder: '/v1/search/**', help: 'One path per line (up to 50); * matches one segment, ** any number. Empty: every endpoint of your plan.' });
+}
+
+/** The create form's optional controls, empty. */
+function renderNewKeyControls() {
+  $('new-key-controls-fields').replaceChildren(...EDITABLE_CONTROLS.map((name) => controlField(name, null, 'new', 'create-key-error')));
+}
+
 function editControls(key) {
   const dialog = $('controls-dialog');
   const controls = key.controls ?? {};
   const locked = key.lockedControls ?? [];
-  const editable = ['rateLimit', 'usageCap', 'ipAllowlist', 'endpoints'].filter((name) => !locked.includes(name));
-  const accountRate = state.overview?.limits.rateLimits.length ? shortRate(state.overview.limits.rateLimits) : null;
-  const fields = ['rateLimit', 'usageCap', 'ipAllowlist', 'endpoints'].map((name) => {
-    if (locked.includes(name)) return lockedControl(name, controls[name]);
-    if (name === 'usageCap') return usageCapControl(controls.usageCap);
-    if (name === 'rateLimit') {
-      return textControl(name, {
-        value: controls.rateLimit,
-        placeholder: 'e.g. 10/min',
-        help: `Up to 5, comma-separated, like 10/min or 100/hour, 5000/day; no faster than your account's${accountRate ? ` (${accountRate})` : ''}. Empty: the account's limit only.`,
-      });
-    }
-    if (name === 'ipAllowlist') {
-      return textControl(name, { multiline: true, value: controls.ipAllowlist, placeholder: '203.0.113.0/24', help: 'One IPv4 or IPv6 address or CIDR per line (up to 50). Requests from other addresses get 403. Empty: any address.' });
-    }
-    return textControl(name, { multiline: true, value: controls.endpoints, placeholder: '/v1/search/**', help: 'One path per line (up to 50); * matches one segment, ** any number. Empty: every endpoint of your plan.' });
-  });
+  const editable = EDITABLE_CONTROLS.filter((name) => !locked.includes(name));
+  const fields = EDITABLE_CONTROLS.map((name) => (locked.includes(name) ? lockedControl(name, controls[name]) : controlField(name, controls[name] ?? null)));
   if (controls.metadata) fields.push(lockedControl('metadata', controls.metadata));
   $('controls-title').textContent = `Controls of key “${key.name}”`;
   $('controls-fields').replaceChildren(...fields);
@@ -991,14 +1006,25 @@ async function onCreateKey(event) {
   const nameInput = $('key-name');
   const name = nameInput.value.trim();
   fieldError('create-key-error', '', nameInput);
+  for (const input of $('new-key-controls-fields').querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  const { values, problem, field } = readControls(EDITABLE_CONTROLS, 'new');
+  if (problem) {
+    $('new-key-controls').open = true;
+    fieldError('create-key-error', problem, field);
+    return field.focus();
+  }
+  // On create, an empty field means "not set": only what was filled in is sent.
+  const controls = Object.fromEntries(Object.entries(values).filter(([, value]) => value !== null));
   const done = busy(event.submitter || event.target.querySelector('button[type="submit"]'), 'Creating…');
   try {
-    const issued = await api('POST', '/keys', { ...(name && { name }), mode: $('key-mode').value });
+    const issued = await api('POST', '/keys', { ...(name && { name }), mode: $('key-mode').value, ...(Object.keys(controls).length && { controls }) });
     nameInput.value = '';
+    renderNewKeyControls();
+    $('new-key-controls').open = false;
     revealSecret($('secret-panel'), $('secret-value'), $('copy-status'), issued.secret, `Key “${issued.key.name}” is ready. Copy it now: it is shown only once and cannot be recovered.`);
     await refreshKeys();
   } catch (error) {
-    fieldError('create-key-error', error.message, nameInput);
+    fieldError('create-key-error', controlsErrorText(error), nameInput);
   } finally {
     done();
   }
