@@ -47,6 +47,15 @@ export default {
       },
     },
     {
+      name: 'client-standalone',
+      comment:
+        '`tollgate/client` (src/client/) is imported by services that are not Nest: it imports only its own files ' +
+        '(its generated openapi-types.ts included), no other module, no package, not even a Node built-in.',
+      severity: 'error',
+      from: { path: '^src/client/', pathNot: '\\.spec\\.ts$' },
+      to: { pathNot: '^src/client/' },
+    },
+    {
       name: 'no-file-cycles',
       comment: 'A cycle between files (type-only imports included).',
       severity: 'error',

@@ -8,6 +8,7 @@ export default {
     '^@nestjs/throttler$': '<rootDir>/node_modules/.cache/tollgate-jest/nestjs-throttler/index.mjs',
     '^tollgate$': '<rootDir>/src/index.ts',
     '^tollgate/service$': '<rootDir>/src/service.ts',
+    '^tollgate/client$': '<rootDir>/src/client/index.ts',
     '^(\\.{1,2}/.*)\\.js$': '$1',
   },
   transform: { '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }] },

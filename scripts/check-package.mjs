@@ -2,9 +2,12 @@
 // Packs the library and uses the tarball the way a Nest team would: installs it into a scratch copy of
 // examples/host-app (its own package.json: tollgate plus only the peers the app declares, none of the optional
 // drivers but PGlite), builds it with tsc, boots it on loopback and meters a route with a key it provisioned.
+// Then `tollgate/client` from the same tarball: type-checked in the host app's build, and run by a plain Node
+// script in a directory holding the tarball's files and nothing else (no Nest, no package at all).
 // Run after `npm run build`. Bounded: fails after 3 minutes.
 import { execFile as execFileCb, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -108,9 +111,22 @@ log('installed the tarball and the declared peers');
 const absent = ['pg', 'ioredis', 'stripe', 'nodemailer', '@nestjs/swagger', '@nestjs/terminus'].filter((name) => existsSync(join(app, 'node_modules', name)));
 if (absent.length > 0) fail(`packages the app did not declare were installed: ${absent.join(', ')}`);
 
+// The client's types through the package's `exports` (`types` condition): a typed call compiles, a wrong one does not.
+writeFileSync(
+  join(app, 'src/client-check.ts'),
+  `import { createTollgateClient, TollgateApiError, type VerifyDecision } from 'tollgate/client';
+export async function decide(baseUrl: string, key: string): Promise<VerifyDecision> {
+  return createTollgateClient({ baseUrl, adminToken: 'token' }).verify({ key, path: '/v1/reports', method: 'GET' });
+}
+export const isTollgateError = (error: unknown): boolean => error instanceof TollgateApiError;
+// @ts-expect-error the OpenAPI document types the routes: an undocumented one does not compile
+export const nowhere = () => createTollgateClient({ baseUrl: 'http://127.0.0.1' }).request('GET', '/v1/nowhere');
+`,
+);
+
 // 3. Built as the team would build it.
 await run(join(app, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], app);
-log('built the host app with tsc');
+log('built the host app with tsc (tollgate/client typed through the exports map)');
 
 // 4. Booted on loopback; DEMO_KEYS=1 makes the example provision a customer and key per tier and print them.
 const port = await freePort();
@@ -150,5 +166,38 @@ log(`metered: X-Quota-Remaining ${remaining[0]} → ${remaining[1]}; no key → 
 server.removeAllListeners('exit');
 server.kill('SIGTERM');
 await new Promise((resolve) => server.once('exit', resolve));
+
+// 6. `tollgate/client` needs nothing installed: the tarball's files alone, imported by name from a plain script,
+// against a stand-in service that answers 429 with Retry-After: 1 once (the client waits it out), then 404.
+const plain = join(work, 'plain-service');
+mkdirSync(join(plain, 'node_modules/tollgate'), { recursive: true });
+await run('tar', ['-xzf', join(work, tarball), '--strip-components=1', '-C', join(plain, 'node_modules/tollgate')], work);
+writeFileSync(join(plain, 'package.json'), JSON.stringify({ name: 'plain-service', private: true, type: 'module' }));
+writeFileSync(
+  join(plain, 'check.mjs'),
+  `import { createTollgateClient, TollgateApiError } from 'tollgate/client';
+const client = createTollgateClient({ baseUrl: process.argv[2], adminToken: 'token' });
+const error = await client.customers.get('cus_1').catch((caught) => caught);
+console.log(JSON.stringify({ apiError: error instanceof TollgateApiError, status: error.status, code: error.code }));
+`,
+);
+const answers = [];
+const standIn = createHttpServer((request, response) => {
+  answers.push({ at: Date.now(), url: request.url, authorization: request.headers.authorization });
+  const [status, body, headers] =
+    answers.length === 1
+      ? [429, { error: 'rate_limit_exceeded', message: 'Slow down.', retryAfter: 1 }, { 'retry-after': '1' }]
+      : [404, { error: 'customer_not_found', message: 'No customer cus_1.' }, {}];
+  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+});
+await new Promise((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+const output = await run(process.execPath, ['check.mjs', `http://127.0.0.1:${standIn.address().port}`], plain);
+standIn.close();
+const outcome = JSON.parse(output.trim().split('\n').pop());
+if (!(outcome.apiError && outcome.status === 404 && outcome.code === 'customer_not_found')) fail(`tollgate/client answered ${output}`);
+if (answers.length !== 2 || answers[0].url !== '/v1/customers/cus_1' || answers[0].authorization !== 'Bearer token') fail(`the stand-in saw ${JSON.stringify(answers)}`);
+if (answers[1].at - answers[0].at < 1000) fail(`tollgate/client retried ${answers[1].at - answers[0].at} ms after a Retry-After of 1 s`);
+log(`tollgate/client from the bare tarball: 429 waited out (${answers[1].at - answers[0].at} ms), then TollgateApiError 404 customer_not_found`);
+
 cleanUp();
 log('OK');

@@ -5,12 +5,17 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller, type DynamicModule, Get, Module, UseGuards } from '@nestjs/common';
+import { Controller, type DynamicModule, Get, type INestApplication, Module, UseGuards } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { APP_OPTIONS, configureApp } from '../../src/bootstrap.js';
+import { applyHttpTimeouts, createValidationPipe } from '../../src/common/index.js';
+import { databaseGate } from '../../src/database/database-gate.js';
+import { DatabaseReadiness } from '../../src/database/database-readiness.js';
+import { JsonLogger } from '../../src/logging/json.logger.js';
+import { RequestLoggingMiddleware } from '../../src/logging/request-logging.middleware.js';
 import {
   ApiKeyGuard,
   ApiKeysService,
@@ -111,6 +116,32 @@ function benchConfig(env: NodeJS.ProcessEnv): TollgateConfig {
   });
 }
 
+/** The HTTP adapter the Tollgate app runs on (BENCH_ADAPTER): the service's Express set-up, or a Fastify host app. */
+const ADAPTER_ENV = 'BENCH_ADAPTER';
+
+/**
+ * A Fastify host app with what the service's `configureApp` puts on the request path of a GET (logger, validation
+ * pipe, access log with request id, database gate, socket timeouts, trust proxy on loopback); the body parsers and
+ * the API docs are Express-only and no GET scenario reaches them.
+ */
+async function createFastifyApp(module: DynamicModule): Promise<INestApplication> {
+  const { FastifyAdapter } = await import('@nestjs/platform-fastify');
+  const app = await NestFactory.create(module, new FastifyAdapter({ trustProxy: 'loopback' }), { bufferLogs: true });
+  app.useLogger(app.get(JsonLogger));
+  app.useGlobalPipes(createValidationPipe());
+  const requestLogging = app.get(RequestLoggingMiddleware);
+  app.use(requestLogging.use.bind(requestLogging));
+  app.use(databaseGate(app.get(DatabaseReadiness)));
+  applyHttpTimeouts(app.getHttpServer(), app.get(TollgateConfig));
+  return app;
+}
+
+async function createApp(module: DynamicModule, adapter: string | undefined): Promise<INestApplication> {
+  if (adapter === 'fastify') return createFastifyApp(module);
+  if (adapter && adapter !== 'express') throw new Error(`${ADAPTER_ENV} must be express or fastify, got "${adapter}"`);
+  return configureApp(await NestFactory.create<NestExpressApplication>(module, APP_OPTIONS));
+}
+
 function report(message: ServerMessage): void {
   if (process.send) process.send(message);
   else process.stdout.write(`${JSON.stringify(message)}\n`);
@@ -118,7 +149,7 @@ function report(message: ServerMessage): void {
 
 /** One Tollgate bench app, listening on a loopback port, with the bench customer's key (and, if asked, a 10/min one). */
 interface TollgateApp {
-  app: NestExpressApplication;
+  app: INestApplication;
   port: number;
   apiKey: string;
   /** Key of a customer limited to EXACT_LIMIT per minute (the peers scenario's exactness probe). */
@@ -129,8 +160,8 @@ interface TollgateApp {
 const EXACT_LIMIT = '10/min';
 
 async function startTollgate(env: NodeJS.ProcessEnv, options: { name: string; exact: boolean; ingest: boolean }): Promise<TollgateApp> {
-  const app = await NestFactory.create<NestExpressApplication>(BenchServerModule.forRoot(benchConfig(env)), APP_OPTIONS);
-  configureApp(app).enableShutdownHooks();
+  const app = await createApp(BenchServerModule.forRoot(benchConfig(env)), env[ADAPTER_ENV]);
+  app.enableShutdownHooks();
 
   const customers = app.get(CustomersService);
   const keys = app.get(ApiKeysService);

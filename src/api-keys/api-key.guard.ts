@@ -1,8 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { databaseUnavailable } from '../database/index.js';
 import { DatabaseReadiness } from '../database/index.js';
-import { applyErrorHeaders, InvalidApiKeyException } from '../common/index.js';
+import { applyErrorHeaders, headerSinkOf, type HttpRequest, InvalidApiKeyException } from '../common/index.js';
 import { ApiKeysMetadataAccessor } from './api-keys.metadata-accessor.js';
 import { ApiKeysService } from './api-keys.service.js';
 import { attachConsumer, consumerOf } from './consumer.js';
@@ -20,10 +19,10 @@ export class ApiKeyGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http' || this.metadata.isPublic(context)) return true;
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     if (consumerOf(request)) return true;
     // Started during a database outage (a host app has no gate in front): no key can be checked yet.
-    if (!this.readiness.open) throw databaseUnavailable(context.switchToHttp().getResponse<Response>());
+    if (!this.readiness.open) throw databaseUnavailable(headerSinkOf(context.switchToHttp().getResponse<object>()));
     const secret = presentedKey(request.headers);
     const result = secret ? await this.apiKeys.authenticate(secret) : { rejection: 'missing' as const };
     if ('rejection' in result) {
@@ -35,7 +34,7 @@ export class ApiKeyGuard implements CanActivate {
     const controls = result.consumer.key.controls;
     const refusal = controls.ipAllowlist ? ipRefusal(controls, request.ip) : null; // request.ip is computed: read it only when needed
     if (refusal) {
-      applyErrorHeaders(refusal, context.switchToHttp().getResponse<Response>());
+      applyErrorHeaders(refusal, headerSinkOf(context.switchToHttp().getResponse<object>()));
       throw refusal;
     }
     attachConsumer(request, result.consumer);
@@ -44,7 +43,7 @@ export class ApiKeyGuard implements CanActivate {
 
   /** Override to change how a refused key is answered (another body, a log line); it must throw. */
   protected async throwInvalidApiKeyException(context: ExecutionContext, exception: InvalidApiKeyException): Promise<never> {
-    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    applyErrorHeaders(exception, headerSinkOf(context.switchToHttp().getResponse<object>()));
     throw exception;
   }
 }

@@ -1,6 +1,6 @@
 import { Catch, HttpException, HttpStatus } from '@nestjs/common';
-import type { Response } from 'express';
 import { isApiErrorBody } from './api-error.js';
+import { sendJson } from './http-exchange.js';
 import { TollgateExceptionFilter } from './tollgate-exception.filter.js';
 
 const CODES: Record<number, string> = {
@@ -46,33 +46,33 @@ function isBodyParserError(error: unknown): error is BodyParserError {
  */
 @Catch()
 export class ApiExceptionFilter extends TollgateExceptionFilter {
-  protected override fallback(exception: unknown, res: Response): void {
+  protected override fallback(exception: unknown, res: object): void {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
       // Bodies built on purpose (ours, terminus' health report) pass through; Nest's defaults carry `statusCode`.
       if (isApiErrorBody(body) || (typeof body === 'object' && body !== null && !('statusCode' in body))) {
-        res.status(status).json(body);
+        sendJson(res, status, body);
         return;
       }
       // Nest wraps body-parser's refusals (ours from body-parsers.ts too) in an HttpException.
       if (isBodyParserError(exception.cause) && BODY_ERRORS[exception.cause.type]) {
         const parseFailed = exception.cause.type === 'entity.parse.failed';
-        res.status(status).json({ error: BODY_ERRORS[exception.cause.type], message: parseFailed ? 'The request body is not valid JSON.' : exception.cause.message });
+        sendJson(res, status, { error: BODY_ERRORS[exception.cause.type], message: parseFailed ? 'The request body is not valid JSON.' : exception.cause.message });
         return;
       }
       const nestMessage = typeof body === 'string' ? body : (body as { message?: unknown }).message;
       const message = Array.isArray(nestMessage) ? nestMessage.join('; ') : typeof nestMessage === 'string' ? nestMessage : exception.message;
-      res.status(status).json({ error: CODES[status] ?? 'error', message });
+      sendJson(res, status, { error: CODES[status] ?? 'error', message });
       return;
     }
     if (isBodyParserError(exception) && exception.status >= 400 && exception.status < 500) {
       const error = BODY_ERRORS[exception.type] ?? CODES[exception.status] ?? 'bad_request';
       const message = exception.type === 'entity.parse.failed' ? 'The request body is not valid JSON.' : exception.message;
-      res.status(exception.status).json({ error, message });
+      sendJson(res, exception.status, { error, message });
       return;
     }
     this.logger.error(exception instanceof Error ? exception : String(exception));
-    res.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ error: 'internal_error', message: 'Something went wrong on our side.' });
+    sendJson(res, HttpStatus.INTERNAL_SERVER_ERROR, { error: 'internal_error', message: 'Something went wrong on our side.' });
   }
 }

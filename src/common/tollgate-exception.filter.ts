@@ -1,6 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import type { Response } from 'express';
 import type { ApiErrorBody } from './api-error.js';
+import { headerSinkOf, sendJson } from './http-exchange.js';
 import { isDatabaseUnavailable, isInvalidDataError, isUniqueViolation } from './database-errors.js';
 import { BackingServiceUnavailableException, type ErrorHeaders, TollgateException } from './tollgate.exceptions.js';
 
@@ -32,15 +32,16 @@ export class TollgateExceptionFilter implements ExceptionFilter {
   protected readonly logger = new Logger('Http');
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const response = host.switchToHttp().getResponse<Response>();
-    if (response.headersSent) return;
+    const response = host.switchToHttp().getResponse<object>();
+    const headers = headerSinkOf(response);
+    if (headers.headersSent) return;
     const answer = this.answerFor(exception);
     if (!answer) {
       this.fallback(exception, response);
       return;
     }
-    for (const [name, value] of Object.entries(answer.headers)) response.setHeader(name, value);
-    response.status(answer.status).json(answer.body);
+    for (const [name, value] of Object.entries(answer.headers)) headers.setHeader(name, value);
+    sendJson(response, answer.status, answer.body);
   }
 
   /** Tollgate's answer for `exception`, or null when it is not one of Tollgate's errors. */
@@ -69,23 +70,26 @@ export class TollgateExceptionFilter implements ExceptionFilter {
     return null;
   }
 
-  /** Not Tollgate's: answered as Nest's default filter does (an HttpException's status and body, else a logged 500). */
-  protected fallback(exception: unknown, response: Response): void {
+  /**
+   * Not Tollgate's: answered as Nest's default filter does (an HttpException's status and body, else a logged 500).
+   * `response` is the adapter's own (Express response or Fastify reply): answer through `sendJson`.
+   */
+  protected fallback(exception: unknown, response: object): void {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const body = exception.getResponse();
-      response.status(status).json(typeof body === 'object' ? body : { statusCode: status, message: body });
+      sendJson(response, status, typeof body === 'object' ? body : { statusCode: status, message: body });
       return;
     }
     if (carriesStatus(exception)) {
       const { status, statusCode, expose, message } = exception as { status?: number; statusCode?: number; expose?: boolean; message?: string };
       const code = statusCode ?? status ?? HttpStatus.INTERNAL_SERVER_ERROR;
       if (code >= 400 && code < 500) {
-        response.status(code).json({ statusCode: code, message: expose === false ? 'Bad Request' : (message ?? 'Bad Request') });
+        sendJson(response, code, { statusCode: code, message: expose === false ? 'Bad Request' : (message ?? 'Bad Request') });
         return;
       }
     }
     this.logger.error(exception instanceof Error ? exception : String(exception));
-    response.status(HttpStatus.INTERNAL_SERVER_ERROR).json({ statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' });
+    sendJson(response, HttpStatus.INTERNAL_SERVER_ERROR, { statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' });
   }
 }

@@ -1,5 +1,5 @@
-import type { NextFunction, Request, Response } from 'express';
-import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException, type HeaderSink } from '../common/index.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { applyErrorHeaders, DATABASE_GATE_RETRY_AFTER_SECONDS, DatabaseUnavailableException, type HeaderSink, requestPath, sendJson } from '../common/index.js';
 import type { DatabaseReadiness } from './database-readiness.js';
 
 export { DATABASE_GATE_RETRY_AFTER_SECONDS };
@@ -22,12 +22,13 @@ export function databaseUnavailable(response: HeaderSink): DatabaseUnavailableEx
  * unconnected data source throws. Once open, later outages are handled where they happen (spool, 503 per query).
  */
 export function databaseGate(readiness: DatabaseReadiness) {
-  return (request: Request, response: Response, next: NextFunction): void => {
-    if (readiness.open || WITHOUT_DATABASE.test(request.path)) {
+  // Express's request and response, or the Node ones Fastify hands middleware: only what both have is used.
+  return (request: IncomingMessage, response: ServerResponse, next: () => void): void => {
+    if (readiness.open || WITHOUT_DATABASE.test(requestPath(request))) {
       next();
       return;
     }
     response.setHeader('Retry-After', DATABASE_GATE_RETRY_AFTER_SECONDS);
-    response.status(503).json(GATE_BODY);
+    sendJson(response, 503, GATE_BODY);
   };
 }

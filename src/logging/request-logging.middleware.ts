@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
-import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { requestHeader, requestPath } from '../common/index.js';
 import { JsonLogger } from './json.logger.js';
 import { requestContext } from './request-context.js';
 
@@ -11,8 +12,9 @@ const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 export class RequestLoggingMiddleware implements NestMiddleware {
   constructor(@Inject(JsonLogger) private readonly logger: JsonLogger) {}
 
-  use(req: Request, res: Response, next: NextFunction): void {
-    const incoming = req.header('x-request-id');
+  /** Express hands middleware its request and response; Fastify (through middie) the Node ones: both work. */
+  use(req: IncomingMessage, res: ServerResponse, next: () => void): void {
+    const incoming = requestHeader(req, 'x-request-id');
     const requestId = incoming && INCOMING_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader('X-Request-Id', requestId);
     const started = process.hrtime.bigint();
@@ -21,7 +23,7 @@ export class RequestLoggingMiddleware implements NestMiddleware {
       // The path only: query strings may carry things a caller did not mean to have logged.
       requestContext.run({ requestId }, () =>
         this.logger.pino.info(
-          { method: req.method, path: req.path, status: res.statusCode, durationMs: Math.round(durationMs * 100) / 100 },
+          { method: req.method, path: requestPath(req), status: res.statusCode, durationMs: Math.round(durationMs * 100) / 100 },
           'request',
         ),
       );

@@ -1,9 +1,8 @@
 import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request } from 'express';
 import type { Consumer } from '../api-keys/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { TiersService } from '../tiers/index.js';
-import { InvalidCostException } from '../common/index.js';
+import { type HttpRequest, InvalidCostException, requestPath } from '../common/index.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
 
 const RESOLVED_COST = Symbol('tollgate.resolved-cost');
@@ -22,7 +21,7 @@ export class CostResolver {
 
   /** Once per request: a `(req) => number` cost runs once, and both guards weigh the same number. */
   resolve(context: ExecutionContext, consumer: Consumer | undefined): number {
-    const request = context.switchToHttp().getRequest<Request & { [RESOLVED_COST]?: number }>();
+    const request = context.switchToHttp().getRequest<HttpRequest & { [RESOLVED_COST]?: number }>();
     const known = request[RESOLVED_COST];
     if (known !== undefined) return known;
     const cost = this.compute(context, request, consumer);
@@ -40,10 +39,10 @@ export class CostResolver {
     return this.tiers.endpointCost(consumer.tier, path) ?? 1;
   }
 
-  private compute(context: ExecutionContext, request: Request, consumer: Consumer | undefined): number {
+  private compute(context: ExecutionContext, request: HttpRequest, consumer: Consumer | undefined): number {
     const cost = this.metadata.metered(context)?.cost;
     if (cost !== undefined) return this.checked(typeof cost === 'function' ? cost(request) : cost);
-    return (consumer && this.tiers.endpointCost(consumer.tier, request.path)) ?? 1;
+    return (consumer && this.tiers.endpointCost(consumer.tier, requestPath(request))) ?? 1;
   }
 
   /**

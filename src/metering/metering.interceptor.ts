@@ -1,7 +1,7 @@
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { Observable } from 'rxjs';
 import { consumerOf } from '../api-keys/index.js';
+import { headerSinkOf, type HttpRequest, requestPath } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { ticketOf } from './metering.request.js';
 import { UsageRecorder } from './usage.recorder.js';
@@ -19,12 +19,12 @@ export class MeteringInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     const ticket = ticketOf(request);
     const consumer = consumerOf(request);
     // No ticket: the quota guard did not run (no consumer, or guards not applied), so nothing is metered.
     if (!ticket || !consumer) return next.handle();
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
     // One hand-written observable rather than a chain of operators: this runs on every metered request, and each
     // operator costs a subscriber and a promise hop. Each value the handler emits is recorded before it is passed
     // on; the reservation ends once, recorded, refused or abandoned.
@@ -41,7 +41,7 @@ export class MeteringInterceptor implements NestInterceptor {
         next: (body) => {
           if (!this.config.meteredStatus(response.statusCode)) return subscriber.next(body);
           pending++;
-          this.recorder.record(response, consumer, ticket, { method: request.method, path: request.path }).then(
+          this.recorder.record(response, consumer, ticket, { method: request.method, path: requestPath(request) }).then(
             () => {
               pending--;
               subscriber.next(body);

@@ -1,9 +1,8 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
-import type { Request, Response } from 'express';
 import { type Consumer, consumerOf, KeyUsageCap } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
 import { firstRunFor } from '../common/index.js';
-import { applyErrorHeaders, InvalidIdempotencyKeyException, UsageExceededException } from '../common/index.js';
+import { applyErrorHeaders, headerSinkOf, type HttpRequest, InvalidIdempotencyKeyException, requestHeader, UsageExceededException } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, type MeteringTicket, requestEventKey } from './metering.request.js';
 import { MeteringMetadataAccessor } from '../metering-core/index.js';
 import { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota.admission.js';
@@ -27,18 +26,18 @@ export class QuotaGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const metered = this.metadata.metered(context);
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     const consumer = consumerOf(request);
     if (!consumer || (!metered && !consumer.key.controls.usageCapped)) return true;
     // Applied globally and per controller, Nest runs this guard twice: the quota is reserved once.
     if (!firstRunFor(request, QUOTA_RESERVED)) return true;
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
     if (!metered) {
       await this.spendCap(context, consumer, this.costs.resolve(context, consumer), null);
       return true;
     }
 
-    const header = request.header('idempotency-key');
+    const header = requestHeader(request, 'idempotency-key');
     if (header !== undefined && !IDEMPOTENCY_KEY.test(header)) {
       throw new InvalidIdempotencyKeyException();
     }
@@ -64,7 +63,7 @@ export class QuotaGuard implements CanActivate {
       await this.usageCap.spend(consumer, cost);
     } catch (error) {
       ticket?.release();
-      if (error instanceof UsageExceededException) applyErrorHeaders(error, context.switchToHttp().getResponse<Response>());
+      if (error instanceof UsageExceededException) applyErrorHeaders(error, headerSinkOf(context.switchToHttp().getResponse<object>()));
       throw error;
     }
   }
@@ -75,7 +74,7 @@ export class QuotaGuard implements CanActivate {
    * the answer; it must throw.
    */
   protected async throwQuotaException(context: ExecutionContext, exception: QuotaRefusal): Promise<never> {
-    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    applyErrorHeaders(exception, headerSinkOf(context.switchToHttp().getResponse<object>()));
     throw exception;
   }
 }

@@ -7,10 +7,9 @@ import {
   type ThrottlerModuleOptions,
   type ThrottlerStorage,
 } from '@nestjs/throttler';
-import type { Request, Response } from 'express';
 import { consumerOf } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
-import { applyErrorHeaders, RateLimitExceededException, TollgateException, firstRunFor } from '../common/index.js';
+import { applyErrorHeaders, firstRunFor, headerSinkOf, type HttpRequest, RateLimitExceededException, TollgateException } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
 import { ConsumerRateLimiter } from './consumer.rate-limiter.js';
@@ -48,7 +47,7 @@ export class RateLimitGuard extends ThrottlerGuard {
 
   override async canActivate(context: ExecutionContext): Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const request = context.switchToHttp().getRequest<Request>();
+    const request = context.switchToHttp().getRequest<HttpRequest>();
     // Applied globally and per controller, Nest runs this guard twice: the request is charged once.
     if (!firstRunFor(request, RATE_LIMIT_CHARGED)) return true;
     const consumer = consumerOf(request);
@@ -66,7 +65,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     if (consumer.limits.rateLimits.length === 0 && consumer.key.controls.rateLimits.length === 0 && routePolicies.length === 0) return true;
 
     const cost = this.costs.resolve(context, consumer);
-    const response = context.switchToHttp().getResponse<Response>();
+    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
     try {
       await this.limiter.charge(response, consumer, cost, routePolicies);
     } catch (error) {
@@ -82,7 +81,7 @@ export class RateLimitGuard extends ThrottlerGuard {
    * @nestjs/throttler's own hook, `throwThrottlingException`.
    */
   protected async throwRateLimitException(context: ExecutionContext, exception: RateLimitExceededException | RateLimiterUnavailableException): Promise<never> {
-    applyErrorHeaders(exception, context.switchToHttp().getResponse<Response>());
+    applyErrorHeaders(exception, headerSinkOf(context.switchToHttp().getResponse<object>()));
     throw exception;
   }
 
@@ -95,7 +94,7 @@ export class RateLimitGuard extends ThrottlerGuard {
     try {
       return await super.handleRequest(props);
     } catch (error) {
-      if (error instanceof TollgateException) applyErrorHeaders(error, props.context.switchToHttp().getResponse<Response>());
+      if (error instanceof TollgateException) applyErrorHeaders(error, headerSinkOf(props.context.switchToHttp().getResponse<object>()));
       throw error;
     }
   }

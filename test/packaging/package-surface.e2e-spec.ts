@@ -60,6 +60,16 @@ describe('the built package', () => {
     expect(offending).toEqual([]);
   });
 
+  it("`import 'tollgate/client'` (the package's export) loads its own files and nothing else: no Nest, no package", async () => {
+    // Every package hidden: the client needs none of them.
+    const hide = [...Object.keys(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).peerDependencies), 'cron', 'pino', 'prom-client', 'yaml'];
+    const { loaded, stdout } = await run(`const client = await import('tollgate/client');\nconsole.log('exports:' + Object.keys(client).sort().join(','));`, hide);
+    expect(stdout).toContain('exports:TollgateApiError,createTollgateClient\n');
+    const ours = loaded.filter((url) => url.startsWith('file:'));
+    expect(ours.length).toBeGreaterThan(0);
+    expect(ours.filter((url) => !url.startsWith(`${DIST}client/`))).toEqual([]);
+  });
+
   it("loads with every optional peer missing; `tollgate/service` is what loads the service's parts", async () => {
     const hide = ['pg', '@electric-sql/pglite', 'ioredis', 'stripe', 'nodemailer'];
     const { loaded } = await run(`await import(${JSON.stringify(`${DIST}index.js`)});\nawait import(${JSON.stringify(`${DIST}service.js`)});`, hide);
