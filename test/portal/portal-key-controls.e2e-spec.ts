@@ -226,6 +226,7 @@ describe('developer portal: per-key controls (headless Chromium)', () => {
     expect(await page.evaluate(() => document.activeElement?.id)).toBe('new-cap-amount');
     await form.getByLabel('Refill to', { exact: true }).fill('100');
     await form.getByLabel('Endpoints', { exact: true }).fill('/v1/basic/**');
+    await screenshot(page, 'desktop-new-key-controls');
     await page.getByRole('button', { name: 'Create key' }).click();
     await page.locator('#secret-panel').waitFor({ state: 'visible' });
     const secret = await page.locator('#secret-value').inputValue();
