@@ -90,7 +90,7 @@ export class PortalApiController {
   @Post('keys')
   async createKey(@CurrentPortalSession() session: PortalSession, @Body() body: PortalCreateKeyDto) {
     const grantor = await this.apiKeys.grantorFor(session.customerId, session.apiKeyId);
-    return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live', scopes: body.scopes }, grantor);
+    return this.apiKeys.create(session.customerId, { name: body.name?.trim() || 'default', mode: body.mode ?? 'live', scopes: body.scopes, controls: body.controls }, grantor);
   }
 
   /** A new name and/or controls, under the key holder's rules (operator-set controls are locked). */

@@ -1,5 +1,6 @@
-import { ArrayMaxSize, IsArray, IsEmail, IsIn, IsInt, IsString, Length, Matches, Max, Min, ValidateIf } from 'class-validator';
-import { SCOPE_MESSAGE, SCOPE_PATTERN } from '../admin/index.js';
+import { Type } from 'class-transformer';
+import { ArrayMaxSize, IsArray, IsEmail, IsIn, IsInt, IsString, Length, Matches, Max, Min, ValidateIf, ValidateNested } from 'class-validator';
+import { KeyControlsInputDto, SCOPE_MESSAGE, SCOPE_PATTERN } from '../admin/index.js';
 import { IsOmittable } from '../common/index.js';
 
 export class KeySignInDto {
@@ -36,6 +37,12 @@ export class PortalCreateKeyDto {
   @ArrayMaxSize(20)
   @Matches(SCOPE_PATTERN, { each: true, message: SCOPE_MESSAGE })
   scopes?: string[];
+
+  /** The key's own controls, under the key holder's rules (as `POST /v1/me/keys`: no metadata, a rate limit within the account's). */
+  @IsOmittable()
+  @ValidateNested()
+  @Type(() => KeyControlsInputDto)
+  controls?: KeyControlsInputDto;
 }
 
 export class PortalRotateKeyDto {

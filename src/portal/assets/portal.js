@@ -332,6 +332,7 @@ function render() {
   renderInvoice();
   renderNotifications();
   renderKeys();
+  if (!$('new-key-controls-fields').childElementCount) renderNewKeyControls();
   renderTiers();
   renderWebhooks();
 }
@@ -579,6 +580,210 @@ function keyStatus(key) {
   return el('span', { class: 'badge badge-success', text: 'Active' });
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Per-key controls. A control the operator set is locked (read-only here, refused by the API); metadata is the
+// operator's alone, shown read-only when present. Only changed, unlocked controls are sent: re-sending an unchanged
+// usage cap would reset what the key has spent since the page loaded.
+
+const CONTROL_LABELS = { rateLimit: 'Rate limit', usageCap: 'Usage cap', ipAllowlist: 'IP allowlist', endpoints: 'Endpoints', metadata: 'Metadata' };
+const REFILL_WORDS = { day: 'daily', week: 'weekly', month: 'monthly' };
+const LOCKED_NOTE = 'Set by your API provider: only they can change or remove it.';
+const MAX_UNITS = Number.MAX_SAFE_INTEGER;
+
+const listText = (items) => (items ? items.join(', ') : '');
+const splitList = (text) => text.split(/[\s,]+/).filter(Boolean);
+
+function capText(cap) {
+  const left = `${count(cap.remaining)} left`;
+  return cap.refill ? `${left}, refilled to ${count(cap.refill.amount)} ${REFILL_WORDS[cap.refill.interval] ?? cap.refill.interval}` : left;
+}
+
+function controlText(name, value) {
+  if (name === 'rateLimit') return listText(value);
+  if (name === 'usageCap') return capText(value);
+  if (name === 'ipAllowlist') return `${value.length === 1 ? value[0] : `${value.length} addresses`}`;
+  if (name === 'endpoints') return `${value.length === 1 ? value[0] : `${value.length} endpoints`}`;
+  return 'set';
+}
+
+/** The key row's summary: one badge per control that is set, "(locked)" on the operator's. */
+function controlsSummary(key) {
+  const controls = key.controls ?? {};
+  const locked = key.lockedControls ?? [];
+  const set = Object.keys(CONTROL_LABELS).filter((name) => controls[name] !== null && controls[name] !== undefined);
+  if (!set.length) return el('span', { class: 'muted', text: 'None' });
+  return el(
+    'ul',
+    { class: 'controls-summary' },
+    set.map((name) =>
+      el('li', { class: `badge ${locked.includes(name) ? 'badge-warning' : 'badge-neutral'}`, dataset: { control: name }, title: locked.includes(name) ? LOCKED_NOTE : null }, `${CONTROL_LABELS[name]}: ${controlText(name, controls[name])}${locked.includes(name) ? ' (locked)' : ''}`),
+    ),
+  );
+}
+
+function lockedControl(name, value) {
+  const shown = value === null || value === undefined ? 'Not set' : name === 'metadata' ? JSON.stringify(value, null, 2) : name === 'usageCap' ? capText(value) : value.join('\n');
+  return el(
+    'div',
+    { class: 'control control-locked', dataset: { control: name, locked: 'true' }, role: 'group', 'aria-labelledby': `ctl-${name}-title` },
+    el('p', { class: 'control-title' }, el('strong', { id: `ctl-${name}-title`, text: CONTROL_LABELS[name] }), ' ', el('span', { class: 'badge badge-warning', text: 'Locked' })),
+    name === 'metadata' ? el('pre', { class: 'mono', text: shown }) : el('p', { class: 'control-value mono', text: shown }),
+    el('p', { class: 'help', text: name === 'metadata' ? 'Set by your API provider and passed to the services behind it; only they can change it.' : LOCKED_NOTE }),
+  );
+}
+
+function textControl(name, { multiline, value, help, placeholder, prefix = 'ctl', errorId = 'controls-error' }) {
+  const id = `${prefix}-${name}`;
+  const props = { id, name, autocomplete: 'off', spellcheck: 'false', placeholder, 'aria-describedby': `${id}-help ${errorId}` };
+  const input = multiline ? el('textarea', { ...props, rows: '3' }) : el('input', { ...props, type: 'text' });
+  input.value = multiline ? (value ?? []).join('\n') : listText(value);
+  return el('div', { class: 'control', dataset: { control: name } }, el('label', { for: id, text: CONTROL_LABELS[name] }), input, el('p', { class: 'help', id: `${id}-help`, text: help }));
+}
+
+function usageCapControl(cap, prefix = 'ctl', errorId = 'controls-error') {
+  const refill = cap?.refill ?? null;
+  const remaining = el('input', { id: `${prefix}-cap-remaining`, type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': `${prefix}-usageCap-help ${errorId}` });
+  remaining.value = cap ? String(cap.remaining) : '';
+  const amount = el('input', { id: `${prefix}-cap-amount`, type: 'text', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': `${prefix}-usageCap-help ${errorId}` });
+  amount.value = refill ? String(refill.amount) : '';
+  const interval = el(
+    'select',
+    { id: `${prefix}-cap-interval` },
+    el('option', { value: '', text: 'Never' }),
+    ['day', 'week', 'month'].map((value) => el('option', { value, text: `Every ${value} (UTC)` })),
+  );
+  interval.value = refill ? refill.interval : '';
+  return el(
+    'fieldset',
+    { class: 'control', dataset: { control: 'usageCap' }, 'aria-describedby': `${prefix}-usageCap-help` },
+    el('legend', { text: CONTROL_LABELS.usageCap }),
+    el(
+      'div',
+      { class: 'control-row' },
+      el('div', {}, el('label', { for: `${prefix}-cap-remaining`, text: 'Units left' }), remaining),
+      el('div', {}, el('label', { for: `${prefix}-cap-interval`, text: 'Refill' }), interval),
+      el('div', {}, el('label', { for: `${prefix}-cap-amount`, text: 'Refill to' }), amount),
+    ),
+    el('p', { class: 'help', id: `${prefix}-usageCap-help`, text: 'Each request spends its cost; at zero the key gets 429 until the next refill. Leave “Units left” empty for no cap.' }),
+  );
+}
+
+/** The form's value of each unlocked control (null: remove), or a problem in words with the field to fix. */
+function readControls(names, prefix = 'ctl') {
+  const values = {};
+  for (const name of names) {
+    if (name === 'usageCap') {
+      const remainingInput = $(`${prefix}-cap-remaining`);
+      const amountInput = $(`${prefix}-cap-amount`);
+      const intervalInput = $(`${prefix}-cap-interval`);
+      const remaining = remainingInput.value.trim();
+      const amount = amountInput.value.trim();
+      const interval = intervalInput.value;
+      if (!remaining) {
+        if (amount || interval) return { problem: 'Give the units left, or clear the refill to remove the cap.', field: remainingInput };
+        values.usageCap = null;
+        continue;
+      }
+      if (!/^\d+$/.test(remaining) || Number(remaining) > MAX_UNITS) return { problem: 'Units left must be a whole number, 0 or more.', field: remainingInput };
+      if (interval && (!/^\d+$/.test(amount) || Number(amount) > MAX_UNITS)) return { problem: 'Refill to must be a whole number, 0 or more.', field: amountInput };
+      if (!interval && amount) return { problem: 'Choose how often the cap refills, or clear “Refill to”.', field: intervalInput };
+      values.usageCap = { remaining: Number(remaining), refill: interval ? { amount: Number(amount), interval } : null };
+    } else {
+      const items = splitList($(`${prefix}-${name}`).value);
+      values[name] = items.length ? items : null;
+    }
+  }
+  return { values };
+}
+
+/** An API refusal, in words: validation problems by field, locked controls by name. */
+function controlsErrorText(error) {
+  const body = error.body ?? {};
+  if (body.error === 'validation_failed' && Array.isArray(body.details) && body.details.length) {
+    return `Please fix: ${body.details.map((detail) => `${detail.field.replace(/^controls\./, '')} ${detail.problems.join(', ')}`).join('; ')}.`;
+  }
+  if (body.error === 'control_locked') {
+    const names = (body.controls ?? []).map((name) => CONTROL_LABELS[name] ?? name).join(', ');
+    return `${names ? `${names}: ` : ''}${body.message} Ask your API provider to change it.`;
+  }
+  if (body.error === 'rate_limit_not_held') return `${body.message} Choose a lower limit.`;
+  return error.message;
+}
+
+function controlsProblem(message, field) {
+  const box = $('controls-error');
+  box.textContent = message || '';
+  box.hidden = !message;
+  for (const input of $('controls-fields').querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  if (field) {
+    field.setAttribute('aria-invalid', 'true');
+    field.focus();
+  }
+}
+
+const EDITABLE_CONTROLS = ['rateLimit', 'usageCap', 'ipAllowlist', 'endpoints'];
+
+/** The input(s) of one control a key holder may set, filled with its value; `prefix` keeps ids apart (dialog / create form). */
+function controlField(name, value, prefix = 'ctl', errorId = 'controls-error') {
+  if (name === 'usageCap') return usageCapControl(value, prefix, errorId);
+  if (name === 'rateLimit') {
+    const accountRate = state.overview?.limits.rateLimits.length ? shortRate(state.overview.limits.rateLimits) : null;
+    return textControl(name, {
+      prefix,
+      errorId,
+      value,
+      placeholder: 'e.g. 10/min',
+      help: `Up to 5, comma-separated, like 10/min or 100/hour, 5000/day; no faster than your account's${accountRate ? ` (${accountRate})` : ''}. Empty: the account's limit only.`,
+    });
+  }
+  if (name === 'ipAllowlist') {
+    return textControl(name, { prefix, errorId, multiline: true, value, placeholder: '203.0.113.0/24', help: 'One IPv4 or IPv6 address or CIDR per line (up to 50). Requests from other addresses get 403. Empty: any address.' });
+  }
+  return textControl(name, { prefix, errorId, multiline: true, value, placeholder: '/v1/search/**', help: 'One path per line (up to 50); * matches one segment, ** any number. Empty: every endpoint of your plan.' });
+}
+
+/** The create form's optional controls, empty. */
+function renderNewKeyControls() {
+  $('new-key-controls-fields').replaceChildren(...EDITABLE_CONTROLS.map((name) => controlField(name, null, 'new', 'create-key-error')));
+}
+
+function editControls(key) {
+  const dialog = $('controls-dialog');
+  const controls = key.controls ?? {};
+  const locked = key.lockedControls ?? [];
+  const editable = EDITABLE_CONTROLS.filter((name) => !locked.includes(name));
+  const fields = EDITABLE_CONTROLS.map((name) => (locked.includes(name) ? lockedControl(name, controls[name]) : controlField(name, controls[name] ?? null)));
+  if (controls.metadata) fields.push(lockedControl('metadata', controls.metadata));
+  $('controls-title').textContent = `Controls of key “${key.name}”`;
+  $('controls-fields').replaceChildren(...fields);
+  $('controls-save').hidden = editable.length === 0;
+  controlsProblem('');
+  const form = $('controls-form');
+  const onSubmit = async (event) => {
+    event.preventDefault();
+    const { values, problem, field } = readControls(editable);
+    if (problem) return controlsProblem(problem, field);
+    const changed = Object.fromEntries(Object.entries(values).filter(([name, value]) => JSON.stringify(value) !== JSON.stringify(controls[name] ?? null)));
+    if (!Object.keys(changed).length) return dialog.close();
+    controlsProblem('');
+    const done = busy($('controls-save'), 'Saving…');
+    try {
+      await api('PATCH', `/keys/${encodeURIComponent(key.id)}`, { controls: changed });
+      dialog.close();
+      flash(`Controls of key “${key.name}” saved.`);
+      await refreshKeys();
+    } catch (error) {
+      if (error.status === 401) return dialog.close();
+      controlsProblem(controlsErrorText(error));
+    } finally {
+      done();
+    }
+  };
+  form.addEventListener('submit', onSubmit);
+  dialog.addEventListener('close', () => form.removeEventListener('submit', onSubmit), { once: true });
+  dialog.showModal();
+}
+
 function keyRow(key, sessionKeyId) {
   const usable = key.status === 'active';
   const mine = key.id === sessionKeyId;
@@ -591,6 +796,7 @@ function keyRow(key, sessionKeyId) {
     el('td', { 'data-label': 'Status' }, keyStatus(key)),
     el('td', { 'data-label': 'Created', text: when(key.createdAt) }),
     el('td', { 'data-label': 'Last used', text: key.lastUsedAt ? when(key.lastUsedAt) : 'Never' }),
+    el('td', { 'data-label': 'Controls', class: 'key-controls-cell' }, controlsSummary(key)),
     el(
       'td',
       { class: 'key-actions-cell' },
@@ -599,6 +805,7 @@ function keyRow(key, sessionKeyId) {
             'div',
             { class: 'key-actions' },
             el('button', { type: 'button', class: 'button button-small', 'aria-label': `Rename key ${key.name}`, dataset: { action: 'rename' }, onclick: () => renameKey(key), text: 'Rename' }),
+            el('button', { type: 'button', class: 'button button-small', 'aria-label': `Controls of key ${key.name}`, dataset: { action: 'controls' }, onclick: () => editControls(key), text: 'Controls' }),
             el('button', { type: 'button', class: 'button button-small', 'aria-label': `Rotate key ${key.name}`, dataset: { action: 'rotate' }, onclick: () => rotateKey(key), text: 'Rotate' }),
             el('button', { type: 'button', class: 'button button-small button-danger-quiet', 'aria-label': `Revoke key ${key.name}`, dataset: { action: 'revoke' }, onclick: () => revokeKey(key, mine), text: 'Revoke' }),
           )
@@ -621,7 +828,7 @@ function keysTable(keys, sessionKeyId, caption, id) {
         el(
           'tr',
           {},
-          ['Name', 'Key', 'Mode', 'Status', 'Created', 'Last used'].map((title) => el('th', { scope: 'col', text: title })),
+          ['Name', 'Key', 'Mode', 'Status', 'Created', 'Last used', 'Controls'].map((title) => el('th', { scope: 'col', text: title })),
           el('th', { scope: 'col' }, el('span', { class: 'visually-hidden', text: 'Actions' })),
         ),
       ),
@@ -799,14 +1006,25 @@ async function onCreateKey(event) {
   const nameInput = $('key-name');
   const name = nameInput.value.trim();
   fieldError('create-key-error', '', nameInput);
+  for (const input of $('new-key-controls-fields').querySelectorAll('[aria-invalid]')) input.removeAttribute('aria-invalid');
+  const { values, problem, field } = readControls(EDITABLE_CONTROLS, 'new');
+  if (problem) {
+    $('new-key-controls').open = true;
+    fieldError('create-key-error', problem, field);
+    return field.focus();
+  }
+  // On create, an empty field means "not set": only what was filled in is sent.
+  const controls = Object.fromEntries(Object.entries(values).filter(([, value]) => value !== null));
   const done = busy(event.submitter || event.target.querySelector('button[type="submit"]'), 'Creating…');
   try {
-    const issued = await api('POST', '/keys', { ...(name && { name }), mode: $('key-mode').value });
+    const issued = await api('POST', '/keys', { ...(name && { name }), mode: $('key-mode').value, ...(Object.keys(controls).length && { controls }) });
     nameInput.value = '';
+    renderNewKeyControls();
+    $('new-key-controls').open = false;
     revealSecret($('secret-panel'), $('secret-value'), $('copy-status'), issued.secret, `Key “${issued.key.name}” is ready. Copy it now: it is shown only once and cannot be recovered.`);
     await refreshKeys();
   } catch (error) {
-    fieldError('create-key-error', error.message, nameInput);
+    fieldError('create-key-error', controlsErrorText(error), nameInput);
   } finally {
     done();
   }
@@ -1028,6 +1246,7 @@ function wire() {
   $('webhook-form').addEventListener('submit', onSaveWebhook);
   $('remove-webhook').addEventListener('click', (event) => saveWebhook(null, event.currentTarget));
   $('rotate-signing-secret').addEventListener('click', onRotateSigningSecret);
+  $('controls-cancel').addEventListener('click', () => $('controls-dialog').close());
 }
 
 /** A sign-in link carries its one-time token in the fragment (never sent to a server); take it out of the address bar. */
