@@ -196,8 +196,11 @@ export interface paths {
         delete: operations["ApiKeysAdminController_revoke"];
         options?: never;
         head?: never;
-        /** Rename a key */
-        patch: operations["ApiKeysAdminController_rename"];
+        /**
+         * Rename a key and/or change its controls (a field of controls left out stays, null removes it)
+         * @description A control set here is locked for the key holder (/v1/me cannot change or remove it); removing it unlocks it. Every instance drops the cached key.
+         */
+        patch: operations["ApiKeysAdminController_update"];
         trace?: never;
     };
     "/v1/customers/{customerId}/keys/{keyId}/rotate": {
@@ -389,7 +392,10 @@ export interface paths {
         /** Your keys, newest first (limit + cursor pagination) */
         get: operations["MeController_keys"];
         put?: never;
-        /** Create a key for your account, with at most your key's scopes and expiry. Its secret is in this response only. */
+        /**
+         * Create a key for your account, with at most your key's scopes and expiry. Its secret is in this response only.
+         * @description It may carry controls of its own (not metadata, which is the operator's); it inherits every control the operator set on your key.
+         */
         post: operations["MeController_create"];
         delete?: never;
         options?: never;
@@ -411,8 +417,11 @@ export interface paths {
         delete: operations["MeController_revoke"];
         options?: never;
         head?: never;
-        /** Rename one of your keys */
-        patch: operations["MeController_rename"];
+        /**
+         * Rename one of your keys and/or change its controls (a field of controls left out stays, null removes it)
+         * @description Controls the operator set are locked (403 control_locked), metadata is the operator's; a key's own rate limit cannot be looser than your account's (403 rate_limit_not_held).
+         */
+        patch: operations["MeController_update"];
         trace?: never;
     };
     "/v1/me/keys/{keyId}/rotate": {
@@ -543,6 +552,7 @@ export interface components {
             windowSeconds?: number;
         };
         ApiKeyDto: {
+            controls: components["schemas"]["KeyControlsViewDto"];
             /** Format: date-time */
             createdAt: string;
             customerId: string;
@@ -552,6 +562,8 @@ export interface components {
             id: string;
             /** Format: date-time */
             lastUsedAt: string | null;
+            /** @description Controls the operator set: the key holder (/v1/me) cannot change or remove them */
+            lockedControls: ("rateLimit" | "usageCap" | "ipAllowlist" | "endpoints" | "metadata")[];
             /** @enum {string} */
             mode: "live" | "test";
             name: string;
@@ -574,6 +586,8 @@ export interface components {
             nextCursor: string | null;
         };
         CreateApiKeyDto: {
+            /** @description Per-key controls (README: Per-key controls) */
+            controls?: components["schemas"]["KeyControlsInputDto"];
             /**
              * Format: date-time
              * @description ISO-8601 time after which the key stops working (null or absent: never)
@@ -789,6 +803,74 @@ export interface components {
              * @example tg_live_a1b2c3d4e5f6…
              */
             secret: string;
+        };
+        KeyControlsInputDto: {
+            /**
+             * @description Path globs (tiers.yaml syntax: * one segment, ** any) the key may call, within its tier's
+             * @example [
+             *       "/v1/search/**"
+             *     ]
+             */
+            endpoints?: string[] | null;
+            /**
+             * @description IPv4 / IPv6 addresses or CIDRs the key works from
+             * @example [
+             *       "203.0.113.0/24",
+             *       "2001:db8::/32"
+             *     ]
+             */
+            ipAllowlist?: string[] | null;
+            /**
+             * @description Free-form JSON object, at most 4096 bytes and 3 levels deep; returned by the verify API. Operator only
+             * @example {
+             *       "team": "search"
+             *     }
+             */
+            metadata?: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description The key's own limits ("<count>/<s|min|hour|day>"), charged on top of its customer's
+             * @example [
+             *       "10/min"
+             *     ]
+             */
+            rateLimit?: string[] | null;
+            usageCap?: components["schemas"]["UsageCapInputDto"] | null;
+        };
+        KeyControlsViewDto: {
+            /**
+             * @description Path globs (tiers.yaml syntax) the key may call, within its tier's; others get 403 endpoint_not_allowed
+             * @example [
+             *       "/v1/search/**"
+             *     ]
+             */
+            endpoints: string[] | null;
+            /**
+             * @description Client addresses (CIDRs) the key works from; others get 403 ip_not_allowed
+             * @example [
+             *       "203.0.113.0/24",
+             *       "2001:db8::/32"
+             *     ]
+             */
+            ipAllowlist: string[] | null;
+            /**
+             * @description Free-form JSON (set by the operator), returned by the verify API
+             * @example {
+             *       "team": "search"
+             *     }
+             */
+            metadata: {
+                [key: string]: unknown;
+            } | null;
+            /**
+             * @description The key's own rate limits, on top of its customer's (both must pass)
+             * @example [
+             *       "10/min"
+             *     ]
+             */
+            rateLimit: string[] | null;
+            usageCap: components["schemas"]["UsageCapDto"] | null;
         };
         LatestInvoiceDto: {
             /** @description In minor units */
@@ -1104,8 +1186,10 @@ export interface components {
             interval: "month" | "year";
         };
         UpdateApiKeyDto: {
+            /** @description Controls to change: a field left out stays, null removes it */
+            controls?: components["schemas"]["KeyControlsInputDto"];
             /** @example production */
-            name: string;
+            name?: string;
         };
         UpdateCustomerDto: {
             /**
@@ -1127,6 +1211,48 @@ export interface components {
              * @description http(s) URL for notifications; null removes it (update)
              */
             webhookUrl?: string | null;
+        };
+        UsageCapDto: {
+            /** @description null: never refilled */
+            refill: components["schemas"]["UsageRefillDto"] | null;
+            /**
+             * @description Units the key may still spend; each admitted request spends its cost (429 usage_exceeded when it does not fit)
+             * @example 1000
+             */
+            remaining: number;
+        };
+        UsageCapInputDto: {
+            /** @description Absent or null: never refilled */
+            refill?: components["schemas"]["UsageRefillInputDto"] | null;
+            /**
+             * @description Units the key may spend (each admitted request spends its cost)
+             * @example 1000
+             */
+            remaining: number;
+        };
+        UsageRefillDto: {
+            /**
+             * @description What `remaining` is set back to at each refill
+             * @example 1000
+             */
+            amount: number;
+            /**
+             * @description Refilled at the start of each UTC day, ISO week (Monday) or month, on the first request after it
+             * @enum {string}
+             */
+            interval: "day" | "week" | "month";
+        };
+        UsageRefillInputDto: {
+            /**
+             * @description What `remaining` is set back to at each refill
+             * @example 1000
+             */
+            amount: number;
+            /**
+             * @description At the start of each UTC day, ISO week (Monday) or month
+             * @enum {string}
+             */
+            interval: "day" | "week" | "month";
         };
         UsageReportDto: {
             customerId: string;
@@ -1157,6 +1283,15 @@ export interface components {
             /** @description Why it is refused */
             message?: string;
             /**
+             * @description The key's metadata, as the operator set it (when the key is known and has some)
+             * @example {
+             *       "team": "search"
+             *     }
+             */
+            metadata?: {
+                [key: string]: unknown;
+            };
+            /**
              * @description Whole seconds before a retry can pass (also headers["Retry-After"])
              * @example 6
              */
@@ -1168,6 +1303,11 @@ export interface components {
             status: number;
             /** @example pro */
             tier: string | null;
+            /**
+             * @description Units left on the key's usage cap after this request (keys with a cap, when the request spent from it)
+             * @example 9
+             */
+            usageRemaining?: number;
             /** @description Serve the request */
             valid: boolean;
         };
@@ -1182,6 +1322,11 @@ export interface components {
              * @example req-42
              */
             idempotencyKey?: string;
+            /**
+             * @description The client's address as the gateway saw it (IPv4 or IPv6). A key with an IP allowlist is refused ip_not_allowed without it
+             * @example 203.0.113.7
+             */
+            ip?: string;
             /**
              * @description The API key the request presented (empty: none, answered invalid_api_key)
              * @example tg_live_…
@@ -2771,7 +2916,7 @@ export interface operations {
             };
         };
     };
-    ApiKeysAdminController_rename: {
+    ApiKeysAdminController_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -2787,7 +2932,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The renamed key */
+            /** @description The updated key */
             200: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3633,7 +3778,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: `scope_required` */
+            /** @description Forbidden: `ip_not_allowed`, `scope_required` */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3642,7 +3787,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
-                        error?: "scope_required";
+                        error?: "ip_not_allowed" | "scope_required";
                     };
                 };
             };
@@ -3751,7 +3896,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: `scope_required` */
+            /** @description Forbidden: `ip_not_allowed`, `scope_required` */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3760,7 +3905,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
-                        error?: "scope_required";
+                        error?: "ip_not_allowed" | "scope_required";
                     };
                 };
             };
@@ -3825,6 +3970,8 @@ export interface operations {
             header: {
                 /** @description A retry is admitted and counted once */
                 "idempotency-key"?: string;
+                /** @description nginx: $remote_addr (the client's address; a key with an IP allowlist is refused ip_not_allowed without it) */
+                "x-original-ip"?: string;
                 /** @description nginx: $request_method (default GET) */
                 "x-original-method"?: string;
                 /** @description nginx: $request_uri */
@@ -3888,7 +4035,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: `scope_required`, `tier_required` */
+            /** @description Forbidden: `endpoint_not_allowed`, `ip_not_allowed`, `scope_required`, `tier_required` */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -3897,16 +4044,17 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
-                        error?: "scope_required" | "tier_required";
+                        error?: "endpoint_not_allowed" | "ip_not_allowed" | "scope_required" | "tier_required";
                     };
                 };
             };
-            /** @description Too Many Requests: `quota_exceeded`, `rate_limit_exceeded`, `usage_limit_reached` */
+            /** @description Too Many Requests: `quota_exceeded`, `rate_limit_exceeded`, `usage_exceeded`, `usage_limit_reached` */
             429: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
                     "RateLimit-Policy": components["headers"]["RateLimit-Policy"];
-                    "Retry-After": components["headers"]["Retry-After"];
+                    /** @description Seconds to wait before retrying (the body's `retryAfter`) (usage_exceeded: until the key's next refill; absent without one) */
+                    "Retry-After"?: number;
                     "X-Quota-Limit": components["headers"]["X-Quota-Limit"];
                     "X-Quota-Remaining": components["headers"]["X-Quota-Remaining"];
                     "X-Quota-Reset": components["headers"]["X-Quota-Reset"];
@@ -3919,7 +4067,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
-                        error?: "quota_exceeded" | "rate_limit_exceeded" | "usage_limit_reached";
+                        error?: "quota_exceeded" | "rate_limit_exceeded" | "usage_exceeded" | "usage_limit_reached";
                     };
                 };
             };
@@ -3986,6 +4134,19 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
                         error?: "invalid_api_key";
+                    };
+                };
+            };
+            /** @description Forbidden: `ip_not_allowed` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "ip_not_allowed";
                     };
                 };
             };
@@ -4088,6 +4249,19 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
                         error?: "invalid_api_key";
+                    };
+                };
+            };
+            /** @description Forbidden: `ip_not_allowed` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "ip_not_allowed";
                     };
                 };
             };
@@ -4194,7 +4368,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: `expiry_not_held`, `scope_not_held` */
+            /** @description Forbidden: `control_locked`, `expiry_not_held`, `ip_not_allowed`, `rate_limit_not_held`, `scope_not_held` */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4203,7 +4377,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
-                        error?: "expiry_not_held" | "scope_not_held";
+                        error?: "control_locked" | "expiry_not_held" | "ip_not_allowed" | "rate_limit_not_held" | "scope_not_held";
                     };
                 };
             };
@@ -4347,6 +4521,19 @@ export interface operations {
                     };
                 };
             };
+            /** @description Forbidden: `ip_not_allowed` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "ip_not_allowed";
+                    };
+                };
+            };
             /** @description Not Found: `api_key_not_found` */
             404: {
                 headers: {
@@ -4434,7 +4621,7 @@ export interface operations {
             };
         };
     };
-    MeController_rename: {
+    MeController_update: {
         parameters: {
             query?: never;
             header?: never;
@@ -4449,7 +4636,7 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The renamed key */
+            /** @description The updated key */
             200: {
                 headers: {
                     RateLimit: components["headers"]["RateLimit"];
@@ -4488,6 +4675,19 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
                         error?: "invalid_api_key";
+                    };
+                };
+            };
+            /** @description Forbidden: `control_locked`, `ip_not_allowed`, `rate_limit_not_held` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "control_locked" | "ip_not_allowed" | "rate_limit_not_held";
                     };
                 };
             };
@@ -4635,7 +4835,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description Forbidden: `expiry_not_held`, `scope_not_held` */
+            /** @description Forbidden: `expiry_not_held`, `ip_not_allowed`, `scope_not_held` */
             403: {
                 headers: {
                     "X-Request-Id": components["headers"]["X-Request-Id"];
@@ -4644,7 +4844,7 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
-                        error?: "expiry_not_held" | "scope_not_held";
+                        error?: "expiry_not_held" | "ip_not_allowed" | "scope_not_held";
                     };
                 };
             };
@@ -4785,6 +4985,19 @@ export interface operations {
                     };
                 };
             };
+            /** @description Forbidden: `ip_not_allowed` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "ip_not_allowed";
+                    };
+                };
+            };
             /** @description Too Many Requests: `rate_limit_exceeded` */
             429: {
                 headers: {
@@ -4886,6 +5099,19 @@ export interface operations {
                     };
                 };
             };
+            /** @description Forbidden: `ip_not_allowed` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "ip_not_allowed";
+                    };
+                };
+            };
             /** @description Too Many Requests: `rate_limit_exceeded` */
             429: {
                 headers: {
@@ -4981,6 +5207,19 @@ export interface operations {
                     "application/json": components["schemas"]["ApiErrorDto"] & {
                         /** @enum {string} */
                         error?: "invalid_api_key";
+                    };
+                };
+            };
+            /** @description Forbidden: `ip_not_allowed` */
+            403: {
+                headers: {
+                    "X-Request-Id": components["headers"]["X-Request-Id"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ApiErrorDto"] & {
+                        /** @enum {string} */
+                        error?: "ip_not_allowed";
                     };
                 };
             };
