@@ -92,6 +92,7 @@ export function addedP99Below(maximumMs: number): Aim {
   return {
     description: `added p99 < ${maximumMs} ms`,
     met: (result) => result.addedP99Ms < maximumMs,
+    detail: (result) => `added p99 ${result.addedP99Ms >= 0 ? '+' : ''}${result.addedP99Ms.toFixed(2)} ms`,
   };
 }
 
