@@ -349,19 +349,36 @@ export class ApiKeysService {
 
   /** Resolves a presented secret to its consumer, from the in-process cache when warm. */
   async authenticate(secret: string): Promise<Authentication> {
+    return this.authenticateNow(secret);
+  }
+
+  /**
+   * As `authenticate`, but a warm cache answers synchronously: the guard then decides without a promise (and Nest
+   * without an await), which is most requests.
+   */
+  authenticateNow(secret: string): Authentication | Promise<Authentication> {
     if (!looksLikeApiKey(secret)) return { rejection: 'unknown' };
     const hash = hashApiKey(secret);
     const now = Date.now();
     const cached = this.cache.get(hash, now);
+    return cached ? this.usable(cached, now) : this.authenticateUncached(hash, now);
+  }
+
+  private async authenticateUncached(hash: string, now: number): Promise<Authentication> {
     let result: Authentication;
     try {
-      result = cached ?? (await this.lookup(hash));
+      result = await this.lookup(hash);
     } catch (error) {
       // Database away: a key seen recently keeps working (revocations still arrive over Redis).
       const stale = isDatabaseUnavailable(error) ? this.cache.stale(hash) : undefined;
       if (!stale) throw error;
       result = stale;
     }
+    return this.usable(result, now);
+  }
+
+  /** A found key still has to be unexpired; a used one is noted (last used). */
+  private usable(result: Authentication, now: number): Authentication {
     if ('rejection' in result) return result;
     if (result.consumer.key.expiresAt && result.consumer.key.expiresAt.getTime() <= now) return { rejection: 'expired' };
     this.lastUsed.touch(result.consumer.key.id, now);

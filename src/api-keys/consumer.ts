@@ -1,4 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import { existingRequestState, requestState } from '../common/index.js';
 import type { TierDefinition } from '../config/index.js';
 import type { CustomerStatus } from '../customers/index.js';
 import type { EffectiveLimits } from '../customers/index.js';
@@ -25,18 +26,13 @@ export interface Consumer {
   };
 }
 
-const CONSUMER = Symbol('tollgate.consumer');
-
-interface WithConsumer {
-  [CONSUMER]?: Consumer;
-}
-
 export function attachConsumer(request: object, consumer: Consumer): void {
-  (request as WithConsumer)[CONSUMER] = consumer;
+  requestState(request).consumer = consumer;
 }
 
 export function consumerOf(request: object): Consumer | undefined {
-  return (request as WithConsumer)[CONSUMER];
+  // Only attachConsumer writes the slot.
+  return existingRequestState(request)?.consumer as Consumer | undefined;
 }
 
 /** Handler parameter: `@CurrentConsumer() consumer: Consumer`. */

@@ -3,7 +3,7 @@ import { consumerOf } from './consumer.js';
 import { endpointRefusal } from './key-controls.js';
 import { TiersMetadataAccessor } from '../tiers/index.js';
 import { TiersService } from '../tiers/index.js';
-import { type HttpRequest, requestPath, TierRequiredException } from '../common/index.js';
+import { type HttpRequest, pathOf, TierRequiredException } from '../common/index.js';
 
 /** Second guard: the consumer's tier must reach both the route's `@Tier()` and the tier its path's glob needs. */
 @Injectable()
@@ -22,7 +22,7 @@ export class TierGuard implements CanActivate {
     const minimumName = this.metadata.minimumTier(context);
     const byDecorator = minimumName ? this.tiers.find(minimumName) : null;
     if (minimumName && !byDecorator) throw new Error(`@Tier('${minimumName}') names a tier that is not in the catalog`);
-    const path = requestPath(request);
+    const path = pathOf(request);
     const refusal = this.tiers.tierRefusal(consumer.tier, path, byDecorator ?? null);
     if (refusal) this.throwTierRequiredException(context, refusal);
     // Then the key's own endpoint globs, narrower than its tier's.

@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import { type IncomingHttpHeaders, ServerResponse } from 'node:http';
 
 /**
  * The request path reads and writes HTTP through these helpers, never through Express's or Fastify's own types,
@@ -41,6 +41,9 @@ function isFastifyReply(response: object): response is FastifyReplyLike {
  * (Fastify merges headers set there into the ones it writes, and `reply.getHeader` sees them).
  */
 export function headerSinkOf(response: object): Pick<ServerResponse, 'setHeader' | 'headersSent' | 'statusCode'> {
+  // Express's response IS a ServerResponse: one prototype check, rather than looking up `code` and `raw` through
+  // its whole prototype chain (a miss walks all of it) several times per request.
+  if (response instanceof ServerResponse) return response;
   return isFastifyReply(response) ? response.raw : (response as ServerResponse);
 }
 

@@ -43,7 +43,7 @@ export {
   UsageUnavailableException,
 } from './tollgate.exceptions.js';
 export { type ErrorAnswer, TollgateExceptionFilter } from './tollgate-exception.filter.js';
-export { firstRunFor } from './once-per-request.js';
+export { existingRequestState, firstRunFor, pathOf, requestState, RequestState, RequestStep } from './request-state.js';
 export { headerSinkOf, type HttpRequest, requestHeader, requestPath, sendJson } from './http-exchange.js';
 export { loadOptionalPeer, MissingPackageError } from './optional-peer.js';
 export { createSmtpTransport, type MailTransport } from './smtp-transport.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requestHeader, requestPath } from '../common/index.js';
+import { existingRequestState, requestHeader, requestPath } from '../common/index.js';
 import { JsonLogger } from './json.logger.js';
 import { requestContext } from './request-context.js';
 
@@ -23,7 +23,7 @@ export class RequestLoggingMiddleware implements NestMiddleware {
       // The path only: query strings may carry things a caller did not mean to have logged.
       requestContext.run({ requestId }, () =>
         this.logger.pino.info(
-          { method: req.method, path: requestPath(req), status: res.statusCode, durationMs: Math.round(durationMs * 100) / 100 },
+          { method: req.method, path: existingRequestState(req)?.path ?? requestPath(req), status: res.statusCode, durationMs: Math.round(durationMs * 100) / 100 },
           'request',
         ),
       );

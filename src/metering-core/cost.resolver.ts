@@ -2,10 +2,8 @@ import { type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import type { Consumer } from '../api-keys/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { TiersService } from '../tiers/index.js';
-import { type HttpRequest, InvalidCostException, requestPath } from '../common/index.js';
+import { type HttpRequest, InvalidCostException, pathOf, requestState } from '../common/index.js';
 import { MeteringMetadataAccessor } from './metering.metadata-accessor.js';
-
-const RESOLVED_COST = Symbol('tollgate.resolved-cost');
 
 /**
  * The cost of one request: `@Metered(..., { cost })` first, then a per-endpoint `cost` from tiers.yaml,
@@ -21,13 +19,9 @@ export class CostResolver {
 
   /** Once per request: a `(req) => number` cost runs once, and both guards weigh the same number. */
   resolve(context: ExecutionContext, consumer: Consumer | undefined): number {
-    const request = context.switchToHttp().getRequest<HttpRequest & { [RESOLVED_COST]?: number }>();
-    const known = request[RESOLVED_COST];
-    if (known !== undefined) return known;
-    const cost = this.compute(context, request, consumer);
-    // On the request itself, not in a WeakMap: an entry per request was measurable garbage-collection work.
-    request[RESOLVED_COST] = cost;
-    return cost;
+    const request = context.switchToHttp().getRequest<HttpRequest>();
+    const state = requestState(request);
+    return (state.cost ??= this.compute(context, request, consumer));
   }
 
   /**
@@ -42,7 +36,7 @@ export class CostResolver {
   private compute(context: ExecutionContext, request: HttpRequest, consumer: Consumer | undefined): number {
     const cost = this.metadata.metered(context)?.cost;
     if (cost !== undefined) return this.checked(typeof cost === 'function' ? cost(request) : cost);
-    return (consumer && this.tiers.endpointCost(consumer.tier, requestPath(request))) ?? 1;
+    return (consumer && this.tiers.endpointCost(consumer.tier, pathOf(request))) ?? 1;
   }
 
   /**

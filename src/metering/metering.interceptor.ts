@@ -1,7 +1,7 @@
 import { type CallHandler, type ExecutionContext, Inject, Injectable, type NestInterceptor } from '@nestjs/common';
 import { Observable } from 'rxjs';
 import { consumerOf } from '../api-keys/index.js';
-import { headerSinkOf, type HttpRequest, requestPath } from '../common/index.js';
+import { headerSinkOf, type HttpRequest, pathOf } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { ticketOf } from './metering.request.js';
 import { UsageRecorder } from './usage.recorder.js';
@@ -41,7 +41,7 @@ export class MeteringInterceptor implements NestInterceptor {
         next: (body) => {
           if (!this.config.meteredStatus(response.statusCode)) return subscriber.next(body);
           pending++;
-          this.recorder.record(response, consumer, ticket, { method: request.method, path: requestPath(request) }).then(
+          this.recorder.record(response, consumer, ticket, { method: request.method, path: pathOf(request) }).then(
             () => {
               pending--;
               subscriber.next(body);

@@ -1,3 +1,4 @@
+import { existingRequestState, requestState } from '../common/index.js';
 import type { BillingPeriod } from './billing-period.js';
 
 /** What the quota guard decided for a request, handed to the metering interceptor. */
@@ -19,12 +20,11 @@ export const requestEventKey = (idempotencyKey: string) => `idem:${idempotencyKe
 /** What a caller may send as an idempotency key (header or ingest API): 1-255 visible ASCII characters. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-const TICKET = Symbol('tollgate.metering-ticket');
-
 export function attachTicket(request: object, ticket: MeteringTicket): void {
-  (request as { [TICKET]?: MeteringTicket })[TICKET] = ticket;
+  requestState(request).ticket = ticket;
 }
 
 export function ticketOf(request: object): MeteringTicket | undefined {
-  return (request as { [TICKET]?: MeteringTicket })[TICKET];
+  // Only attachTicket writes the slot.
+  return existingRequestState(request)?.ticket as MeteringTicket | undefined;
 }

@@ -6,7 +6,7 @@ import { RateLimitService, setRateLimitHeaders } from '../rate-limit/index.js';
 import { TiersService } from '../tiers/index.js';
 import type { MeteringTicket } from './metering.request.js';
 import { secondsUntil, setQuotaHeaders } from './quota.headers.js';
-import { QuotaService } from './quota.service.js';
+import { type Admission, QuotaService } from './quota.service.js';
 
 /** Past its quota, a `throttle` customer keeps a tenth of its rate (at least 1 per minute). */
 const THROTTLE_FRACTION = 10;
@@ -41,8 +41,20 @@ export class QuotaAdmission {
 
   /** The ticket the recording needs (its `release` ends the reservation: call it once, recorded or not). */
   async admit(headers: HeaderSink, consumer: Consumer, meter: string, cost: number, idempotencyKey: string | null, eventKey: string | null): Promise<MeteringTicket> {
+    return this.admitNow(headers, consumer, meter, cost, idempotencyKey, eventKey);
+  }
+
+  /** As `admit`, synchronous when the quota decides without I/O (a fresh total, no throttling): most requests. */
+  admitNow(headers: HeaderSink, consumer: Consumer, meter: string, cost: number, idempotencyKey: string | null, eventKey: string | null): MeteringTicket | Promise<MeteringTicket> {
     // Check and reservation in one step: concurrent requests cannot all take the last unit.
-    const { state, over, refused, duplicate, release } = await this.quotas.admit(consumer, meter, cost, eventKey);
+    const admission = this.quotas.admitNow(consumer, meter, cost, eventKey);
+    return admission instanceof Promise
+      ? admission.then((settled) => this.ticketFor(settled, headers, consumer, meter, cost, idempotencyKey))
+      : this.ticketFor(admission, headers, consumer, meter, cost, idempotencyKey);
+  }
+
+  private ticketFor(admission: Admission, headers: HeaderSink, consumer: Consumer, meter: string, cost: number, idempotencyKey: string | null): MeteringTicket | Promise<MeteringTicket> {
+    const { state, over, refused, duplicate, release } = admission;
     const now = Date.now();
     setQuotaHeaders(headers, state.included, state.used, state.period.end, now);
 
@@ -58,15 +70,15 @@ export class QuotaAdmission {
             { limit: jsonQuantity(this.config.maxCounterTotal), ...details },
           );
     }
-    if (over && state.policy === 'throttle') {
-      try {
-        await this.throttle(consumer.customerId, consumer.limits.rateLimits, cost, headers);
-      } catch (error) {
+    const ticket: MeteringTicket = { meter, cost, period: state.period, included: state.included, usedBefore: state.used, idempotencyKey, duplicate, release };
+    if (!over || state.policy !== 'throttle') return ticket;
+    return this.throttle(consumer.customerId, consumer.limits.rateLimits, cost, headers).then(
+      () => ticket,
+      (error: unknown) => {
         release();
         throw error;
-      }
-    }
-    return { meter, cost, period: state.period, included: state.included, usedBefore: state.used, idempotencyKey, duplicate, release };
+      },
+    );
   }
 
   private async throttle(customerId: string, limits: Array<{ limit: number; windowSeconds: number }>, cost: number, headers: HeaderSink) {

@@ -1,7 +1,7 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { type Consumer, consumerOf, KeyUsageCap } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
-import { firstRunFor } from '../common/index.js';
+import { firstRunFor, RequestStep } from '../common/index.js';
 import { applyErrorHeaders, headerSinkOf, type HttpRequest, InvalidIdempotencyKeyException, requestHeader, UsageExceededException } from '../common/index.js';
 import { attachTicket, IDEMPOTENCY_KEY, type MeteringTicket, requestEventKey } from './metering.request.js';
 import { MeteringMetadataAccessor } from '../metering-core/index.js';
@@ -12,7 +12,11 @@ import { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota.admis
  * ticket it hands the metering interceptor carries the reservation and what to record. On every keyed route: last,
  * the key's usage cap (KeyUsageCap, shared with the verify API), spent only once everything else admitted the request.
  */
-const QUOTA_RESERVED = Symbol('quota reserved');
+/** Whether the key's usage cap is spent: a capped key, a request that costs, and not a retry of one already admitted
+ * (same Idempotency-Key: it spent its cost the first time). */
+function spendsCap(consumer: Consumer, cost: number, ticket: MeteringTicket | null): boolean {
+  return consumer.key.controls.usageCapped && cost !== 0 && !ticket?.duplicate;
+}
 
 @Injectable()
 export class QuotaGuard implements CanActivate {
@@ -23,19 +27,15 @@ export class QuotaGuard implements CanActivate {
     @Inject(KeyUsageCap) private readonly usageCap: KeyUsageCap,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') return true;
     const metered = this.metadata.metered(context);
     const request = context.switchToHttp().getRequest<HttpRequest>();
     const consumer = consumerOf(request);
     if (!consumer || (!metered && !consumer.key.controls.usageCapped)) return true;
     // Applied globally and per controller, Nest runs this guard twice: the quota is reserved once.
-    if (!firstRunFor(request, QUOTA_RESERVED)) return true;
-    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
-    if (!metered) {
-      await this.spendCap(context, consumer, this.costs.resolve(context, consumer), null);
-      return true;
-    }
+    if (!firstRunFor(request, RequestStep.quotaReserved)) return true;
+    if (!metered) return this.spendCap(context, consumer, this.costs.resolve(context, consumer), null).then(() => true);
 
     const header = requestHeader(request, 'idempotency-key');
     if (header !== undefined && !IDEMPOTENCY_KEY.test(header)) {
@@ -43,22 +43,40 @@ export class QuotaGuard implements CanActivate {
     }
     const cost = this.costs.resolve(context, consumer);
     const eventKey = header === undefined ? null : requestEventKey(header);
-    let ticket: MeteringTicket;
+    const response = headerSinkOf(context.switchToHttp().getResponse<object>());
+    let admitted: MeteringTicket | Promise<MeteringTicket>;
     try {
-      ticket = await this.admission.admit(response, consumer, metered.meter, cost, header ?? null, eventKey);
+      admitted = this.admission.admitNow(response, consumer, metered.meter, cost, header ?? null, eventKey);
     } catch (error) {
-      if (isQuotaRefusal(error)) await this.throwQuotaException(context, error);
-      throw error;
+      return this.refused(context, error);
     }
-    await this.spendCap(context, consumer, cost, ticket);
-    attachTicket(request, ticket);
-    return true;
+    // Most requests are decided without I/O, and then so is this guard: no promise for Nest to await.
+    if (!(admitted instanceof Promise)) return this.admitted(context, request, consumer, cost, admitted);
+    return admitted.then(
+      (ticket) => this.admitted(context, request, consumer, cost, ticket),
+      (error: unknown) => this.refused(context, error),
+    );
+  }
+
+  private admitted(context: ExecutionContext, request: HttpRequest, consumer: Consumer, cost: number, ticket: MeteringTicket): boolean | Promise<boolean> {
+    if (!spendsCap(consumer, cost, ticket)) {
+      attachTicket(request, ticket);
+      return true;
+    }
+    return this.spendCap(context, consumer, cost, ticket).then(() => {
+      attachTicket(request, ticket);
+      return true;
+    });
+  }
+
+  private refused(context: ExecutionContext, error: unknown): Promise<never> {
+    if (isQuotaRefusal(error)) return this.throwQuotaException(context, error);
+    throw error;
   }
 
   /** The key's usage cap, after the quota admitted the request; a refusal ends the quota reservation (nothing spent). */
   private async spendCap(context: ExecutionContext, consumer: Consumer, cost: number, ticket: MeteringTicket | null): Promise<void> {
-    // A retry of a request already admitted (same Idempotency-Key) spent its cost the first time.
-    if (!consumer.key.controls.usageCapped || cost === 0 || ticket?.duplicate) return;
+    if (!spendsCap(consumer, cost, ticket)) return;
     try {
       await this.usageCap.spend(consumer, cost);
     } catch (error) {

@@ -59,6 +59,26 @@ interface QuotaTerms {
 const counterKey = (customerId: string, meter: string, periodStart: Date) => `${customerId}\u0000${meter}\u0000${periodStart.getTime()}`;
 const nothingReserved = () => {};
 
+/** What one admission decides on (and whether it already looked its event up in the ledger). */
+interface Decision {
+  consumer: Consumer;
+  meter: string;
+  cost: number;
+  eventKey: string | null;
+  period: BillingPeriod;
+  key: string;
+  lookedUp: boolean;
+}
+
+/** A repeat of a request recorded or in flight: shown the committed state, reserving nothing. */
+const repeatOf = (committed: QuotaState, duplicate: 'recorded' | 'in_flight'): Admission => ({
+  state: committed,
+  over: false,
+  refused: null,
+  duplicate,
+  release: nothingReserved,
+});
+
 /**
  * Knows how much of its quota a customer has used: a short-lived in-process copy of the counters (updated
  * by every local commit), plus reservations for requests in flight so concurrent requests cannot all slip
@@ -115,36 +135,48 @@ export class QuotaService implements OnModuleInit {
    * refused or slowed costs one index lookup, so requests without a key never wait for the database.
    */
   async admit(consumer: Consumer, meter: string, cost: number, eventKey: string | null = null, at = new Date()): Promise<Admission> {
-    const { customerId } = consumer;
+    return this.admitNow(consumer, meter, cost, eventKey, at);
+  }
+
+  /**
+   * As `admit`, but answered synchronously when the cached total is fresh and no ledger lookup is needed (most
+   * requests): the quota guard then decides without a promise.
+   */
+  admitNow(consumer: Consumer, meter: string, cost: number, eventKey: string | null = null, at = new Date()): Admission | Promise<Admission> {
     const period = periodContaining(at, consumer.billingPeriod);
-    const key = counterKey(customerId, meter, period.start);
+    const key = counterKey(consumer.customerId, meter, period.start);
+    const fresh = this.freshTotal(key);
+    const decision: Decision = { consumer, meter, cost, eventKey, period, key, lookedUp: false };
+    if (fresh !== undefined) return this.decide(decision, fresh);
+    return this.total(key, consumer.customerId, meter, period.start).then((total) => this.decide(decision, total));
+  }
+
+  /** The decision once the total is known. No await from here to the reservation (an await in between would let
+   * requests resuming together all see the same `used`). */
+  private decide(decision: Decision, total: bigint): Admission | Promise<Admission> {
+    const { consumer, meter, cost, eventKey, period, key } = decision;
+    const { customerId } = consumer;
     const terms = this.termsFor(consumer, meter);
-    // A fresh cached total is taken without an await: most requests decide in this one synchronous step.
-    const total = this.freshTotal(key) ?? (await this.total(key, customerId, meter, period.start));
     const identity = eventKey === null ? null : eventIdentity(customerId, eventKey);
     const committed: QuotaState = { meter, period, included: terms.included, used: total, policy: terms.policy };
-    const repeat = (duplicate: 'recorded' | 'in_flight'): Admission => ({ state: committed, over: false, refused: null, duplicate, release: nothingReserved });
-
-    let lookedUp = false;
-    for (;;) {
-      // No await from here to the reservation.
-      if (identity !== null && this.recentlyRecorded.has(identity)) return repeat('recorded');
-      if (identity !== null && this.inFlight.has(identity)) return repeat('in_flight');
-      const used = total + (this.reserved.get(key) ?? 0n);
-      const state: QuotaState = { ...committed, used };
-      const over = terms.included !== null && used + BigInt(cost) > BigInt(terms.included);
-      const refused = used + BigInt(cost) > this.config.maxCounterTotal ? 'counter_limit' : over && terms.policy === 'block' ? 'quota' : null;
-      if (eventKey !== null && !lookedUp && (refused || (over && terms.policy === 'throttle'))) {
-        lookedUp = true;
-        if (await this.recordedInLedger(customerId, eventKey)) {
-          this.noteRecorded(customerId, eventKey);
-          return repeat('recorded');
-        }
-        continue; // decide again: reservations moved during the lookup
-      }
-      if (refused) return { state, over, refused, duplicate: null, release: nothingReserved };
-      return { state, over, refused: null, duplicate: null, release: this.reserve(customerId, meter, period, cost, identity) };
+    if (identity !== null && this.recentlyRecorded.has(identity)) return repeatOf(committed, 'recorded');
+    if (identity !== null && this.inFlight.has(identity)) return repeatOf(committed, 'in_flight');
+    const used = total + (this.reserved.get(key) ?? 0n);
+    const state: QuotaState = { ...committed, used };
+    const over = terms.included !== null && used + BigInt(cost) > BigInt(terms.included);
+    const refused = used + BigInt(cost) > this.config.maxCounterTotal ? 'counter_limit' : over && terms.policy === 'block' ? 'quota' : null;
+    if (eventKey !== null && !decision.lookedUp && (refused || (over && terms.policy === 'throttle'))) {
+      // About to be refused or slowed: a retry of a request recorded elsewhere (or before a restart) is told apart
+      // by one index lookup, then everything is decided again (reservations moved during the lookup).
+      decision.lookedUp = true;
+      return this.recordedInLedger(customerId, eventKey).then((recorded) => {
+        if (!recorded) return this.decide(decision, total);
+        this.noteRecorded(customerId, eventKey);
+        return repeatOf(committed, 'recorded');
+      });
     }
+    if (refused) return { state, over, refused, duplicate: null, release: nothingReserved };
+    return { state, over, refused: null, duplicate: null, release: this.reserve(customerId, meter, period, cost, identity) };
   }
 
   /** With the database away, a retry cannot be told from a new request: it is decided like one. */

@@ -12,6 +12,8 @@ import { usageUnavailable } from './usage-unavailable.js';
 
 type ResponseHeaders = HeaderSink & { headersSent?: boolean };
 
+const NOTHING_TO_RECORD = Promise.resolve();
+
 /**
  * The durable usage event of one admitted request, for both doors (MeteringInterceptor and the verify API). By
  * default it resolves once the event is durable (group commit, or the local spool when the database is down); in
@@ -29,9 +31,9 @@ export class UsageRecorder {
     @Inject(QuotaService) private readonly quotas: QuotaService,
   ) {}
 
-  async record(headers: ResponseHeaders, consumer: Consumer, ticket: MeteringTicket, request: { method: string; path: string }): Promise<void> {
+  record(headers: ResponseHeaders, consumer: Consumer, ticket: MeteringTicket, request: { method: string; path: string }): Promise<void> {
     // A repeat of a request already recorded: its event is in the ledger, this one costs nothing.
-    if (ticket.duplicate === 'recorded') return;
+    if (ticket.duplicate === 'recorded') return NOTHING_TO_RECORD;
     const aggregation = this.tiers.catalog.meters.find((meter) => meter.name === ticket.meter)?.aggregation ?? 'sum';
     const now = new Date();
     const eventKey = ticket.idempotencyKey ? requestEventKey(ticket.idempotencyKey) : null;
@@ -50,18 +52,20 @@ export class UsageRecorder {
         () => eventKey && this.quotas.noteRecorded(consumer.customerId, eventKey),
         (error: Error) => this.logger.error(`usage event lost for ${consumer.customerId}: ${error.message}`),
       );
-      return;
+      return NOTHING_TO_RECORD;
     }
-    let status: IngestStatus;
-    try {
-      status = await recording;
-    } catch (error) {
-      throw this.refusal(error, ticket, headers);
-    }
-    if (eventKey) this.quotas.noteRecorded(consumer.customerId, eventKey);
-    if (status === 'spooled') this.quotas.noteSpooled(consumer.customerId, ticket.meter, ticket.period.start, ticket.cost);
-    // A duplicate keeps the committed state the guard showed; a new event shows its own cost counted.
-    if (status !== 'duplicate') setQuotaHeaders(headers, ticket.included, ticket.usedBefore + BigInt(ticket.cost), ticket.period.end, now.getTime());
+    // A promise chain, not an async function: this runs on every metered request (one promise fewer).
+    return recording.then(
+      (status: IngestStatus) => {
+        if (eventKey) this.quotas.noteRecorded(consumer.customerId, eventKey);
+        if (status === 'spooled') this.quotas.noteSpooled(consumer.customerId, ticket.meter, ticket.period.start, ticket.cost);
+        // A duplicate keeps the committed state the guard showed; a new event shows its own cost counted.
+        if (status !== 'duplicate') setQuotaHeaders(headers, ticket.included, ticket.usedBefore + BigInt(ticket.cost), ticket.period.end, now.getTime());
+      },
+      (error: unknown) => {
+        throw this.refusal(error, ticket, headers);
+      },
+    );
   }
 
   /**

@@ -51,11 +51,11 @@ export class ConsumerRateLimiter {
     @Inject(TiersService) private readonly tiers: TiersService,
   ) {}
 
-  async charge(headers: HeaderSink, consumer: Consumer, cost: number, extra: RateLimitPolicy[] = []): Promise<void> {
+  charge(headers: HeaderSink, consumer: Consumer, cost: number, extra: RateLimitPolicy[] = []): Promise<void> {
     const own = consumerPolicies(consumer);
     const policies = extra.length === 0 ? own : [...own, ...extra];
-    if (policies.length === 0) return;
-    await this.rateLimits.enforce(headers, { bucket: consumer.customerId, policies, cost }, () => ({
+    if (policies.length === 0) return Promise.resolve();
+    return this.rateLimits.enforce(headers, { bucket: consumer.customerId, policies, cost }, () => ({
       message: (policy, retryAfter) =>
         cost > policy.limit
           ? `This request costs ${cost} units, more than your limit of ${policy.limit} per ${policy.windowMs / 1000} s.`

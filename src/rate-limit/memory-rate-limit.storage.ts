@@ -1,5 +1,5 @@
 import { gcra } from './gcra.js';
-import type { RateLimitDecision, RateLimitRequest, RateLimitStorage } from './rate-limit.storage.js';
+import { policyKeys, type RateLimitDecision, type RateLimitRequest, type RateLimitStorage } from './rate-limit.storage.js';
 
 const SWEEP_PER_CALL = 8;
 
@@ -16,7 +16,7 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
   async consume(request: RateLimitRequest): Promise<RateLimitDecision> {
     const now = this.clock();
     this.sweep(now);
-    const keys = request.policies.map((policy) => `${request.bucket}\u0000${policy.id}`);
+    const keys = policyKeys(request.bucket, '\u0000', request.policies);
     const { decision, newTats } = gcra(request.policies, keys.map((key) => this.tats.get(key)), request.cost, now);
     if (newTats) {
       keys.forEach((key, i) => {
@@ -33,9 +33,11 @@ export class MemoryRateLimitStorage implements RateLimitStorage {
   }
 
   private sweep(now: number): void {
+    // A live entry is moved to the back, where this loop would meet it again: look at the entries that were there.
+    const toLook = Math.min(SWEEP_PER_CALL, this.tats.size);
     let looked = 0;
     for (const [key, tat] of this.tats) {
-      if (looked++ >= SWEEP_PER_CALL) break;
+      if (looked++ >= toLook) break;
       this.tats.delete(key);
       if (tat > now) this.tats.set(key, tat);
     }

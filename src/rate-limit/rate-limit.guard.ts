@@ -9,13 +9,11 @@ import {
 } from '@nestjs/throttler';
 import { consumerOf } from '../api-keys/index.js';
 import { CostResolver } from '../metering-core/index.js';
-import { applyErrorHeaders, firstRunFor, headerSinkOf, type HttpRequest, RateLimitExceededException, TollgateException } from '../common/index.js';
+import { applyErrorHeaders, firstRunFor, headerSinkOf, type HttpRequest, RateLimitExceededException, RequestStep, TollgateException } from '../common/index.js';
 import { RateLimitMetadataAccessor } from './rate-limit.metadata-accessor.js';
 import { RateLimiterUnavailableException } from './rate-limit.exceptions.js';
 import { ConsumerRateLimiter } from './consumer.rate-limiter.js';
 import type { RateLimitPolicy } from './rate-limit.storage.js';
-
-const RATE_LIMIT_CHARGED = Symbol('rate limit charged');
 
 type ThrottlerRequest = Parameters<ThrottlerGuard['handleRequest']>[0];
 
@@ -49,11 +47,14 @@ export class RateLimitGuard extends ThrottlerGuard {
     if (context.getType() !== 'http') return true;
     const request = context.switchToHttp().getRequest<HttpRequest>();
     // Applied globally and per controller, Nest runs this guard twice: the request is charged once.
-    if (!firstRunFor(request, RATE_LIMIT_CHARGED)) return true;
+    if (!firstRunFor(request, RequestStep.rateLimitCharged)) return true;
     const consumer = consumerOf(request);
     if (!consumer) return super.canActivate(context);
     const route = this.metadata.route(context, this.throttlerNames);
-    if (route.skipDefault || (await this.shouldSkip(context))) return true;
+    if (route.skipDefault) return true;
+    // `shouldSkip` is a hook: asked only when a subclass overrides it (@nestjs/throttler's own answers false, and an
+    // await of it is a promise and a microtask on every request).
+    if (this.shouldSkip !== RateLimitGuard.prototype.shouldSkip && (await this.shouldSkip(context))) return true;
 
     const routePolicies: RateLimitPolicy[] = [];
     for (const throttle of route.throttles) {

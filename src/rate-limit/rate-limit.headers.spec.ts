@@ -53,3 +53,18 @@ describe('rate-limit headers', () => {
     expect(minute).toMatchObject({ 'Retry-After': 18, 'X-RateLimit-Reset': 18, RateLimit: '"w60";r=0;t=18' });
   });
 });
+
+describe('RateLimit-Policy', () => {
+  it('is the same whether built from the decision or from the (cached) policies list it was made on', () => {
+    const policies = [perMinute(10), { id: 'w3600', limit: 100, windowMs: 3_600_000 }];
+    const { decision } = gcra(policies, [undefined, undefined], 1, 0);
+    const written = (list?: RateLimitPolicy[]) => {
+      const headers: Record<string, string | number> = {};
+      setRateLimitHeaders({ setHeader: (name: string, value: string | number) => (headers[name] = value) } as unknown as Response, decision, list);
+      return headers['RateLimit-Policy'];
+    };
+    expect(written()).toBe('"w60";q=10;w=60, "w3600";q=100;w=3600');
+    expect(written(policies)).toBe(written());
+    expect(written(policies)).toBe(written(policies));
+  });
+});

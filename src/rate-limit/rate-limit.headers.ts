@@ -1,5 +1,5 @@
 import type { HeaderSink } from '../common/index.js';
-import type { PolicyState, RateLimitDecision } from './rate-limit.storage.js';
+import type { PolicyState, RateLimitDecision, RateLimitPolicy } from './rate-limit.storage.js';
 
 const seconds = (ms: number) => Math.ceil(ms / 1000);
 
@@ -19,23 +19,33 @@ export function bindingPolicy(decision: RateLimitDecision): PolicyState {
   return [...decision.policies].sort((a, b) => a.remaining - b.remaining || b.resetMs - a.resetMs)[0];
 }
 
+const policyHeader = (policies: ReadonlyArray<RateLimitPolicy>) =>
+  policies.map((policy) => `"${policy.id}";q=${policy.limit};w=${seconds(policy.windowMs)}`).join(', ');
+
+/** `RateLimit-Policy` is fixed per policies list: built once per (cached) list rather than on every request. */
+const policyHeaders = new WeakMap<RateLimitPolicy[], string>();
+
+function policyHeaderOf(policies: RateLimitPolicy[]): string {
+  let header = policyHeaders.get(policies);
+  if (header === undefined) policyHeaders.set(policies, (header = policyHeader(policies)));
+  return header;
+}
+
 /**
  * The classic `X-RateLimit-*` trio for the binding policy, plus the IETF structured fields
  * (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy` lists every policy, `RateLimit` the binding one.
  * `X-RateLimit-Reset` and `t` are seconds until more budget is available (the draft's -10 wording): on a
  * refusal that is exactly `Retry-After`, so a client following any of the three waits the same, sufficient
- * time; on an admitted request, until the next unit comes back (0 when the budget is whole).
+ * time; on an admitted request, until the next unit comes back (0 when the budget is whole). `policies`, when
+ * given, is the list the decision was made on (its `RateLimit-Policy` value is then cached).
  */
-export function setRateLimitHeaders(response: HeaderSink, decision: RateLimitDecision): void {
+export function setRateLimitHeaders(response: HeaderSink, decision: RateLimitDecision, policies?: RateLimitPolicy[]): void {
   const binding = bindingPolicy(decision);
   const reset = decision.allowed ? seconds(binding.resetMs) : retryAfterSeconds(decision);
   response.setHeader('X-RateLimit-Limit', binding.limit);
   response.setHeader('X-RateLimit-Remaining', binding.remaining);
   response.setHeader('X-RateLimit-Reset', reset);
-  response.setHeader(
-    'RateLimit-Policy',
-    decision.policies.map((policy) => `"${policy.id}";q=${policy.limit};w=${seconds(policy.windowMs)}`).join(', '),
-  );
+  response.setHeader('RateLimit-Policy', policies ? policyHeaderOf(policies) : policyHeader(decision.policies));
   response.setHeader('RateLimit', `"${binding.id}";r=${binding.remaining};t=${reset}`);
   if (!decision.allowed) response.setHeader('Retry-After', reset);
 }

@@ -43,49 +43,60 @@ export class RateLimitService {
     return this.breaker.state;
   }
 
-  async consume(request: RateLimitRequest): Promise<RateLimitOutcome> {
-    if (!this.storage.remote) return { decided: await this.storage.consume(request) };
-    if (this.storage.available?.() === false) return this.unavailable('not connected');
+  consume(request: RateLimitRequest): Promise<RateLimitOutcome> {
+    // Promise chains rather than async functions on this path: each async frame is a promise and a microtask more
+    // per request (and more work for every async hook the host has enabled).
+    if (!this.storage.remote) return this.storage.consume(request).then((decided) => ({ decided }));
+    if (this.storage.available?.() === false) return Promise.resolve(this.unavailable('not connected'));
     const permit = this.breaker.permit();
     if (permit === 'probe' && this.storage.ping) {
       // A background round trip tests the store: no request waits on a store that may still be hung.
       void this.ask(() => this.storage.ping!(), true);
-      return this.unavailable(BREAKER_OPEN);
+      return Promise.resolve(this.unavailable(BREAKER_OPEN));
     }
-    if (!permit) return this.unavailable(BREAKER_OPEN);
-    const outcome = await this.ask(() => this.storage.consume(request), permit === 'probe');
-    return 'value' in outcome ? { decided: outcome.value } : this.unavailable(outcome.reason);
+    if (!permit) return Promise.resolve(this.unavailable(BREAKER_OPEN));
+    return this.ask(() => this.storage.consume(request), permit === 'probe').then((outcome) =>
+      'value' in outcome ? { decided: outcome.value } : this.unavailable(outcome.reason),
+    );
   }
 
   /** One call to the store, bounded by the store timeout (in responsive time), reported to the breaker. */
-  private async ask<T>(call: () => Promise<T>, probe: boolean): Promise<{ value: T } | { reason: string }> {
-    const outcome = await settleWithin(call(), this.config.rateLimitStoreTimeoutMs);
-    if ('value' in outcome) {
-      if (this.breaker.succeeded()) this.logger.log('rate-limit store answers again; circuit breaker closed');
-      return outcome;
+  private ask<T>(call: () => Promise<T>, probe: boolean): Promise<{ value: T } | { reason: string }> {
+    let answer: Promise<T>;
+    try {
+      answer = call();
+    } catch (error) {
+      answer = Promise.reject(error); // a store that throws instead of rejecting faults the same way
     }
-    const reason =
-      'timedOut' in outcome
-        ? `no answer within ${this.config.rateLimitStoreTimeoutMs} ms`
-        : outcome.error instanceof Error
-          ? outcome.error.message
-          : String(outcome.error);
-    if (this.breaker.failed(probe)) {
-      this.logger.warn(`rate-limit store faulted ${this.config.rateLimitBreakerFaults} times in a row (${reason}); circuit breaker open, failing ${this.failureMode}`);
-    }
-    return { reason };
+    return settleWithin(answer, this.config.rateLimitStoreTimeoutMs).then((outcome) => {
+      if ('value' in outcome) {
+        if (this.breaker.succeeded()) this.logger.log('rate-limit store answers again; circuit breaker closed');
+        return outcome;
+      }
+      const reason =
+        'timedOut' in outcome
+          ? `no answer within ${this.config.rateLimitStoreTimeoutMs} ms`
+          : outcome.error instanceof Error
+            ? outcome.error.message
+            : String(outcome.error);
+      if (this.breaker.failed(probe)) {
+        this.logger.warn(`rate-limit store faulted ${this.config.rateLimitBreakerFaults} times in a row (${reason}); circuit breaker open, failing ${this.failureMode}`);
+      }
+      return { reason };
+    });
   }
 
   /**
    * Consumes and answers like every limited route: rate-limit headers, 429 `rate_limit_exceeded` with
    * `Retry-After` when refused, and on a store fault the failure mode (admit, or 503 `rate_limiter_unavailable`).
    */
-  async enforce(response: HeaderSink, request: RateLimitRequest, wording: RefusalWording | (() => RefusalWording) = {}): Promise<void> {
-    const outcome = await this.consume(request);
-    if ('unavailable' in outcome) return this.failOver(response);
-    setRateLimitHeaders(response, outcome.decided);
-    // The wording may be a function: built only for a refusal, not on every admitted request.
-    if (!outcome.decided.allowed) throw rateLimitExceeded(outcome.decided, typeof wording === 'function' ? wording() : wording);
+  enforce(response: HeaderSink, request: RateLimitRequest, wording: RefusalWording | (() => RefusalWording) = {}): Promise<void> {
+    return this.consume(request).then((outcome) => {
+      if ('unavailable' in outcome) return this.failOver(response);
+      setRateLimitHeaders(response, outcome.decided, request.policies);
+      // The wording may be a function: built only for a refusal, not on every admitted request.
+      if (!outcome.decided.allowed) throw rateLimitExceeded(outcome.decided, typeof wording === 'function' ? wording() : wording);
+    });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { MemoryRateLimitStorage } from './memory-rate-limit.storage.js';
-import type { RateLimitStorage } from './rate-limit.storage.js';
+import { policyKeys, type RateLimitStorage } from './rate-limit.storage.js';
 import { RedisRateLimitStorage } from './redis-rate-limit.storage.js';
 
 /** The same contract for both stores: Redis when REDIS_URL is set (CI), memory always. */
@@ -89,5 +89,19 @@ describe('memory rate-limit storage housekeeping', () => {
     now = 10_000;
     for (let i = 0; i < 200; i++) await storage.consume({ bucket: 'busy', policies: [{ id: 'w1', limit: 1_000_000, windowMs: 1_000 }], cost: 1 });
     expect(storage.size).toBeLessThan(10);
+  });
+});
+
+describe('policyKeys', () => {
+  it('derives the keys once per policies list and base, and again for another base', () => {
+    const policies = [
+      { id: 'w60', limit: 10, windowMs: 60_000 },
+      { id: 'w3600', limit: 100, windowMs: 3_600_000 },
+    ];
+    const first = policyKeys('cus_a', ':', policies);
+    expect(first).toEqual(['cus_a:w60', 'cus_a:w3600']);
+    expect(policyKeys('cus_a', ':', policies)).toBe(first);
+    expect(policyKeys('cus_b', ':', policies)).toEqual(['cus_b:w60', 'cus_b:w3600']);
+    expect(policyKeys('cus_a', ':', policies)).toEqual(first);
   });
 });

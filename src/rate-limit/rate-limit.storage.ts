@@ -57,3 +57,15 @@ export const InjectRateLimitStorage = () => Inject(RateLimitStorage);
 
 /** A host's own store from the module options (`rateLimitStorage`), used instead of Redis or memory. */
 export const HOST_RATE_LIMIT_STORAGE = Symbol('tollgate.host-rate-limit-storage');
+
+/** The store keys of a policies list are derived once per list and base (a cached list is one consumer's). */
+const derivedKeys = new WeakMap<RateLimitPolicy[], { base: string; keys: string[] }>();
+
+/** `${base}${separator}${policy.id}` for each policy, built once per policies list for the last `base` asked for. */
+export function policyKeys(base: string, separator: string, policies: RateLimitPolicy[]): string[] {
+  const cached = derivedKeys.get(policies);
+  if (cached?.base === base) return cached.keys;
+  const keys = policies.map((policy) => `${base}${separator}${policy.id}`);
+  derivedKeys.set(policies, { base, keys });
+  return keys;
+}

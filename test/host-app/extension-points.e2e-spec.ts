@@ -14,6 +14,7 @@ import {
   type MeteringModuleOptions,
   type RateLimitDecision,
   type RateLimitRequest,
+  RateLimitGuard,
   type RateLimitStorage,
   Tier,
   TierGuard,
@@ -348,6 +349,47 @@ describe.each(HOST_ADAPTERS)('on %s', (adapterName) => {
       return { days: [21, 23, 19] };
     }
   }
+
+  /** A host's own exemption from the rate limit, through @nestjs/throttler's `shouldSkip` hook. */
+  @Injectable()
+  class InternalTrafficRateLimitGuard extends RateLimitGuard {
+    protected override async shouldSkip(context: ExecutionContext): Promise<boolean> {
+      return context.switchToHttp().getRequest<IncomingMessage>().headers['x-internal'] === 'yes';
+    }
+  }
+
+  @UseGuards(ApiKeyGuard, TierGuard, InternalTrafficRateLimitGuard)
+  @Controller('v1')
+  class ExemptableController {
+    @Get('basic/exemptable')
+    exemptable() {
+      return { ok: true };
+    }
+  }
+
+  describe("the rate-limit guard's shouldSkip hook", () => {
+    it('is asked when a host overrides it: skipped requests are neither charged nor given rate-limit headers', async () => {
+      const { app, url } = await boot({
+        module: class ExemptApp {},
+        imports: [MeteringModule.forRoot({ ...meteringOptions(), globalGuards: false })],
+        controllers: [ExemptableController],
+      });
+      try {
+        const customer = await provision(app, 'free');
+        for (let i = 0; i < 15; i++) {
+          const skipped = await call('GET', `${url}/v1/basic/exemptable`, { apiKey: customer.secret, headers: { 'x-internal': 'yes' } });
+          expect(skipped.status).toBe(200);
+          expect(skipped.headers.get('x-ratelimit-remaining')).toBeNull();
+        }
+        // Nothing was charged by the 15 skipped requests (more than the free tier's 10 per minute).
+        const charged = await call('GET', `${url}/v1/basic/exemptable`, { apiKey: customer.secret });
+        expect(charged.status).toBe(200);
+        expect(Number(charged.headers.get('x-ratelimit-remaining'))).toBe(Number(charged.headers.get('x-ratelimit-limit')) - 1);
+      } finally {
+        await closeApp(app);
+      }
+    });
+  });
 
   describe("the guards' throw hooks", () => {
     it('let a host subclass a guard and answer a refusal its own way, the filter keeping its status and body', async () => {

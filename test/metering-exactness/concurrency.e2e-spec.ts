@@ -212,7 +212,7 @@ describe('metering exactness under concurrency', () => {
         const response = { headersSent: false, setHeader: () => undefined };
         const context = new ExecutionContextHost([request, response, () => undefined], ExactnessProbeController, ExactnessProbeController.prototype.probe);
         context.setType('http');
-        return { request, admitted: guard.canActivate(context).then(() => true, (error: { getStatus?: () => number }) => error.getStatus?.() ?? error) };
+        return { request, admitted: new Promise<boolean>((resolve) => resolve(guard.canActivate(context))).then(() => true, (error: { getStatus?: () => number }) => error.getStatus?.() ?? error) };
       });
       const outcomes = await Promise.all(requests.map((entry) => entry.admitted));
       const tickets = requests.map((entry) => ticketOf(entry.request)).filter((ticket) => ticket !== undefined);
