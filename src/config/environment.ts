@@ -43,6 +43,8 @@ export const ENVIRONMENT = {
   // Kept as text: the cap may be past what a JavaScript number holds exactly (up to Postgres' bigint).
   TOLLGATE_MAX_COUNTER_TOTAL: ['maxCounterTotal', 'text'],
   TOLLGATE_SPOOL_MAX_BYTES: ['spoolMaxBytes', 'integer'],
+  TOLLGATE_LEDGER_RETENTION: ['ledgerRetentionMonths', 'integer'],
+  TOLLGATE_LEDGER_ARCHIVE_DIR: ['ledgerArchiveDir', 'text'],
   TOLLGATE_ENCRYPTION_KEY: ['encryptionKey', 'text'],
   SMTP_URL: ['smtpUrl', 'text'],
   EMAIL_FROM: ['emailFrom', 'text'],

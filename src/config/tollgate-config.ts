@@ -219,6 +219,18 @@ export class TollgateConfig {
   @Max(Number.MAX_SAFE_INTEGER, { message: 'must be a whole number of bytes' })
   @IsInt({ message: 'must be a whole number of bytes' })
   spoolMaxBytes = 1024 * 1024 * 1024;
+  /**
+   * Months the raw ledger (usage_events) is kept after a period's invoice is final: then its monthly partition is
+   * exported to ledgerArchiveDir and dropped (counters and daily rollups stay). 0 keeps every event forever.
+   */
+  @Min(0, { message: 'must be between 0 and 1200 (months)' })
+  @Max(1200, { message: 'must be between 0 and 1200 (months)' })
+  @IsInt({ message: 'must be a whole number of months' })
+  ledgerRetentionMonths = 0;
+  /** Where expired ledger partitions are written (gzip JSON lines) before they are dropped; null: `<dataDir>/ledger-archive`. */
+  @Nullable()
+  @IsString()
+  ledgerArchiveDir: string | null = null;
   /** Which response statuses count as billable (2xx by default). */
   @IsFunction()
   meteredStatus: (status: number) => boolean = (status) => status >= 200 && status < 300;

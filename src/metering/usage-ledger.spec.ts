@@ -95,7 +95,8 @@ describe('UsageLedger (property: exact counters under duplicates and interleavin
           meter: METERS[spec.meter],
           quantity: spec.quantity,
           idempotencyKey: KEYS[spec.key],
-          occurredAt: new Date(PERIOD_STARTS[spec.period].getTime() + 3600_000),
+          // Spread over three UTC days, so the daily rollups have several rows per period.
+          occurredAt: new Date(PERIOD_STARTS[spec.period].getTime() + (spec.quantity % 3) * 86_400_000 + 3600_000),
           periodStart: PERIOD_STARTS[spec.period],
           periodEnd: PERIOD_ENDS[spec.period],
           properties: spec.quantity % 2 ? { q: spec.quantity } : null,
@@ -179,6 +180,26 @@ describe('UsageLedger (property: exact counters under duplicates and interleavin
           [customerIds],
         );
         expect(mismatches).toEqual([]);
+
+        // The daily rollups equal the stored events per UTC day of occurred_at, and each key is claimed by exactly its event.
+        const rollupMismatches = await database.query(
+          `WITH events AS (
+             SELECT customer_id, period_start, (occurred_at AT TIME ZONE 'UTC')::date AS day, meter, sum(quantity) AS quantity
+               FROM usage_events WHERE customer_id = ANY($1) GROUP BY 1, 2, 3, 4
+           ), rollups AS (
+             SELECT customer_id, period_start, day, meter, quantity FROM usage_daily WHERE customer_id = ANY($1)
+           )
+           SELECT * FROM events e FULL JOIN rollups r USING (customer_id, period_start, day, meter) WHERE e.quantity IS DISTINCT FROM r.quantity`,
+          [customerIds],
+        );
+        expect(rollupMismatches).toEqual([]);
+        const keyMismatches = await database.query(
+          `SELECT * FROM (SELECT customer_id, idempotency_key, period_start FROM usage_events WHERE customer_id = ANY($1)) e
+             FULL JOIN (SELECT customer_id, idempotency_key, period_start AS key_period FROM usage_event_keys WHERE customer_id = ANY($1)) k
+             USING (customer_id, idempotency_key) WHERE e.period_start IS DISTINCT FROM k.key_period`,
+          [customerIds],
+        );
+        expect(keyMismatches).toEqual([]);
 
         const counters = await database.query<{ customer_id: string; meter: string; period_start: Date; total: string }>(
           'SELECT customer_id, meter, period_start, total::text FROM usage_counters WHERE customer_id = ANY($1)',

@@ -44,9 +44,11 @@ export interface UsageRefusal {
 export const eventIdentity = (customerId: string, idempotencyKey: string) => `${customerId}\u0000${idempotencyKey}`;
 
 /**
- * The ledger write: events and the counters they move, in ONE statement. Counters are summed from the rows
- * the INSERT actually returned, so a duplicate (ON CONFLICT DO NOTHING) can never reach a counter, and a
- * crash can never leave events without their counts or counts without their events.
+ * The ledger write: idempotency keys, events, daily rollups and the counters they move, in ONE statement. An
+ * event is inserted only if its key was claimed in usage_event_keys (ON CONFLICT DO NOTHING: the one dedupe
+ * across the monthly partitions of usage_events); counters and rollups are summed from the rows the INSERT
+ * actually returned, so a duplicate can never reach them, and a crash can never leave events without their
+ * counts or counts without their events.
  *
  * No counter may pass the cap ($9, TOLLGATE_MAX_COUNTER_TOTAL), and nothing may overflow on the way: every
  * counter write is checked in numeric first and refused (usage_counter_limit_exceeded, SQLSTATE TGCAP) past
@@ -65,11 +67,24 @@ WITH input AS (
     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::timestamptz[], $8::jsonb[])
          WITH ORDINALITY AS t(customer_id, meter, quantity, idempotency_key, occurred_at, period_start, period_end, properties, ord)
    ORDER BY customer_id, idempotency_key, ord
+), claimed AS (
+  -- The key is claimed first (one table, across every partition): only the events it claimed are inserted.
+  INSERT INTO usage_event_keys (customer_id, idempotency_key, period_start)
+  SELECT customer_id, idempotency_key, period_start FROM input
+  ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+  RETURNING customer_id, idempotency_key
 ), inserted AS (
   INSERT INTO usage_events (customer_id, meter, quantity, idempotency_key, occurred_at, period_start, properties)
-  SELECT customer_id, meter, quantity, idempotency_key, occurred_at, period_start, properties FROM input
-  ON CONFLICT (customer_id, idempotency_key) DO NOTHING
-  RETURNING customer_id, meter, quantity, idempotency_key, period_start
+  SELECT input.customer_id, input.meter, input.quantity, input.idempotency_key, input.occurred_at, input.period_start, input.properties
+    FROM input JOIN claimed ON claimed.customer_id = input.customer_id AND claimed.idempotency_key = input.idempotency_key
+  RETURNING customer_id, meter, quantity, idempotency_key, occurred_at, period_start
+), daily AS (
+  -- The daily rollup (UTC day of occurred_at), from the same inserted rows as the counters. Never past a
+  -- counter: a day's quantity is part of its counter, which the cap check below bounds.
+  INSERT INTO usage_daily AS d (customer_id, period_start, day, meter, quantity)
+  SELECT customer_id, period_start, (occurred_at AT TIME ZONE 'UTC')::date, meter, sum(quantity) FROM inserted
+   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (customer_id, period_start, day, meter) DO UPDATE SET quantity = d.quantity + EXCLUDED.quantity
 ), sums AS (
   SELECT i.customer_id, i.meter, i.period_start, max(input.period_end) AS period_end, sum(i.quantity) AS delta
     FROM inserted i
@@ -123,11 +138,21 @@ WITH input AS (
          s.fits_alone AND s.counted + sum(s.quantity) FILTER (WHERE s.fits_alone)
            OVER (PARTITION BY s.customer_id, s.meter, s.period_start ORDER BY s.idempotency_key ROWS UNBOUNDED PRECEDING) <= $9::numeric AS admitted
     FROM sized s
+), claimed AS (
+  INSERT INTO usage_event_keys (customer_id, idempotency_key, period_start)
+  SELECT customer_id, idempotency_key, period_start FROM admission WHERE admitted
+  ON CONFLICT (customer_id, idempotency_key) DO NOTHING
+  RETURNING customer_id, idempotency_key
 ), inserted AS (
   INSERT INTO usage_events (customer_id, meter, quantity, idempotency_key, occurred_at, period_start, properties)
-  SELECT customer_id, meter, quantity, idempotency_key, occurred_at, period_start, properties FROM admission WHERE admitted
-  ON CONFLICT (customer_id, idempotency_key) DO NOTHING
-  RETURNING customer_id, meter, quantity, idempotency_key, period_start
+  SELECT a.customer_id, a.meter, a.quantity, a.idempotency_key, a.occurred_at, a.period_start, a.properties
+    FROM admission a JOIN claimed ON claimed.customer_id = a.customer_id AND claimed.idempotency_key = a.idempotency_key
+  RETURNING customer_id, meter, quantity, idempotency_key, occurred_at, period_start
+), daily AS (
+  INSERT INTO usage_daily AS d (customer_id, period_start, day, meter, quantity)
+  SELECT customer_id, period_start, (occurred_at AT TIME ZONE 'UTC')::date, meter, sum(quantity) FROM inserted
+   GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4
+  ON CONFLICT (customer_id, period_start, day, meter) DO UPDATE SET quantity = d.quantity + EXCLUDED.quantity
 ), sums AS (
   SELECT i.customer_id, i.meter, i.period_start, max(a.period_end) AS period_end, sum(i.quantity) AS delta
     FROM inserted i
@@ -151,7 +176,7 @@ SELECT 'duplicate' AS kind, a.customer_id, a.idempotency_key AS key, NULL::text 
  WHERE a.admitted AND (a.customer_id, a.idempotency_key) NOT IN (SELECT i.customer_id, i.idempotency_key FROM inserted i)
 UNION ALL
 -- Left out by the cap: a retry of an event already counted is still just a duplicate.
-SELECT CASE WHEN EXISTS (SELECT 1 FROM usage_events e WHERE e.customer_id = a.customer_id AND e.idempotency_key = a.idempotency_key)
+SELECT CASE WHEN EXISTS (SELECT 1 FROM usage_event_keys k WHERE k.customer_id = a.customer_id AND k.idempotency_key = a.idempotency_key)
             THEN 'duplicate' ELSE 'limit' END,
        a.customer_id, a.idempotency_key, a.meter, NULL, NULL, NULL
   FROM admission a
@@ -277,9 +302,9 @@ export class UsageLedger {
     return rows.length ? BigInt(rows[0].total) : 0n;
   }
 
-  /** Whether this customer's event with this idempotency key is in the ledger (one index lookup). */
+  /** Whether this customer's event with this idempotency key is in the ledger (one index lookup, every partition). */
   async hasEvent(customerId: string, idempotencyKey: string): Promise<boolean> {
-    const rows = (await this.dataSource.query('SELECT 1 FROM usage_events WHERE customer_id = $1 AND idempotency_key = $2', [customerId, idempotencyKey])) as unknown[];
+    const rows = (await this.dataSource.query('SELECT 1 FROM usage_event_keys WHERE customer_id = $1 AND idempotency_key = $2', [customerId, idempotencyKey])) as unknown[];
     return rows.length > 0;
   }
 
@@ -323,11 +348,12 @@ export class UsageLedger {
     return new Map(rows.map((row) => [row.meter, BigInt(row.total)]));
   }
 
+  /** A period's usage per UTC day of occurred_at and meter, from the daily rollups (never the raw events). */
   async dailySeries(customerId: string, periodStart: Date): Promise<Array<{ date: string; meter: string; quantity: bigint }>> {
     const rows = (await this.dataSource.query(
-      `SELECT to_char(date_trunc('day', occurred_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS date, meter, sum(quantity)::text AS quantity
-         FROM usage_events WHERE customer_id = $1 AND period_start = $2
-        GROUP BY 1, 2 ORDER BY 1, 2`,
+      `SELECT to_char(day, 'YYYY-MM-DD') AS date, meter, quantity::text AS quantity
+         FROM usage_daily WHERE customer_id = $1 AND period_start = $2
+        ORDER BY day, meter`,
       [customerId, periodStart.toISOString()],
     )) as Array<{ date: string; meter: string; quantity: string }>;
     return rows.map((row) => ({ date: row.date, meter: row.meter, quantity: BigInt(row.quantity) }));
