@@ -33,6 +33,13 @@ describe('quota and cap edges over HTTP', () => {
         `INSERT INTO usage_events (customer_id, meter, quantity, idempotency_key, occurred_at, period_start) VALUES ($1, 'api_calls', $2, $3, now(), $4)`,
         [customerId, String(quantity), `seed:${index}`, periodStart.toISOString()],
       );
+      // The rest of what the ledger statement writes with an event: its claimed key and its daily rollup.
+      await database.query(`INSERT INTO usage_event_keys (customer_id, idempotency_key, period_start) VALUES ($1, $2, $3)`, [customerId, `seed:${index}`, periodStart.toISOString()]);
+      await database.query(
+        `INSERT INTO usage_daily (customer_id, period_start, day, meter, quantity) VALUES ($1, $2, (now() AT TIME ZONE 'UTC')::date, 'api_calls', $3)
+         ON CONFLICT (customer_id, period_start, day, meter) DO UPDATE SET quantity = usage_daily.quantity + EXCLUDED.quantity`,
+        [customerId, periodStart.toISOString(), String(quantity)],
+      );
     }
     await database.query(`INSERT INTO usage_counters (customer_id, meter, period_start, period_end, total) VALUES ($1, 'api_calls', $2, $3, $4)`, [
       customerId,
