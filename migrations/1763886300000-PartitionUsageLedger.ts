@@ -64,11 +64,12 @@ export class PartitionUsageLedger1763886300000 implements MigrationInterface {
         RETURN 'created';
       END $$`);
 
-    // Partitions for every month the old table holds, and this month and the next two.
+    // Partitions for every month the old table holds, and the 12 months before this one (a yearly period may
+    // have started then) to the next two; from now on the maintenance makes each month while it is ahead.
     await queryRunner.query(`
       SELECT usage_events_create_partition(month)
         FROM (SELECT DISTINCT date_trunc('month', period_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month FROM usage_events_unpartitioned
-              UNION SELECT now() + k * interval '1 month' FROM generate_series(0, 2) AS k) AS months
+              UNION SELECT now() + k * interval '1 month' FROM generate_series(-12, 2) AS k) AS months
        ORDER BY month`);
     await queryRunner.query(`
       INSERT INTO usage_events (id, customer_id, meter, quantity, idempotency_key, occurred_at, period_start, recorded_at, properties)

@@ -10,8 +10,10 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { TollgateConfig } from '../config/index.js';
 import { InjectTollgateDataSource } from '../database/index.js';
 
-/** Partitions kept ready behind and ahead of this month: a yearly period may have started 12 months ago. */
-const MONTHS_BEHIND = 12;
+/**
+ * Partitions kept ready: this month and the next two. Never past months: they were made while ahead (the
+ * migration made the 12 months before it, for yearly periods), and an archived month must not come back.
+ */
 const MONTHS_AHEAD = 2;
 /** Rows read per query while exporting a partition. */
 const EXPORT_BATCH = 5_000;
@@ -35,6 +37,9 @@ type LedgerConfig = Pick<
   TollgateConfig,
   'embedded' | 'ledgerRetentionMonths' | 'ledgerArchiveDir' | 'dataDir' | 'stripeFinalizationGraceMs' | 'lateEventGraceMs'
 >;
+
+/** The last embedded run (any instance of this process): the next one starts after it. */
+let embeddedTurn: Promise<unknown> = Promise.resolve();
 
 const addMonths = (date: Date, months: number) => {
   const result = new Date(date.getTime());
@@ -66,7 +71,12 @@ export class LedgerPartitions {
 
   /** One instance at a time (advisory lock per schema); another instance's run answers `ran: false`. */
   async maintain(now = new Date()): Promise<MaintenanceReport> {
-    if (this.config.embedded) return this.run(now); // one process owns an embedded database
+    if (this.config.embedded) {
+      // One process owns an embedded database: its runs take turns here instead of through Postgres.
+      const run = embeddedTurn.then(() => this.run(now));
+      embeddedTurn = run.catch(() => undefined);
+      return run;
+    }
     const runner = this.dataSource.createQueryRunner();
     await runner.connect();
     try {
@@ -95,7 +105,7 @@ export class LedgerPartitions {
   }
 
   private async ensurePartitions(now: Date): Promise<{ created: string[]; inDefault: string[] }> {
-    const months = Array.from({ length: MONTHS_BEHIND + MONTHS_AHEAD + 1 }, (_, i) => addMonths(monthStart(now), i - MONTHS_BEHIND).toISOString());
+    const months = Array.from({ length: MONTHS_AHEAD + 1 }, (_, i) => addMonths(monthStart(now), i).toISOString());
     const rows = (await this.dataSource.query(
       `SELECT to_char(m AT TIME ZONE 'UTC', 'YYYY-MM') AS month, usage_events_create_partition(m) AS outcome FROM unnest($1::timestamptz[]) AS m`,
       [months],
@@ -119,6 +129,9 @@ export class LedgerPartitions {
       const from = new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, 1));
       const to = addMonths(from, 1);
       if (to.getTime() > now.getTime()) continue;
+      // An empty partition is kept: it costs nothing, and a month that still has its partition never fills DEFAULT.
+      const [{ empty }] = (await this.dataSource.query(`SELECT NOT EXISTS (SELECT 1 FROM "${name}") AS empty`)) as Array<{ empty: boolean }>;
+      if (empty) continue;
       // A period starting in this month may end in a later one (anchored, yearly): the last end decides.
       const [{ last_end: lastEnd }] = (await this.dataSource.query(
         `SELECT max(period_end) AS last_end FROM usage_counters WHERE period_start >= $1 AND period_start < $2`,
