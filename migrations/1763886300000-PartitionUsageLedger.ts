@@ -13,6 +13,9 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
  * - `usage_daily` holds per customer, meter, period and UTC day of occurred_at the quantity, written in the
  *   same statement as the counters; usage reports read it, never raw events.
  */
+/** Old rows moved per statement (by id range). */
+const MOVE_BATCH = 100_000n;
+
 export class PartitionUsageLedger1763886300000 implements MigrationInterface {
   name = 'PartitionUsageLedger1763886300000';
 
@@ -71,9 +74,6 @@ export class PartitionUsageLedger1763886300000 implements MigrationInterface {
         FROM (SELECT DISTINCT date_trunc('month', period_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month FROM usage_events_unpartitioned
               UNION SELECT now() + k * interval '1 month' FROM generate_series(-12, 2) AS k) AS months
        ORDER BY month`);
-    await queryRunner.query(`
-      INSERT INTO usage_events (id, customer_id, meter, quantity, idempotency_key, occurred_at, period_start, recorded_at, properties)
-      SELECT id, customer_id, meter, quantity, idempotency_key, occurred_at, period_start, recorded_at, properties FROM usage_events_unpartitioned`);
     await queryRunner.query(`SELECT setval('usage_events_id_seq', greatest((SELECT max(id) FROM usage_events_unpartitioned), 1), (SELECT max(id) IS NOT NULL FROM usage_events_unpartitioned))`);
 
     // Exactly once, across every partition: one row per (customer, key) while its event is in the ledger.
@@ -84,7 +84,6 @@ export class PartitionUsageLedger1763886300000 implements MigrationInterface {
         period_start timestamptz NOT NULL,
         PRIMARY KEY (customer_id, idempotency_key)
       )`);
-    await queryRunner.query(`INSERT INTO usage_event_keys (customer_id, idempotency_key, period_start) SELECT customer_id, idempotency_key, period_start FROM usage_events_unpartitioned`);
 
     // Daily rollups: the day is the UTC day of occurred_at, within the event's period (an anchored period starts
     // mid-day, so one day may be split between two periods' rows).
@@ -97,10 +96,36 @@ export class PartitionUsageLedger1763886300000 implements MigrationInterface {
         quantity bigint NOT NULL,
         PRIMARY KEY (customer_id, period_start, day, meter)
       )`);
-    await queryRunner.query(`
-      INSERT INTO usage_daily (customer_id, period_start, day, meter, quantity)
-      SELECT customer_id, period_start, (occurred_at AT TIME ZONE 'UTC')::date, meter, sum(quantity) FROM usage_events_unpartitioned
-       GROUP BY 1, 2, 3, 4`);
+
+    // Rows move by id ranges, events, keys and rollups together: each statement stays short (the pool's query
+    // timeout applies to migrations too), however large the old table.
+    const [{ min, max }] = (await queryRunner.query(`SELECT min(id)::text AS min, max(id)::text AS max FROM usage_events_unpartitioned`)) as Array<{
+      min: string | null;
+      max: string | null;
+    }>;
+    if (min !== null && max !== null) {
+      for (let from = BigInt(min); from <= BigInt(max); from += MOVE_BATCH) {
+        const range = [from.toString(), (from + MOVE_BATCH).toString()];
+        await queryRunner.query(
+          `INSERT INTO usage_events (id, customer_id, meter, quantity, idempotency_key, occurred_at, period_start, recorded_at, properties)
+           SELECT id, customer_id, meter, quantity, idempotency_key, occurred_at, period_start, recorded_at, properties
+             FROM usage_events_unpartitioned WHERE id >= $1 AND id < $2`,
+          range,
+        );
+        await queryRunner.query(
+          `INSERT INTO usage_event_keys (customer_id, idempotency_key, period_start)
+           SELECT customer_id, idempotency_key, period_start FROM usage_events_unpartitioned WHERE id >= $1 AND id < $2`,
+          range,
+        );
+        await queryRunner.query(
+          `INSERT INTO usage_daily AS d (customer_id, period_start, day, meter, quantity)
+           SELECT customer_id, period_start, (occurred_at AT TIME ZONE 'UTC')::date, meter, sum(quantity)
+             FROM usage_events_unpartitioned WHERE id >= $1 AND id < $2 GROUP BY 1, 2, 3, 4
+           ON CONFLICT (customer_id, period_start, day, meter) DO UPDATE SET quantity = d.quantity + EXCLUDED.quantity`,
+          range,
+        );
+      }
+    }
 
     await queryRunner.query(`DROP TABLE usage_events_unpartitioned`);
   }
