@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
 import { LedgerPartitions } from './ledger-partitions.service.js';
 
 /** Every 6 hours: months ahead are ready long before they start, and retention runs within a day of falling due. */
@@ -9,7 +9,7 @@ const EVERY_MS = 6 * 3_600_000;
  * also runs inside host apps that have no scheduler). Instances take turns through an advisory lock.
  */
 @Injectable()
-export class LedgerPartitionsScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class LedgerPartitionsScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger('LedgerPartitions');
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<unknown> | null = null;
@@ -22,7 +22,8 @@ export class LedgerPartitionsScheduler implements OnApplicationBootstrap, OnAppl
     this.timer.unref();
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the database closes (its hooks run on application shutdown): a run in progress finishes first. */
+  async beforeApplicationShutdown(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await this.running;
   }
