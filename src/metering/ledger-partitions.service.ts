@@ -220,9 +220,17 @@ export class LedgerPartitions {
         this.logger.warn(`${partition} changed while it was exported (${exported} → ${rows} events): kept for the next run`);
         return false;
       }
-      await runner.query(
-        `DELETE FROM usage_event_keys k USING "${partition}" e WHERE k.customer_id = e.customer_id AND k.idempotency_key = e.idempotency_key`,
-      );
+      // The keys go in id-ordered slices: each statement stays short (the pool's query timeout), the transaction whole.
+      for (let after = '0'; ; ) {
+        const [last] = (await runner.query(
+          `WITH slice AS (SELECT id, customer_id, idempotency_key FROM "${partition}" WHERE id > $1 ORDER BY id LIMIT ${EXPORT_BATCH}),
+                gone AS (DELETE FROM usage_event_keys k USING slice WHERE k.customer_id = slice.customer_id AND k.idempotency_key = slice.idempotency_key)
+           SELECT max(id)::text AS id FROM slice`,
+          [after],
+        )) as Array<{ id: string | null }>;
+        if (last.id === null) break;
+        after = last.id;
+      }
       await runner.query(`ALTER TABLE usage_events DETACH PARTITION "${partition}"`);
       await runner.query(`DROP TABLE "${partition}"`);
       await runner.commitTransaction();
