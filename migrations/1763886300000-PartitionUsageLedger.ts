@@ -67,12 +67,15 @@ export class PartitionUsageLedger1763886300000 implements MigrationInterface {
         RETURN 'created';
       END $$`);
 
-    // Partitions for every month the old table holds, and the 12 months before this one (a yearly period may
-    // have started then) to the next two; from now on the maintenance makes each month while it is ahead.
+    // One partition for every month from the oldest period counted (every event has its counter, written in the
+    // same statement; the small counters table is read, not the large events table) or 12 months ago (a yearly
+    // period may have started then), to two months ahead: no gap for a late event to fall into DEFAULT. From now
+    // on the maintenance makes each month while it is ahead. Stepped in UTC wall time: a month is a UTC month.
     await queryRunner.query(`
-      SELECT usage_events_create_partition(month)
-        FROM (SELECT DISTINCT date_trunc('month', period_start AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS month FROM usage_events_unpartitioned
-              UNION SELECT now() + k * interval '1 month' FROM generate_series(-12, 2) AS k) AS months
+      SELECT usage_events_create_partition(month AT TIME ZONE 'UTC')
+        FROM generate_series(
+               date_trunc('month', least((SELECT min(period_start) FROM usage_counters), now() - interval '12 months') AT TIME ZONE 'UTC'),
+               (now() + interval '2 months') AT TIME ZONE 'UTC', interval '1 month') AS month
        ORDER BY month`);
     await queryRunner.query(`SELECT setval('usage_events_id_seq', greatest((SELECT max(id) FROM usage_events_unpartitioned), 1), (SELECT max(id) IS NOT NULL FROM usage_events_unpartitioned))`);
 

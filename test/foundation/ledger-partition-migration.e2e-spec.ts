@@ -77,6 +77,13 @@ describe('migration to the partitioned ledger, with data in the old table', () =
         );
         expect(n).toBe(events.filter((row) => new Date(row.period_start as Date).toISOString().slice(0, 7).replace('-', '') === month).length);
       }
+      // No month missing from the oldest period's to two months ahead: a late event of any of them finds its partition.
+      const [{ missing }] = await database.query<{ missing: number }>(
+        `SELECT count(*)::int AS missing
+           FROM generate_series(timestamp '2025-08-01', (now() + interval '2 months') AT TIME ZONE 'UTC', interval '1 month') AS m
+          WHERE to_regclass('usage_events_p' || to_char(m, 'YYYYMM')) IS NULL`,
+      );
+      expect(missing).toBe(0);
       // Every key claimed, with its period; the rollups are the events per UTC day.
       expect(
         await database.query(
