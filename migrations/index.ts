@@ -14,6 +14,7 @@ import { BillingHistory1763886000000 } from './1763886000000-BillingHistory.js';
 import { TierChangeLost1763886010000 } from './1763886010000-TierChangeLost.js';
 import { NotificationChannelKinds1763886100000 } from './1763886100000-NotificationChannelKinds.js';
 import { ApiKeyControls1763886200000 } from './1763886200000-ApiKeyControls.js';
+import { ConsoleSessions1763886300000 } from './1763886300000-ConsoleSessions.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -33,4 +34,5 @@ export const MIGRATIONS = [
   TierChangeLost1763886010000,
   NotificationChannelKinds1763886100000,
   ApiKeyControls1763886200000,
+  ConsoleSessions1763886300000,
 ];

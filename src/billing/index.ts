@@ -4,3 +4,6 @@ export { BillingModule } from './billing.module.js';
 export { BillingService } from './billing.service.js';
 export { CatalogProvisioner } from './catalog.provisioner.js';
 export { SubscriptionsService } from './subscriptions.service.js';
+export { type Push, PushOutbox, type PushStatus } from './push-outbox.js';
+export { type ReconciliationReport, type ReconciliationRow, ReconciliationService } from './reconciliation.service.js';
+export { formatMinor } from './invoice-preview.js';
