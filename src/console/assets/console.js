@@ -91,21 +91,21 @@ async function render() {
 
 async function overviewPage() {
   const data = await call('GET', '/overview');
-  const tile = (label, value, sub) => h('div', { class: 'tile' }, h('dt', {}, label), h('dd', {}, value, sub ? h('div', { class: 'sub' }, sub) : null));
+  const tile = (figure, label, value, sub) => h('div', { class: 'tile' }, h('dt', {}, label), h('dd', { 'data-figure': figure }, value, sub ? h('div', { class: 'sub' }, sub) : null));
   const tiers = Object.entries(data.activeByTier).map(([tier, count]) => `${tier}: ${count}`).join(' · ') || 'none';
   return h('div', {},
     h('h1', {}, 'Overview'),
     h('dl', { class: 'tiles' },
-      tile('MRR (base prices)', money(data.mrr, data.currency)),
-      tile('Overage accrued this period', money(data.overageThisPeriod, data.currency)),
-      tile('Active customers', fmtNumber(data.activeCustomers), tiers),
-      tile('Usage today', fmtNumber(data.usage.today), `yesterday ${fmtNumber(data.usage.yesterday)}`),
-      tile('429 answers, last hour', fmtNumber(data.tooManyRequestsLastHour), 'rate limit and quota, this instance')),
+      tile('mrr', 'MRR (base prices)', money(data.mrr, data.currency)),
+      tile('overage', 'Overage accrued this period', money(data.overageThisPeriod, data.currency)),
+      tile('active', 'Active customers', fmtNumber(data.activeCustomers), tiers),
+      tile('usage', 'Usage today', fmtNumber(data.usage.today), `yesterday ${fmtNumber(data.usage.yesterday)}`),
+      tile('refusals', '429 answers, last hour', fmtNumber(data.tooManyRequestsLastHour), 'rate limit and quota, this instance')),
     h('section', { class: 'card', 'aria-labelledby': 'attention-title' },
       h('h2', { id: 'attention-title' }, `Needs attention (${data.attention.length})`),
       data.attention.length
         ? h('ul', { class: 'attention' }, data.attention.map((item) =>
-            h('li', {}, badge(item.kind), ' ', h('a', { href: `#customer/${encodeURIComponent(item.customerId)}` }, item.customerId), ` · ${item.meter} · ${item.detail}`)))
+            h('li', { 'data-kind': item.kind }, badge(item.kind), ' ', h('a', { href: `#customer/${encodeURIComponent(item.customerId)}` }, item.customerId), ` · ${item.meter} · ${item.detail}`)))
         : h('p', { class: 'empty' }, 'Nothing needs attention: no failed or stuck pushes, no drift.')));
 }
 
@@ -200,7 +200,7 @@ async function customerPage(id) {
     h('section', { class: 'card', 'aria-labelledby': 'keys-title' },
       h('h2', { id: 'keys-title' }, 'API keys'),
       table('API keys', [['Name'], ['Prefix'], ['State'], ['Last used', 'hide-phone'], ['Actions']], keys.map((key) =>
-        h('tr', {},
+        h('tr', { 'data-key': key.id },
           h('td', {}, key.name ?? '—'),
           h('td', {}, h('code', {}, key.prefix)),
           h('td', {}, key.revokedAt ? badge('revoked') : key.expiresAt ? `expires ${key.expiresAt.slice(0, 16).replace('T', ' ')}` : badge('active')),
@@ -245,7 +245,7 @@ async function billingPage() {
           ['', 'pending', 'sent', 'failed', 'dry_run'].map((value) => h('option', { value, selected: filter === value }, value || 'any'))))),
       pushes.length
         ? table('Push outbox', [['Id'], ['Customer'], ['Meter'], ['Delta', 'num'], ['Status'], ['Attempts', 'num hide-phone'], ['Error', 'hide-phone'], ['']], pushes.map((push) =>
-            h('tr', {},
+            h('tr', { 'data-push': push.id },
               h('td', {}, push.id),
               h('td', {}, h('a', { href: `#customer/${encodeURIComponent(push.customerId)}` }, push.customerId)),
               h('td', {}, push.meter),
