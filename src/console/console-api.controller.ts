@@ -1,16 +1,19 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { RotateApiKeyDto } from '../admin/index.js';
+import { CreateApiKeyDto, requireChange, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
 import { ApiKeysService } from '../api-keys/index.js';
 import { PushOutbox, ReconciliationService } from '../billing/index.js';
-import { Public } from '../common/index.js';
+import { Public, validationFailed } from '../common/index.js';
 import { CustomersService } from '../customers/index.js';
+import { UsageLedger } from '../metering/index.js';
 import { NotificationsService } from '../notifications/index.js';
 import { ConsoleSessionGuard } from './console-session.guard.js';
 import { ConsoleService } from './console.service.js';
-import { ConsoleCustomersQuery, ConsolePushesQuery, ConsoleStatusDto } from './console.dto.js';
+import { ConsoleCustomersQuery, ConsoleEventsQuery, ConsolePushesQuery, ConsoleStatusDto } from './console.dto.js';
 
 const PUSH_ID = /^\d{1,18}$/;
+const DAY_MS = 86_400_000;
+const MAX_EVENT_WINDOW_MS = 31 * DAY_MS;
 
 /** The console page's JSON API: thin, every figure from the services the admin API uses. */
 @ApiExcludeController()
@@ -25,6 +28,7 @@ export class ConsoleApiController {
     @Inject(NotificationsService) private readonly notifications: NotificationsService,
     @Inject(PushOutbox) private readonly outbox: PushOutbox,
     @Inject(ReconciliationService) private readonly reconciliation: ReconciliationService,
+    @Inject(UsageLedger) private readonly ledger: UsageLedger,
   ) {}
 
   @Get('overview')
@@ -45,6 +49,16 @@ export class ConsoleApiController {
   @Patch('customers/:customerId/status')
   async setStatus(@Param('customerId') customerId: string, @Body() body: ConsoleStatusDto) {
     return this.customers.view(await this.customers.update(customerId, { status: body.status }));
+  }
+
+  @Post('customers/:customerId/keys')
+  createKey(@Param('customerId') customerId: string, @Body() body: CreateApiKeyDto) {
+    return this.apiKeys.create(customerId, body);
+  }
+
+  @Patch('customers/:customerId/keys/:keyId')
+  renameKey(@Param('customerId') customerId: string, @Param('keyId') keyId: string, @Body() body: UpdateApiKeyDto) {
+    return this.apiKeys.update(customerId, keyId, requireChange(body));
   }
 
   @Post('customers/:customerId/keys/:keyId/rotate')
@@ -75,6 +89,16 @@ export class ConsoleApiController {
     const push = PUSH_ID.test(pushId) ? await this.outbox.requestRetry(pushId) : null;
     if (!push) throw new NotFoundException({ error: 'not_found', message: 'No failed push with that id is waiting for a retry.' });
     return push;
+  }
+
+  @Get('events')
+  async events(@Query() query: ConsoleEventsQuery) {
+    const to = query.to ?? new Date();
+    const from = query.from ?? new Date(to.getTime() - DAY_MS);
+    if (from >= to || to.getTime() - from.getTime() > MAX_EVENT_WINDOW_MS) {
+      throw validationFailed([{ field: 'from', problems: ['from must be before to, at most 31 days apart'] }]);
+    }
+    return { from: from.toISOString(), to: to.toISOString(), data: await this.ledger.latestEvents({ customerId: query.customerId, meter: query.meter, from, to, limit: 200 }) };
   }
 
   @Get('reconciliation')

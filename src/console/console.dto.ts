@@ -1,5 +1,5 @@
 import { IsIn, IsString, Length, Matches } from 'class-validator';
-import { IsOmittable } from '../common/index.js';
+import { IsIsoDateTime, IsOmittable } from '../common/index.js';
 import type { CustomerStatus } from '../customers/index.js';
 
 export class ConsoleSignInDto {
@@ -41,4 +41,25 @@ export class ConsolePushesQuery {
 export class ConsoleStatusDto {
   @IsIn(['active', 'suspended'])
   status: 'active' | 'suspended';
+}
+
+/** The Events page's filters; the window defaults to the last 24 hours and spans at most 31 days. */
+export class ConsoleEventsQuery {
+  @IsOmittable()
+  @IsString()
+  @Length(1, 100)
+  customerId?: string;
+
+  @IsOmittable()
+  @IsString()
+  @Matches(/^[a-z0-9_.-]{1,64}$/i, { message: 'meter must be a meter name' })
+  meter?: string;
+
+  @IsOmittable()
+  @IsIsoDateTime()
+  from?: Date;
+
+  @IsOmittable()
+  @IsIsoDateTime()
+  to?: Date;
 }

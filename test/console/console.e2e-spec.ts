@@ -168,6 +168,35 @@ describe('operator console (headless Chromium)', () => {
     expect((await call('GET', `${service.url}/v1/basic/echo?message=new`, { apiKey: secret })).status).not.toBe(401);
     expect((await call('GET', `${service.url}/v1/basic/echo?message=bad`, { apiKey: `${secret}x` })).status).toBe(401);
     await screenshot(page, 'desktop-customer');
+
+    // Rename (the page asks with a prompt) and create: both land in the admin API's view of the keys.
+    page.once('dialog', (dialog) => void dialog.accept('billing-job'));
+    await page.locator(`[data-key="${acme.keyId}"]`).getByRole('button', { name: 'Rename' }).click();
+    await page.locator('#status').filter({ hasText: 'Renamed.' }).waitFor();
+    expect((await admin.request('GET', `/v1/customers/${acme.id}/keys/${acme.keyId}`)).body.name).toBe('billing-job');
+    await page.locator('#new-key-name').fill('support-bot');
+    await page.getByRole('button', { name: 'Create key' }).click();
+    await page.locator('#status').filter({ hasText: 'Key created.' }).waitFor();
+    const created = (await admin.request('GET', `/v1/customers/${acme.id}/keys`)).body.data.find((key: { name: string }) => key.name === 'support-bot');
+    expect((await page.locator('#new-secret').textContent())!.startsWith(created.prefix)).toBe(true);
+  }, TIMEOUT);
+
+  it('lists the latest ledger events of one customer for support questions', async () => {
+    await page.goto(`${service.url}/console/#events`);
+    // Ten calls before the tests, one more if the rotated key's call came after the rate-limit window.
+    const [ledger] = await database.query<{ count: string }>('SELECT count(*)::text AS count FROM usage_events WHERE customer_id = $1', [acme.id]);
+    const count = Number(ledger.count);
+    expect(count).toBeGreaterThanOrEqual(10);
+    await page.locator('#event-customer').fill(acme.id);
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.locator('#view p').filter({ hasText: `${count} event(s)` }).waitFor();
+    const customers = await page.locator('#view tbody tr td:nth-child(2)').allTextContents();
+    expect(customers).toEqual(new Array(count).fill(acme.id));
+    // Another meter: none.
+    await page.locator('#event-meter').fill('no_such_meter');
+    await page.getByRole('button', { name: 'Show' }).click();
+    await page.locator('#view p.empty').waitFor();
+    await screenshot(page, 'desktop-events');
   }, TIMEOUT);
 
   it('retries a failed push from the Billing page', async () => {
@@ -220,7 +249,7 @@ describe('operator console (headless Chromium)', () => {
     const phonePage = await phone.newPage();
     await signIn(phonePage);
     await screenshot(phonePage, 'phone-overview');
-    for (const hash of ['#customers', `#customer/${acme.id}`, '#billing']) {
+    for (const hash of ['#customers', `#customer/${acme.id}`, '#billing', '#events']) {
       await phonePage.goto(`${service.url}/console/${hash}`);
       await phonePage.locator('#view h1').first().waitFor();
       await phonePage.waitForLoadState('networkidle');

@@ -1,4 +1,4 @@
-/* global document, window, fetch, location, Node, URLSearchParams, FormData, sessionStorage, confirm */
+/* global document, window, fetch, location, Node, URLSearchParams, FormData, sessionStorage, confirm, prompt */
 // Tollgate operator console. No framework, no third-party host; every node is built with textContent (no HTML
 // from data). The admin token is sent once to /console/api/login and dropped; the session lives in an HttpOnly cookie.
 const api = '/console/api';
@@ -82,7 +82,7 @@ async function render() {
   const view = $('view');
   try {
     const content =
-      page === 'customers' ? await customersPage() : page === 'customer' ? await customerPage(decodeURIComponent(rest.join('/'))) : page === 'billing' ? await billingPage() : await overviewPage();
+      page === 'customers' ? await customersPage() : page === 'customer' ? await customerPage(decodeURIComponent(rest.join('/'))) : page === 'billing' ? await billingPage() : page === 'events' ? await eventsPage() : await overviewPage();
     view.replaceChildren(content);
   } catch (error) {
     say(error.message, true);
@@ -199,6 +199,17 @@ async function customerPage(id) {
         usageChart(usage.daily, meter.meter, usage.period)))),
     h('section', { class: 'card', 'aria-labelledby': 'keys-title' },
       h('h2', { id: 'keys-title' }, 'API keys'),
+      h('form', { class: 'filters', onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          const issued = await call('POST', `${base}/keys`, { name: new FormData(event.target).get('name') || undefined });
+          await render();
+          $('view').prepend(h('div', { class: 'card', role: 'alert' }, h('h2', {}, 'New secret (shown once)'), h('p', { class: 'secret', id: 'new-secret' }, issued.secret)));
+          say('Key created.');
+        } catch (error) {
+          say(error.message, true);
+        }
+      } }, h('div', {}, h('label', { for: 'new-key-name' }, 'New key name'), h('input', { id: 'new-key-name', name: 'name', maxlength: 100 })), h('button', { type: 'submit', class: 'button' }, 'Create key')),
       table('API keys', [['Name'], ['Prefix'], ['State'], ['Last used', 'hide-phone'], ['Actions']], keys.map((key) =>
         h('tr', { 'data-key': key.id },
           h('td', {}, key.name ?? '—'),
@@ -206,6 +217,17 @@ async function customerPage(id) {
           h('td', {}, key.revokedAt ? badge('revoked') : key.expiresAt ? `expires ${key.expiresAt.slice(0, 16).replace('T', ' ')}` : badge('active')),
           h('td', { class: 'hide-phone' }, key.lastUsedAt?.slice(0, 16).replace('T', ' ') ?? 'never'),
           h('td', {}, key.revokedAt ? '' : h('div', { class: 'actions' },
+            h('button', { type: 'button', class: 'button button-small', onclick: async () => {
+              const name = prompt('New name for this key', key.name ?? '');
+              if (!name) return;
+              try {
+                await call('PATCH', `${base}/keys/${encodeURIComponent(key.id)}`, { name });
+                await render();
+                say('Renamed.');
+              } catch (error) {
+                say(error.message, true);
+              }
+            } }, 'Rename'),
             act('Rotate', 'POST', `${base}/keys/${encodeURIComponent(key.id)}/rotate`, {}, null),
             act('Revoke', 'DELETE', `${base}/keys/${encodeURIComponent(key.id)}`, undefined, `Revoke ${key.prefix}…? It stops working within a second.`, 'button button-small button-danger'))))))),
     h('section', { class: 'card', 'aria-labelledby': 'invoice-title' },
@@ -244,11 +266,11 @@ async function billingPage() {
         h('select', { id: 'push-status', onchange: (event) => { sessionStorage.setItem('console.pushes', event.target.value); render(); } },
           ['', 'pending', 'sent', 'failed', 'dry_run'].map((value) => h('option', { value, selected: filter === value }, value || 'any'))))),
       pushes.length
-        ? table('Push outbox', [['Id'], ['Customer'], ['Meter'], ['Delta', 'num'], ['Status'], ['Attempts', 'num hide-phone'], ['Error', 'hide-phone'], ['']], pushes.map((push) =>
+        ? table('Push outbox', [['Id', 'hide-phone'], ['Customer'], ['Meter', 'hide-phone'], ['Delta', 'num'], ['Status'], ['Attempts', 'num hide-phone'], ['Error', 'hide-phone'], ['']], pushes.map((push) =>
             h('tr', { 'data-push': push.id },
-              h('td', {}, push.id),
+              h('td', { class: 'hide-phone' }, push.id),
               h('td', {}, h('a', { href: `#customer/${encodeURIComponent(push.customerId)}` }, push.customerId)),
-              h('td', {}, push.meter),
+              h('td', { class: 'hide-phone' }, push.meter),
               h('td', { class: 'num' }, fmtNumber(push.delta)),
               h('td', {}, badge(push.status), push.failureCode ? h('div', {}, h('code', {}, push.failureCode)) : null),
               h('td', { class: 'num hide-phone' }, push.attempts),
@@ -267,7 +289,43 @@ async function billingPage() {
               h('td', { class: 'num' }, fmtNumber(row.pushedTotal)),
               h('td', { class: 'num' }, row.stripeTotal === null ? 'off' : fmtNumber(row.stripeTotal)),
               h('td', { class: 'num' }, row.drift === null ? '—' : fmtNumber(row.drift)))))
-        : h('p', { class: 'empty' }, 'No usage this period.')));
+        : h('p', { class: 'empty' }, 'Nothing to reconcile this period (only customers billed through Stripe are).')));
+}
+
+async function eventsPage() {
+  const params = new URLSearchParams(sessionStorage.getItem('console.events') ?? '');
+  const result = await call('GET', `/events?${params}`);
+  const field = (id, label, control) => h('div', {}, h('label', { for: id }, label), control);
+  const local = (iso) => iso.slice(0, 16);
+  return h('div', {},
+    h('h1', {}, 'Events'),
+    h('form', { class: 'filters', role: 'search', onsubmit: (event) => {
+      event.preventDefault();
+      const next = new URLSearchParams();
+      for (const [name, value] of new FormData(event.target)) {
+        if (!value) continue;
+        next.set(name, name === 'from' || name === 'to' ? `${value}:00Z` : String(value));
+      }
+      sessionStorage.setItem('console.events', next.toString());
+      render();
+    } },
+      field('event-customer', 'Customer id', h('input', { id: 'event-customer', name: 'customerId', value: params.get('customerId') ?? '' })),
+      field('event-meter', 'Meter', h('input', { id: 'event-meter', name: 'meter', value: params.get('meter') ?? '', size: 12 })),
+      // Empty means the default window (the last 24 hours up to now), so events of the current minute are not cut off.
+      field('event-from', 'From (UTC)', h('input', { id: 'event-from', name: 'from', type: 'datetime-local', value: local(params.get('from') ?? '') })),
+      field('event-to', 'To (UTC)', h('input', { id: 'event-to', name: 'to', type: 'datetime-local', value: local(params.get('to') ?? '') })),
+      h('button', { type: 'submit', class: 'button' }, 'Show')),
+    h('p', {}, `${result.data.length} event(s) from ${result.from.slice(0, 16).replace('T', ' ')} to ${result.to.slice(0, 16).replace('T', ' ')} UTC, newest first${result.data.length === 200 ? ' (the latest 200)' : ''}.`),
+    result.data.length
+      ? table('Ledger events', [['Occurred (UTC)'], ['Customer'], ['Meter'], ['Quantity', 'num'], ['Idempotency key', 'hide-phone'], ['Recorded', 'hide-phone']], result.data.map((event) =>
+          h('tr', {},
+            h('td', {}, event.occurredAt.slice(0, 19).replace('T', ' ')),
+            h('td', {}, h('a', { href: `#customer/${encodeURIComponent(event.customerId)}` }, event.customerId)),
+            h('td', {}, event.meter),
+            h('td', { class: 'num' }, fmtNumber(event.quantity)),
+            h('td', { class: 'hide-phone' }, h('code', {}, event.idempotencyKey)),
+            h('td', { class: 'hide-phone' }, event.recordedAt.slice(0, 19).replace('T', ' ')))))
+      : h('p', { class: 'empty' }, 'No events in this window.'));
 }
 
 $('sign-in-form').addEventListener('submit', async (event) => {
