@@ -96,7 +96,15 @@ export class ConsoleService {
   async attention(now = new Date()): Promise<AttentionItem[]> {
     const items: AttentionItem[] = [];
     for (const push of await this.outbox.unresolvedFailures(50)) {
-      items.push({ kind: 'failed_push', customerId: push.customerId, meter: push.meter, detail: `push ${push.id} failed: ${push.failureCode ?? push.lastError ?? 'unknown error'}` });
+      items.push({
+        kind: 'failed_push',
+        customerId: push.customerId,
+        meter: push.meter,
+        detail:
+          push.failureCode === 'retry_requested'
+            ? `push ${push.id} failed; a retry is requested (re-sent at the next sync)`
+            : `push ${push.id} failed: ${push.failureCode ?? push.lastError ?? 'unknown error'}`,
+      });
     }
     for (const push of await this.outbox.recent(100, 'pending')) {
       if (now.getTime() - push.createdAt.getTime() > STUCK_PUSH_MS) {
