@@ -2,7 +2,7 @@ import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Par
 import { ApiExcludeController } from '@nestjs/swagger';
 import { CreateApiKeyDto, requireChange, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
 import { ApiKeysService } from '../api-keys/index.js';
-import { PushOutbox, ReconciliationService } from '../billing/index.js';
+import { PushOutbox, ReconciliationService, UsageSyncService } from '../billing/index.js';
 import { Public, validationFailed } from '../common/index.js';
 import { CustomersService } from '../customers/index.js';
 import { UsageLedger } from '../metering/index.js';
@@ -29,6 +29,7 @@ export class ConsoleApiController {
     @Inject(PushOutbox) private readonly outbox: PushOutbox,
     @Inject(ReconciliationService) private readonly reconciliation: ReconciliationService,
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
+    @Inject(UsageSyncService) private readonly usageSync: UsageSyncService,
   ) {}
 
   @Get('overview')
@@ -99,6 +100,11 @@ export class ConsoleApiController {
       throw validationFailed([{ field: 'from', problems: ['from must be before to, at most 31 days apart'] }]);
     }
     return { from: from.toISOString(), to: to.toISOString(), data: await this.ledger.latestEvents({ customerId: query.customerId, meter: query.meter, from, to, limit: 200 }) };
+  }
+
+  @Get('sync-runs')
+  async syncRuns() {
+    return { data: await this.usageSync.recentRuns(20) };
   }
 
   @Get('reconciliation')

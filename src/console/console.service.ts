@@ -13,8 +13,9 @@ export const CONSOLE_CUSTOMER_LIMIT = 1000;
 const STUCK_PUSH_MS = 2 * 3600_000;
 
 export interface AttentionItem {
-  kind: 'failed_push' | 'stuck_push' | 'drift';
+  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter';
   customerId: string;
+  /** The meter (pushes, drift) or the notification kind (dead letters). */
   meter: string;
   detail: string;
 }
@@ -92,7 +93,7 @@ export class ConsoleService {
     };
   }
 
-  /** Failed pushes not re-sent, pushes pending for hours, counters whose Stripe total drifted. */
+  /** Failed pushes not re-sent, pushes pending for hours, dead-lettered notifications, counters whose Stripe total drifted. */
   async attention(now = new Date()): Promise<AttentionItem[]> {
     const items: AttentionItem[] = [];
     for (const push of await this.outbox.unresolvedFailures(50)) {
@@ -110,6 +111,14 @@ export class ConsoleService {
       if (now.getTime() - push.createdAt.getTime() > STUCK_PUSH_MS) {
         items.push({ kind: 'stuck_push', customerId: push.customerId, meter: push.meter, detail: `push ${push.id} pending since ${push.createdAt.toISOString()}` });
       }
+    }
+    for (const dead of await this.notifications.deadLetters(50)) {
+      items.push({
+        kind: 'dead_letter',
+        customerId: dead.customerId,
+        meter: dead.kind,
+        detail: `${dead.channel} delivery of notification ${dead.notificationId} gave up after ${dead.attempts} attempt(s)${dead.lastError ? `: ${dead.lastError}` : ''}`,
+      });
     }
     const report = await this.reconciliation.reconcile('current');
     for (const row of report.rows) {

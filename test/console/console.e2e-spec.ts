@@ -199,8 +199,15 @@ describe('operator console (headless Chromium)', () => {
     await screenshot(page, 'desktop-events');
   }, TIMEOUT);
 
-  it('retries a failed push from the Billing page', async () => {
+  it('lists sync runs with their reports and retries a failed push from the Billing page', async () => {
+    const sync = await admin.request('POST', '/v1/billing/sync');
+    expect(sync.body).toMatchObject({ ran: true, dryRun: true });
+    expect(sync.body.planned).toBeGreaterThan(0);
     await page.goto(`${service.url}/console/#billing`);
+    const run = page.locator('[data-run]').first();
+    await run.waitFor();
+    const cells = await run.locator('td').allTextContents();
+    expect(cells.slice(1, 5)).toEqual(['dry run', String(sync.body.planned), String(sync.body.sent), String(sync.body.failed)]);
     const row = page.locator(`[data-push="${failedPushId}"]`);
     await row.waitFor();
     expect(await row.textContent()).toContain('meter_event_customer_not_found');

@@ -248,7 +248,11 @@ async function customerPage(id) {
 
 async function billingPage() {
   const filter = sessionStorage.getItem('console.pushes') ?? '';
-  const [{ data: pushes }, reconciliation] = await Promise.all([call('GET', `/pushes${filter ? `?status=${filter}` : ''}`), call('GET', '/reconciliation')]);
+  const [{ data: pushes }, reconciliation, { data: runs }] = await Promise.all([
+    call('GET', `/pushes${filter ? `?status=${filter}` : ''}`),
+    call('GET', '/reconciliation'),
+    call('GET', '/sync-runs'),
+  ]);
   const retry = (push) => h('button', { type: 'button', class: 'button button-small', onclick: async () => {
     try {
       await call('POST', `/pushes/${encodeURIComponent(push.id)}/retry`);
@@ -260,6 +264,19 @@ async function billingPage() {
   } }, `Retry push ${push.id}`);
   return h('div', {},
     h('h1', {}, 'Billing'),
+    h('section', { class: 'card', 'aria-labelledby': 'runs-title' },
+      h('h2', { id: 'runs-title' }, 'Sync runs'),
+      runs.length
+        ? table('Sync runs', [['Started (UTC)'], ['Mode', 'hide-phone'], ['Planned', 'num'], ['Sent', 'num'], ['Failed', 'num'], ['Pending', 'num hide-phone'], ['Error', 'hide-phone']], runs.map((run) =>
+            h('tr', { 'data-run': run.id },
+              h('td', {}, run.startedAt.slice(0, 19).replace('T', ' ')),
+              h('td', { class: 'hide-phone' }, run.dryRun ? 'dry run' : 'Stripe'),
+              h('td', { class: 'num' }, run.planned),
+              h('td', { class: 'num' }, run.sent),
+              h('td', { class: 'num' }, run.failed ? badge('failed') : 0, run.failed ? ` ${run.failed}` : ''),
+              h('td', { class: 'num hide-phone' }, run.stillPending),
+              h('td', { class: 'hide-phone' }, run.error ?? ''))))
+        : h('p', { class: 'empty' }, 'No sync has run yet.')),
     h('section', { class: 'card', 'aria-labelledby': 'outbox-title' },
       h('h2', { id: 'outbox-title' }, 'Push outbox'),
       h('div', { class: 'filters' }, h('div', {}, h('label', { for: 'push-status' }, 'Status'),
