@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
+import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, NotFoundException, Param, Patch, Post, Query, UseGuards } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { CreateApiKeyDto, requireChange, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
 import { ApiKeysService } from '../api-keys/index.js';
@@ -9,7 +9,7 @@ import { UsageLedger } from '../metering/index.js';
 import { NotificationsService } from '../notifications/index.js';
 import { ConsoleSessionGuard } from './console-session.guard.js';
 import { ConsoleService } from './console.service.js';
-import { ConsoleCustomersQuery, ConsoleEventsQuery, ConsolePushesQuery, ConsoleStatusDto } from './console.dto.js';
+import { ConsoleCustomersQuery, ConsoleEventsQuery, ConsolePushesQuery, ConsoleStatusDto, ConsoleTierDto } from './console.dto.js';
 
 const PUSH_ID = /^\d{1,18}$/;
 const DAY_MS = 86_400_000;
@@ -50,6 +50,22 @@ export class ConsoleApiController {
   @Patch('customers/:customerId/status')
   async setStatus(@Param('customerId') customerId: string, @Body() body: ConsoleStatusDto) {
     return this.customers.view(await this.customers.update(customerId, { status: body.status }));
+  }
+
+  /**
+   * The tier in Tollgate, as `PATCH /v1/customers/:id` sets it. A customer billed through a Stripe subscription
+   * changes plan in Stripe (`POST /v1/customers/:id/subscription`, prorated), never here: the two would disagree.
+   */
+  @Patch('customers/:customerId/tier')
+  async setTier(@Param('customerId') customerId: string, @Body() body: ConsoleTierDto) {
+    const customer = await this.customers.get(customerId);
+    if (customer.stripeSubscriptionId) {
+      throw new ConflictException({
+        error: 'billed_through_stripe',
+        message: `This customer pays through Stripe subscription ${customer.stripeSubscriptionId}: change its plan with POST /v1/customers/${customer.id}/subscription.`,
+      });
+    }
+    return this.customers.view(await this.customers.update(customerId, { tier: body.tier }));
   }
 
   @Post('customers/:customerId/keys')

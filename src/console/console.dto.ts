@@ -63,3 +63,9 @@ export class ConsoleEventsQuery {
   @IsIsoDateTime()
   to?: Date;
 }
+
+export class ConsoleTierDto {
+  @IsString()
+  @Matches(/^[a-z0-9_-]{1,64}$/i, { message: 'tier must be a tier name' })
+  tier: string;
+}

@@ -4,6 +4,7 @@ import { BillingModule } from '../billing/index.js';
 import { CustomersModule } from '../customers/index.js';
 import { UsageModule } from '../metering/index.js';
 import { NotificationsModule } from '../notifications/index.js';
+import { TiersModule } from '../tiers/index.js';
 import { ConsoleApiController } from './console-api.controller.js';
 import { ConsoleAssets } from './console-assets.js';
 import { ConsoleAuthController } from './console-auth.controller.js';
@@ -16,7 +17,7 @@ import { ConsoleService } from './console.service.js';
 
 /** The operator console: the page at `/console` and its session-guarded JSON API under `/console/api`. */
 @Module({
-  imports: [CustomersModule, ApiKeysModule, UsageModule, NotificationsModule, BillingModule],
+  imports: [CustomersModule, ApiKeysModule, UsageModule, NotificationsModule, BillingModule, TiersModule],
   controllers: [ConsolePageController, ConsoleAuthController, ConsoleApiController],
   providers: [ConsoleAssets, ConsoleSessionsService, ConsoleSessionGuard, ConsoleSignInRateLimitGuard, ConsoleService],
 })

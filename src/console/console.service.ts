@@ -6,6 +6,7 @@ import { type CustomerEntity, type CustomerStatus, CustomersService } from '../c
 import { UsageService } from '../metering/index.js';
 import { RefusalWindow } from '../metrics/index.js';
 import { NotificationsService } from '../notifications/index.js';
+import { TiersService } from '../tiers/index.js';
 
 /** The console lists at most this many customers (each one's usage report is read): a console, not an export. */
 export const CONSOLE_CUSTOMER_LIMIT = 1000;
@@ -51,6 +52,7 @@ export class ConsoleService {
     @Inject(ApiKeysService) private readonly apiKeys: ApiKeysService,
     @Inject(NotificationsService) private readonly notifications: NotificationsService,
     @Inject(RefusalWindow) private readonly refusals: RefusalWindow,
+    @Inject(TiersService) private readonly tiers: TiersService,
   ) {}
 
   async overview(now = new Date()) {
@@ -165,7 +167,7 @@ export class ConsoleService {
       this.notifications.list(customer.id, { limit: 20 }),
       this.billing.invoicePreview(customer.id),
     ]);
-    return { customer: this.customers.view(customer), usage, keys: keys.data, notifications, invoice };
+    return { customer: this.customers.view(customer), tiers: this.tiers.list().map((tier) => tier.name), usage, keys: keys.data, notifications, invoice };
   }
 
   private async allCustomers(filter: { tier?: string; status?: CustomerStatus } = {}): Promise<CustomerEntity[]> {

@@ -32,6 +32,7 @@ describe('operator console (headless Chromium)', () => {
   let acme: { id: string; secret: string; keyId: string };
   let refusals = 0;
   let failedPushId: string;
+  let globex: string;
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: run scripts/ensure-test-tools.sh (or set CHROMIUM_PATH).`);
@@ -43,7 +44,7 @@ describe('operator console (headless Chromium)', () => {
     const created = await admin.createCustomer('free', { name: 'Acme Robotics', email: 'ops@acme.test' });
     const { secret, key } = await admin.createKey(created.id, { name: 'production' });
     acme = { id: created.id, secret, keyId: key.id };
-    await admin.createCustomer('pro', { name: 'Globex', email: 'billing@globex.test' });
+    globex = (await admin.createCustomer('pro', { name: 'Globex', email: 'billing@globex.test' })).id;
     // Free tier: 10 requests a minute. Twelve calls: ten metered, the rest refused with 429.
     for (let i = 0; i < 12; i++) {
       const response = await call('GET', `${service.url}/v1/basic/echo?message=${i}`, { apiKey: secret });
@@ -179,6 +180,23 @@ describe('operator console (headless Chromium)', () => {
     await page.locator('#status').filter({ hasText: 'Key created.' }).waitFor();
     const created = (await admin.request('GET', `/v1/customers/${acme.id}/keys`)).body.data.find((key: { name: string }) => key.name === 'support-bot');
     expect((await page.locator('#new-secret').textContent())!.startsWith(created.prefix)).toBe(true);
+  }, TIMEOUT);
+
+  it('changes a tier and suspends and resumes a customer, as the admin API then reports', async () => {
+    await page.goto(`${service.url}/console/#customer/${globex}`);
+    await page.locator('#tier-select').waitFor();
+    page.on('dialog', (dialog) => void dialog.accept());
+    await page.locator('#tier-select').selectOption('free');
+    await page.getByRole('button', { name: 'Change tier' }).click();
+    await page.locator('#status').filter({ hasText: 'Now on free.' }).waitFor();
+    expect((await admin.request('GET', `/v1/customers/${globex}`)).body.tier).toBe('free');
+    await page.getByRole('button', { name: 'Suspend' }).click();
+    await page.getByRole('button', { name: 'Resume' }).waitFor();
+    expect((await admin.request('GET', `/v1/customers/${globex}`)).body.status).toBe('suspended');
+    await page.getByRole('button', { name: 'Resume' }).click();
+    await page.getByRole('button', { name: 'Suspend' }).waitFor();
+    expect((await admin.request('GET', `/v1/customers/${globex}`)).body.status).toBe('active');
+    page.removeAllListeners('dialog');
   }, TIMEOUT);
 
   it('lists the latest ledger events of one customer for support questions', async () => {

@@ -198,6 +198,7 @@ const UNDOCUMENTED: Operation[] = [
   { method: 'GET', path: '/console/api/customers', auth: 'console', query: ['q', 'tier', 'status', 'sort'] },
   { method: 'GET', path: '/console/api/customers/{customerId}', auth: 'console', query: [] },
   { method: 'PATCH', path: '/console/api/customers/{customerId}/status', auth: 'console', query: [], body: { status: { type: 'string', enum: ['active', 'suspended'] } } },
+  { method: 'PATCH', path: '/console/api/customers/{customerId}/tier', auth: 'console', query: [], body: { tier: text('pro') } },
   { method: 'POST', path: '/console/api/customers/{customerId}/keys', auth: 'console', query: [], body: { name: text(), scopes: { type: 'array' }, controls: { type: 'object' } } },
   { method: 'PATCH', path: '/console/api/customers/{customerId}/keys/{victimKeyId}', auth: 'console', query: [], body: { name: text(), controls: { type: 'object' } } },
   { method: 'POST', path: '/console/api/customers/{customerId}/keys/{victimKeyId}/rotate', auth: 'console', query: [], body: { gracePeriodSeconds: { type: 'integer', valid: 0 } } },

@@ -159,7 +159,7 @@ function usageChart(daily, meter, period) {
 }
 
 async function customerPage(id) {
-  const { customer, usage, keys, notifications, invoice } = await call('GET', `/customers/${encodeURIComponent(id)}`);
+  const { customer, tiers, usage, keys, notifications, invoice } = await call('GET', `/customers/${encodeURIComponent(id)}`);
   const act = (label, method, path, body, confirmText, cls = 'button button-small') =>
     h('button', { type: 'button', class: cls, onclick: async () => {
       if (confirmText && !confirm(confirmText)) return;
@@ -188,6 +188,22 @@ async function customerPage(id) {
         h('div', {}, h('dt', {}, 'Stripe subscription'), h('dd', {}, stripeLink('subscriptions', customer.stripeSubscriptionId))),
         h('div', {}, h('dt', {}, 'Quota'), h('dd', {}, limits.includedCalls === null ? 'unlimited' : `${fmtNumber(limits.includedCalls)} / month`)),
         h('div', {}, h('dt', {}, 'Rate limit'), h('dd', {}, (limits.rateLimits ?? []).map((policy) => `${policy.limit}/${policy.windowSeconds}s`).join(', ') || '—'))),
+      customer.stripeSubscriptionId
+        ? h('p', {}, 'Billed through Stripe: change the plan with ', h('code', {}, 'POST /v1/customers/:id/subscription'), '.')
+        : h('form', { class: 'filters', onsubmit: async (event) => {
+            event.preventDefault();
+            const tier = new FormData(event.target).get('tier');
+            if (tier === customer.tier || !confirm(`Move ${customer.name} to ${tier}?`)) return;
+            try {
+              await call('PATCH', `${base}/tier`, { tier });
+              await render();
+              say(`Now on ${tier}.`);
+            } catch (error) {
+              say(error.message, true);
+            }
+          } },
+            h('div', {}, h('label', { for: 'tier-select' }, 'Tier'), h('select', { id: 'tier-select', name: 'tier' }, tiers.map((tier) => h('option', { value: tier, selected: tier === customer.tier }, tier)))),
+            h('button', { type: 'submit', class: 'button' }, 'Change tier')),
       h('div', { class: 'actions' },
         customer.status === 'suspended'
           ? act('Resume', 'PATCH', `${base}/status`, { status: 'active' })
