@@ -3,7 +3,7 @@ import { ApiKeysService } from '../api-keys/index.js';
 import { BillingService, formatMinor, PushOutbox, ReconciliationService } from '../billing/index.js';
 import { toMinorUnits } from '../common/index.js';
 import { type CustomerEntity, type CustomerStatus, CustomersService } from '../customers/index.js';
-import { UsageService } from '../metering/index.js';
+import { UsageIngestor, UsageService } from '../metering/index.js';
 import { RefusalWindow } from '../metrics/index.js';
 import { NotificationsService } from '../notifications/index.js';
 import { TiersService } from '../tiers/index.js';
@@ -14,7 +14,7 @@ export const CONSOLE_CUSTOMER_LIMIT = 1000;
 const STUCK_PUSH_MS = 2 * 3600_000;
 
 export interface AttentionItem {
-  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter';
+  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter' | 'spool';
   customerId: string;
   /** The meter (pushes, drift) or the notification kind (dead letters). */
   meter: string;
@@ -53,6 +53,7 @@ export class ConsoleService {
     @Inject(NotificationsService) private readonly notifications: NotificationsService,
     @Inject(RefusalWindow) private readonly refusals: RefusalWindow,
     @Inject(TiersService) private readonly tiers: TiersService,
+    @Inject(UsageIngestor) private readonly ingestor: UsageIngestor,
   ) {}
 
   async overview(now = new Date()) {
@@ -95,7 +96,7 @@ export class ConsoleService {
     };
   }
 
-  /** Failed pushes not re-sent, pushes pending for hours, dead-lettered notifications, counters whose Stripe total drifted. */
+  /** Failed pushes not re-sent, pushes pending for hours, dead-lettered notifications, spooled usage, counters whose Stripe total drifted. */
   async attention(now = new Date()): Promise<AttentionItem[]> {
     const items: AttentionItem[] = [];
     for (const push of await this.outbox.unresolvedFailures(50)) {
@@ -122,6 +123,9 @@ export class ConsoleService {
         detail: `${dead.channel} delivery of notification ${dead.notificationId} gave up after ${dead.attempts} attempt(s)${dead.lastError ? `: ${dead.lastError}` : ''}`,
       });
     }
+    // This instance's spool (events kept while the database was unreachable): replayed when it is back.
+    const spooled = await this.ingestor.pendingSpoolFiles();
+    if (spooled > 0) items.push({ kind: 'spool', customerId: '', meter: '', detail: `${spooled} spool file(s) of usage events wait for replay on this instance` });
     const report = await this.reconciliation.reconcile('current');
     for (const row of report.rows) {
       if (row.drift !== null && row.drift !== 0) items.push({ kind: 'drift', customerId: row.customerId, meter: row.meter, detail: `Stripe differs by ${row.drift}` });

@@ -105,7 +105,8 @@ async function overviewPage() {
       h('h2', { id: 'attention-title' }, `Needs attention (${data.attention.length})`),
       data.attention.length
         ? h('ul', { class: 'attention' }, data.attention.map((item) =>
-            h('li', { 'data-kind': item.kind }, badge(item.kind), ' ', h('a', { href: `#customer/${encodeURIComponent(item.customerId)}` }, item.customerId), ` · ${item.meter} · ${item.detail}`)))
+            h('li', { 'data-kind': item.kind }, badge(item.kind), ' ',
+              item.customerId ? [h('a', { href: `#customer/${encodeURIComponent(item.customerId)}` }, item.customerId), ` · ${item.meter} · `] : null, item.detail)))
         : h('p', { class: 'empty' }, 'Nothing needs attention: no failed or stuck pushes, no drift.')));
 }
 
