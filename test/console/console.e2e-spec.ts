@@ -33,6 +33,7 @@ describe('operator console (headless Chromium)', () => {
   let refusals = 0;
   let failedPushId: string;
   let globex: string;
+  const pageErrors: string[] = [];
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: run scripts/ensure-test-tools.sh (or set CHROMIUM_PATH).`);
@@ -66,6 +67,11 @@ describe('operator console (headless Chromium)', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     desktop = await browser.newContext(DESKTOP);
     page = await desktop.newPage();
+    // A CSP violation or a script error shows up as a console error: none is allowed.
+    page.on('console', (message) => {
+      if (message.type() === 'error' && !/Failed to load resource: the server responded with a status of (401|403|404)/.test(message.text())) pageErrors.push(message.text());
+    });
+    page.on('pageerror', (error) => pageErrors.push(error.message));
   }, TIMEOUT);
 
   afterAll(async () => {
@@ -322,5 +328,6 @@ describe('operator console (headless Chromium)', () => {
     await page.locator('#view h1').first().waitFor();
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    expect(pageErrors).toEqual([]);
   }, TIMEOUT);
 });
