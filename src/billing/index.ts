@@ -2,7 +2,7 @@
 export { BILLING_DRIFT_DETECTED, BILLING_USAGE_PUSHED, type DriftDetectedEvent, type UsagePushedEvent } from './billing.events.js';
 export { BillingModule } from './billing.module.js';
 export { BillingService } from './billing.service.js';
-export { CatalogProvisioner } from './catalog.provisioner.js';
+export { CatalogProvisioner, type CatalogItemState, type CatalogState } from './catalog.provisioner.js';
 export { SubscriptionsService } from './subscriptions.service.js';
 export { type Push, PushOutbox, type PushStatus } from './push-outbox.js';
 export { type ReconciliationReport, type ReconciliationRow, ReconciliationService } from './reconciliation.service.js';

@@ -2,7 +2,7 @@ import { Body, ConflictException, Controller, Delete, Get, HttpCode, Inject, Not
 import { ApiExcludeController } from '@nestjs/swagger';
 import { CreateApiKeyDto, requireChange, RotateApiKeyDto, UpdateApiKeyDto } from '../admin/index.js';
 import { ApiKeysService } from '../api-keys/index.js';
-import { PushOutbox, ReconciliationService, UsageSyncService } from '../billing/index.js';
+import { CatalogProvisioner, PushOutbox, ReconciliationService, UsageSyncService } from '../billing/index.js';
 import { Public, validationFailed } from '../common/index.js';
 import { CustomersService } from '../customers/index.js';
 import { UsageLedger } from '../metering/index.js';
@@ -30,6 +30,7 @@ export class ConsoleApiController {
     @Inject(ReconciliationService) private readonly reconciliation: ReconciliationService,
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
     @Inject(UsageSyncService) private readonly usageSync: UsageSyncService,
+    @Inject(CatalogProvisioner) private readonly provisioner: CatalogProvisioner,
   ) {}
 
   @Get('overview')
@@ -121,6 +122,11 @@ export class ConsoleApiController {
   @Get('sync-runs')
   async syncRuns() {
     return { data: await this.usageSync.recentRuns(20) };
+  }
+
+  @Get('provisioning')
+  provisioning() {
+    return this.provisioner.state();
   }
 
   @Get('reconciliation')

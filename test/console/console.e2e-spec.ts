@@ -232,6 +232,7 @@ describe('operator console (headless Chromium)', () => {
     await run.waitFor();
     const cells = await run.locator('td').allTextContents();
     expect(cells.slice(1, 5)).toEqual(['dry run', String(sync.body.planned), String(sync.body.sent), String(sync.body.failed)]);
+    expect(await page.locator('section[aria-labelledby="catalog-title"]').textContent()).toContain('Stripe is off');
     const row = page.locator(`[data-push="${failedPushId}"]`);
     await row.waitFor();
     expect(await row.textContent()).toContain('meter_event_customer_not_found');

@@ -208,6 +208,7 @@ const UNDOCUMENTED: Operation[] = [
   { method: 'POST', path: '/console/api/pushes/{pushId}/retry', auth: 'console', query: [] },
   { method: 'GET', path: '/console/api/events', auth: 'console', query: ['customerId', 'meter', 'from', 'to'] },
   { method: 'GET', path: '/console/api/sync-runs', auth: 'console', query: [] },
+  { method: 'GET', path: '/console/api/provisioning', auth: 'console', query: [] },
   { method: 'GET', path: '/console/api/reconciliation', auth: 'console', query: [] },
   { method: 'GET', path: '/portal/assets/{file}', auth: 'none', query: [] },
   { method: 'GET', path: '/health/live', auth: 'none', query: [] },

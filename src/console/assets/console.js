@@ -265,10 +265,11 @@ async function customerPage(id) {
 
 async function billingPage() {
   const filter = sessionStorage.getItem('console.pushes') ?? '';
-  const [{ data: pushes }, reconciliation, { data: runs }] = await Promise.all([
+  const [{ data: pushes }, reconciliation, { data: runs }, catalog] = await Promise.all([
     call('GET', `/pushes${filter ? `?status=${filter}` : ''}`),
     call('GET', '/reconciliation'),
     call('GET', '/sync-runs'),
+    call('GET', '/provisioning'),
   ]);
   const retry = (push) => h('button', { type: 'button', class: 'button button-small', onclick: async () => {
     try {
@@ -311,6 +312,15 @@ async function billingPage() {
               h('td', { class: 'hide-phone' }, push.lastError ?? ''),
               h('td', {}, push.status === 'failed' && !push.replannedAs && push.failureCode !== 'retry_requested' ? retry(push) : ''))))
         : h('p', { class: 'empty' }, 'No pushes.')),
+    h('section', { class: 'card', 'aria-labelledby': 'catalog-title' },
+      h('h2', { id: 'catalog-title' }, 'Stripe catalog vs tiers.yaml'),
+      !catalog.stripe
+        ? h('p', { class: 'empty' }, 'Stripe is off (no STRIPE_SECRET_KEY): nothing is provisioned.')
+        : [
+            h('p', { id: 'catalog-summary' }, catalog.inSync ? 'In sync: provisioning would change nothing.' : 'Out of sync: run POST /v1/billing/provision.'),
+            table('Stripe catalog', [['Kind'], ['Name'], ['State']], catalog.items.map((item) =>
+              h('tr', { class: item.state === 'in_sync' ? null : 'drift' }, h('td', {}, item.kind), h('td', {}, h('code', {}, item.name)), h('td', {}, item.state.replace('_', ' '), item.detail ? ` (${item.detail})` : '')))),
+          ]),
     h('section', { class: 'card', 'aria-labelledby': 'reconciliation-title' },
       h('h2', { id: 'reconciliation-title' }, `Reconciliation (${reconciliation.driftDetected} with drift)`),
       reconciliation.warnings.map((warning) => h('p', { class: 'error' }, warning)),
