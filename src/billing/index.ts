@@ -8,3 +8,4 @@ export { type Push, PushOutbox, type PushStatus } from './push-outbox.js';
 export { type ReconciliationReport, type ReconciliationRow, ReconciliationService } from './reconciliation.service.js';
 export { formatMinor } from './invoice-preview.js';
 export { type SyncReport, type SyncRun, UsageSyncService } from './usage-sync.service.js';
+export { type StripeWebhookError, StripeWebhookErrors } from './stripe-webhook-errors.js';

@@ -1,9 +1,11 @@
+import { BadRequestException } from '@nestjs/common';
+import { StripeWebhookErrors } from '../billing/index.js';
 import { ConsoleService } from './console.service.js';
 
 type Ctor = ConstructorParameters<typeof ConsoleService>;
 
 /** A ConsoleService over stand-ins of the services it reads: the attention list is assembled from their answers. */
-function consoleWith(parts: { failed?: unknown[]; pending?: unknown[]; dead?: unknown[]; spooled?: number; rows?: unknown[] }) {
+function consoleWith(parts: { failed?: unknown[]; pending?: unknown[]; dead?: unknown[]; spooled?: number; rows?: unknown[]; webhookErrors?: StripeWebhookErrors }) {
   const outbox = { unresolvedFailures: async () => parts.failed ?? [], recent: async () => parts.pending ?? [] };
   const reconciliation = { reconcile: async () => ({ rows: parts.rows ?? [], driftDetected: 0, failedPushes: [], warnings: [] }) };
   const notifications = { deadLetters: async () => parts.dead ?? [] };
@@ -20,6 +22,7 @@ function consoleWith(parts: { failed?: unknown[]; pending?: unknown[]; dead?: un
     none as Ctor[7],
     none as Ctor[8],
     ingestor as unknown as Ctor[9],
+    parts.webhookErrors ?? new StripeWebhookErrors(),
   );
 }
 
@@ -39,6 +42,12 @@ describe('ConsoleService.attention', () => {
       ],
       dead: [{ customerId: 'cus_d', notificationId: 'ntf_1', kind: 'usage_threshold', channel: 'webhook', attempts: 8, lastError: 'timeout' }],
       spooled: 2,
+      webhookErrors: (() => {
+        const errors = new StripeWebhookErrors();
+        errors.record(new BadRequestException({ error: 'invalid_signature', message: 'The Stripe signature does not verify.' }), new Date(now.getTime() - 25 * 3600_000));
+        errors.record(new BadRequestException({ error: 'invalid_signature', message: 'The Stripe signature does not verify.' }), new Date(now.getTime() - 3600_000));
+        return errors;
+      })(),
       rows: [
         { customerId: 'cus_e', meter: 'api_calls', drift: 5 },
         { customerId: 'cus_f', meter: 'api_calls', drift: 0 },
@@ -50,10 +59,13 @@ describe('ConsoleService.attention', () => {
       ['stuck_push', 'cus_b'],
       ['dead_letter', 'cus_d'],
       ['spool', ''],
+      ['webhook_error', ''],
       ['drift', 'cus_e'],
     ]);
     expect(items[0].detail).toContain('no_meter');
     expect(items[2].detail).toContain('after 8 attempt(s): timeout');
     expect(items[3].detail).toContain('2 spool file(s)');
+    // Only the refusal of the last 24 hours.
+    expect(items[4].detail).toContain('invalid_signature');
   });
 });

@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ApiKeysService } from '../api-keys/index.js';
-import { BillingService, formatMinor, PushOutbox, ReconciliationService } from '../billing/index.js';
+import { BillingService, formatMinor, PushOutbox, ReconciliationService, StripeWebhookErrors } from '../billing/index.js';
 import { toMinorUnits } from '../common/index.js';
 import { type CustomerEntity, type CustomerStatus, CustomersService } from '../customers/index.js';
 import { UsageIngestor, UsageService } from '../metering/index.js';
@@ -14,7 +14,7 @@ export const CONSOLE_CUSTOMER_LIMIT = 1000;
 const STUCK_PUSH_MS = 2 * 3600_000;
 
 export interface AttentionItem {
-  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter' | 'spool';
+  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter' | 'spool' | 'webhook_error';
   customerId: string;
   /** The meter (pushes, drift) or the notification kind (dead letters). */
   meter: string;
@@ -54,6 +54,7 @@ export class ConsoleService {
     @Inject(RefusalWindow) private readonly refusals: RefusalWindow,
     @Inject(TiersService) private readonly tiers: TiersService,
     @Inject(UsageIngestor) private readonly ingestor: UsageIngestor,
+    @Inject(StripeWebhookErrors) private readonly webhookErrors: StripeWebhookErrors,
   ) {}
 
   async overview(now = new Date()) {
@@ -96,7 +97,7 @@ export class ConsoleService {
     };
   }
 
-  /** Failed pushes not re-sent, pushes pending for hours, dead-lettered notifications, spooled usage, counters whose Stripe total drifted. */
+  /** Failed pushes not re-sent, pushes pending for hours, dead-lettered notifications, spooled usage, Stripe webhook errors (24 h, this instance), counters whose Stripe total drifted. */
   async attention(now = new Date()): Promise<AttentionItem[]> {
     const items: AttentionItem[] = [];
     for (const push of await this.outbox.unresolvedFailures(50)) {
@@ -126,6 +127,9 @@ export class ConsoleService {
     // This instance's spool (events kept while the database was unreachable): replayed when it is back.
     const spooled = await this.ingestor.pendingSpoolFiles();
     if (spooled > 0) items.push({ kind: 'spool', customerId: '', meter: '', detail: `${spooled} spool file(s) of usage events wait for replay on this instance` });
+    for (const failure of this.webhookErrors.since(new Date(now.getTime() - 24 * 3600_000))) {
+      items.push({ kind: 'webhook_error', customerId: '', meter: '', detail: `Stripe webhook refused at ${failure.at}: ${failure.error} (${failure.message})` });
+    }
     const report = await this.reconciliation.reconcile('current');
     for (const row of report.rows) {
       if (row.drift !== null && row.drift !== 0) items.push({ kind: 'drift', customerId: row.customerId, meter: row.meter, detail: `Stripe differs by ${row.drift}` });

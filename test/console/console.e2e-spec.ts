@@ -39,7 +39,7 @@ describe('operator console (headless Chromium)', () => {
     if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: run scripts/ensure-test-tools.sh (or set CHROMIUM_PATH).`);
     mkdirSync(ARTIFACTS, { recursive: true });
     database = await createTestDatabase();
-    service = await startTestApp(database, { config: testConfig(database, { demo: true }) });
+    service = await startTestApp(database, { config: testConfig(database, { demo: true, stripe: { secretKey: null, apiUrl: null, webhookSecret: `whsec_${'c'.repeat(32)}` } }) });
     admin = new AdminClient(service.url);
 
     const created = await admin.createCustomer('free', { name: 'Acme Robotics', email: 'ops@acme.test' });
@@ -63,6 +63,9 @@ describe('operator console (headless Chromium)', () => {
       [`console-test/${acme.id}`, acme.id, periodStart.toISOString(), periodEnd.toISOString(), now.toISOString()],
     );
     failedPushId = push.id;
+    // A webhook delivery this service refuses (here: a forged signature) is one the operator must hear about.
+    const forged = await call('POST', `${service.url}/v1/stripe/webhooks`, { headers: { 'stripe-signature': 't=1,v1=forged' }, body: { id: 'evt_forged', type: 'invoice.paid' } });
+    expect(forged.status).toBe(400);
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     desktop = await browser.newContext(DESKTOP);
@@ -147,6 +150,7 @@ describe('operator console (headless Chromium)', () => {
     const failed = page.locator('[data-kind="failed_push"]');
     expect(await failed.count()).toBe(1);
     expect(await failed.textContent()).toContain(acme.id);
+    expect(await page.locator('[data-kind="webhook_error"]').textContent()).toContain('invalid_signature');
     await screenshot(page, 'desktop-overview');
   }, TIMEOUT);
 
