@@ -160,7 +160,21 @@ describe('operator console (headless Chromium)', () => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByRole('link', { name: 'Acme Robotics' }).waitFor();
     expect(await page.locator('tbody tr').count()).toBe(1);
+    // Filters: by tier, sorted by % of quota (the same percentUsed as the usage API).
+    await page.locator('#q').fill('');
+    await page.locator('#tier').fill('free');
+    await page.locator('#sort').selectOption('percent');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.locator('tbody tr').first().filter({ hasText: 'Acme Robotics' }).waitFor();
+    const rows = await page.locator('tbody tr').allTextContents();
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    const acmePercent = (await admin.request('GET', `/v1/customers/${acme.id}/usage`)).body.meters[0].percentUsed;
+    expect(rows[0]).toContain(`${acmePercent}%`);
     await screenshot(page, 'desktop-customers');
+    await page.locator('#tier').fill('');
+    await page.locator('#q').fill('ops@acme');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.locator('tbody tr').first().filter({ hasText: 'Acme Robotics' }).waitFor();
     await page.getByRole('link', { name: 'Acme Robotics' }).click();
     await page.locator('#usage-title').waitFor();
     // Today's bar exists and is the tallest (all ten calls were today).
@@ -291,8 +305,8 @@ describe('operator console (headless Chromium)', () => {
       await phonePage.waitForLoadState('networkidle');
       const width = await phonePage.evaluate(() => document.documentElement.scrollWidth);
       expect({ hash, width: width <= 390 }).toEqual({ hash, width: true });
+      await screenshot(phonePage, `phone-${hash.slice(1).split('/')[0]}`);
     }
-    await screenshot(phonePage, 'phone-billing');
     await phone.close();
 
     for (const hash of ['#overview', '#billing']) {
