@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { TollgateConfig } from '../../src/config/tollgate-config.js';
 import { StripeEmulator } from '../stripe-emulator/stripe-emulator.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -7,7 +8,7 @@ import { startTestApp, TEST_ADMIN_TOKEN, testConfig, type TestApp } from '../sup
 
 const TIMEOUT = 60_000;
 
-describe('operator console: Stripe catalog vs tiers.yaml', () => {
+describe('operator console: Stripe catalog vs tiers.yaml, sign-in limit', () => {
   let database: TestDatabase;
   let emulator: StripeEmulator;
   let service: TestApp;
@@ -54,5 +55,17 @@ describe('operator console: Stripe catalog vs tiers.yaml', () => {
     expect(after.items.map((item) => item.name).sort()).toEqual(before.items.map((item) => item.name).sort());
     // Every kind provisioning reports as created is one the state listed.
     for (const created of provisioned.body.created as string[]) expect(after.items.some((item) => created === `${item.kind} ${item.name}`)).toBe(true);
+  }, TIMEOUT);
+
+  // Last in this file: it uses up this address's sign-in budget.
+  it('limits sign-in attempts per address with the portal sign-in policy, before the token is compared', async () => {
+    const { limit } = service.app.get(TollgateConfig).portalSignInRateLimit;
+    const statuses: number[] = [];
+    // One sign-in already happened in beforeAll.
+    for (let attempt = 1; attempt < limit; attempt++) statuses.push((await call('POST', `${service.url}/console/api/login`, { body: { token: `guess-${attempt}` } })).status);
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    const refused = await call('POST', `${service.url}/console/api/login`, { body: { token: TEST_ADMIN_TOKEN } });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
   }, TIMEOUT);
 });

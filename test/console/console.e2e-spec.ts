@@ -223,6 +223,26 @@ describe('operator console (headless Chromium)', () => {
     page.removeAllListeners('dialog');
   }, TIMEOUT);
 
+  it('flags a dead-lettered notification on the overview and redelivers it from the customer page', async () => {
+    const [notification] = await database.query<{ id: string }>('SELECT id FROM notifications WHERE customer_id = $1 ORDER BY created_at DESC LIMIT 1', [acme.id]);
+    expect(notification).toBeDefined();
+    await database.query(`UPDATE outbox SET status = 'dead', attempts = 8, last_error = 'gave up' WHERE notification_id = $1`, [notification.id]);
+    await page.goto(`${service.url}/console/#overview`);
+    await page.reload();
+    const dead = page.locator('[data-kind="dead_letter"]');
+    await dead.first().waitFor();
+    expect(await dead.first().textContent()).toContain(`notification ${notification.id} gave up after 8 attempt(s)`);
+
+    await page.goto(`${service.url}/console/#customer/${acme.id}`);
+    const row = page.locator(`[data-notification="${notification.id}"]`);
+    await row.filter({ hasText: 'dead' }).waitFor();
+    await row.getByRole('button', { name: 'Redeliver' }).click();
+    await page.locator('#status').filter({ hasText: 'Redeliver: done.' }).waitFor();
+    const deliveries = await database.query<{ status: string }>('SELECT status FROM outbox WHERE notification_id = $1', [notification.id]);
+    expect(deliveries.length).toBeGreaterThan(0);
+    for (const delivery of deliveries) expect(delivery.status).not.toBe('dead');
+  }, TIMEOUT);
+
   it('lists the latest ledger events of one customer for support questions', async () => {
     await page.goto(`${service.url}/console/#events`);
     // Ten calls before the tests, one more if the rotated key's call came after the rate-limit window.

@@ -255,7 +255,7 @@ async function customerPage(id) {
       h('h2', { id: 'notifications-title' }, 'Notifications'),
       notifications.length
         ? table('Notifications', [['When'], ['Subject'], ['Deliveries'], ['']], notifications.map((notification) =>
-            h('tr', {},
+            h('tr', { 'data-notification': notification.id },
               h('td', {}, notification.createdAt.slice(0, 16).replace('T', ' ')),
               h('td', {}, notification.subject),
               h('td', {}, notification.deliveries.map((delivery) => h('div', {}, `${delivery.channel}: `, badge(delivery.status), ` · ${delivery.attempts} attempt(s)${delivery.lastError ? ` · ${delivery.lastError}` : ''}`))),
