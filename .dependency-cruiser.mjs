@@ -37,13 +37,13 @@ export default {
     {
       name: 'library-without-service',
       comment:
-        "`import 'tollgate'` (src/index.ts) must not load the service's parts: HTTP APIs (api.ts), admin, portal, demo, " +
+        "`import 'tollgate'` (src/index.ts) must not load the service's parts: HTTP APIs (api.ts), admin, portal, console, demo, " +
         'health, metrics, the bootstrap, @nestjs/swagger or @nestjs/terminus (they are `tollgate/service`).',
       severity: 'error',
       from: { path: '^src/index\\.ts$' },
       to: {
         reachable: true,
-        path: ['^src/[^/]+/api\\.ts$', '^src/(admin|portal|demo|health|metrics)/', '^src/(app\\.module|bootstrap|openapi\\.document|service|main)\\.ts$', '@nestjs/swagger', '@nestjs/terminus'],
+        path: ['^src/[^/]+/api\\.ts$', '^src/(admin|portal|console|demo|health|metrics)/', '^src/(app\\.module|bootstrap|openapi\\.document|service|main)\\.ts$', '@nestjs/swagger', '@nestjs/terminus'],
       },
     },
     {

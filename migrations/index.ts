@@ -15,6 +15,8 @@ import { TierChangeLost1763886010000 } from './1763886010000-TierChangeLost.js';
 import { NotificationChannelKinds1763886100000 } from './1763886100000-NotificationChannelKinds.js';
 import { ApiKeyControls1763886200000 } from './1763886200000-ApiKeyControls.js';
 import { PartitionUsageLedger1763886300000 } from './1763886300000-PartitionUsageLedger.js';
+import { ConsoleSessions1763886400000 } from './1763886400000-ConsoleSessions.js';
+import { SyncRuns1763886410000 } from './1763886410000-SyncRuns.js';
 
 /** Every migration, in order. Listed explicitly so the same list works from `dist/` and under Jest. */
 export const MIGRATIONS = [
@@ -35,4 +37,6 @@ export const MIGRATIONS = [
   NotificationChannelKinds1763886100000,
   ApiKeyControls1763886200000,
   PartitionUsageLedger1763886300000,
+  ConsoleSessions1763886400000,
+  SyncRuns1763886410000,
 ];

@@ -1,11 +1,14 @@
 // Copies non-TypeScript files the service reads at run time into dist/ (tsc only emits .js):
-// the developer portal's page, styles and script.
+// the developer portal's and the operator console's pages, styles and scripts.
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const copies = [['src/portal/assets', 'dist/src/portal/assets']];
+const copies = [
+  ['src/portal/assets', 'dist/src/portal/assets'],
+  ['src/console/assets', 'dist/src/console/assets'],
+];
 
 for (const [from, to] of copies) {
   const source = join(root, from);

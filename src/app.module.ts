@@ -14,6 +14,7 @@ import { HttpMetricsMiddleware } from './metrics/index.js';
 import { MetricsModule } from './metrics/index.js';
 import { NotificationsApiModule } from './notifications/api.js';
 import { PortalModule } from './portal/index.js';
+import { ConsoleModule } from './console/index.js';
 import { TiersApiModule } from './tiers/api.js';
 import { VerifyApiModule } from './verify/api.js';
 
@@ -42,6 +43,7 @@ export class AppModule implements NestModule {
         BillingApiModule,
         NotificationsApiModule,
         PortalModule,
+        ConsoleModule,
         LoggingModule.forRoot(options.logSink),
         MetricsModule,
         HealthModule,

@@ -27,6 +27,7 @@ async function main(): Promise<void> {
     `  API        ${base}/v1/tiers`,
     `  API docs   ${base}/docs`,
     `  portal     ${base}/portal`,
+    `  console    ${base}/console (sign in with the admin token)`,
     `  health     ${base}/health/ready`,
     `  metrics    ${base}/metrics`,
   ];

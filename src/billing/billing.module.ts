@@ -10,6 +10,7 @@ import { InvoiceUsageCheck } from './invoice-usage.check.js';
 import { MeterErrorsService } from './meter-errors.service.js';
 import { PeriodCloseScheduler } from './period-close.scheduler.js';
 import { PushOutbox } from './push-outbox.js';
+import { StripeWebhookErrors } from './stripe-webhook-errors.js';
 import { ReconciliationService } from './reconciliation.service.js';
 import { createStripeClient, StripeClient } from './stripe.client.js';
 import { SubscriptionsService } from './subscriptions.service.js';
@@ -25,6 +26,7 @@ import { UsageSyncService } from './usage-sync.service.js';
     BillingHistoryService,
     CatalogProvisioner,
     PushOutbox,
+    StripeWebhookErrors,
     UsageSyncService,
     UsageSyncScheduler,
     PeriodCloseScheduler,
@@ -33,6 +35,6 @@ import { UsageSyncService } from './usage-sync.service.js';
     SubscriptionsService,
     InvoiceUsageCheck,
   ],
-  exports: [BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient, MeterErrorsService, PeriodCloseScheduler],
+  exports: [StripeWebhookErrors, BillingService, CatalogProvisioner, InvoiceUsageCheck, UsageSyncService, ReconciliationService, SubscriptionsService, PushOutbox, StripeClient, MeterErrorsService, PeriodCloseScheduler],
 })
 export class BillingModule {}

@@ -1,4 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { toMinorUnits } from '../common/index.js';
+import { CUSTOM } from '../config/index.js';
 import { billingAnchor, type CustomerEntity } from '../customers/index.js';
 import { CustomersService } from '../customers/index.js';
 import { type BillingPeriod, periodContaining } from '../metering/index.js';
@@ -57,6 +59,21 @@ export class BillingService {
       period: { start: period.start.toISOString(), end: period.end.toISOString() },
       ...preview,
     };
+  }
+
+  /**
+   * The customer's base price per month in minor units (its override for custom prices, else its tier's), for
+   * MRR: a yearly price counts a twelfth (rounded down to the cent). Null when the tier is custom and no price is set.
+   */
+  monthlyBaseMinor(customer: Pick<CustomerEntity, 'tier' | 'overrides'>): { amountMinor: bigint; currency: string } | null {
+    const tier = this.tiers.find(customer.tier);
+    if (!tier) return null;
+    const currency = tier.price === CUSTOM ? 'usd' : tier.price.currency;
+    const override = customer.overrides.price === undefined ? null : toMinorUnits(customer.overrides.price);
+    if (override !== null) return { amountMinor: BigInt(override), currency };
+    if (tier.price === CUSTOM) return null;
+    const minor = BigInt(tier.price.amountMinor);
+    return { amountMinor: tier.price.interval === 'year' ? minor / 12n : minor, currency };
   }
 
   /**

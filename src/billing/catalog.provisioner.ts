@@ -14,6 +14,21 @@ export interface ProvisionReport {
   problems: string[];
 }
 
+/** One Stripe object tiers.yaml asks for, and whether Stripe has it as asked. */
+export interface CatalogItemState {
+  kind: 'meter' | 'product' | 'price';
+  name: string;
+  state: 'in_sync' | 'missing' | 'differs';
+  detail?: string;
+}
+
+/** Provisioning state: what `POST /v1/billing/provision` would create or replace (null items when Stripe is off). */
+export interface CatalogState {
+  stripe: boolean;
+  inSync: boolean;
+  items: CatalogItemState[];
+}
+
 /**
  * Creates the Stripe side of tiers.yaml, idempotently: a Meter per meter (found by event_name), a Product
  * per priced tier (our own id), a licensed base Price and a metered Price linked to the Meter (found by
@@ -73,6 +88,45 @@ export class CatalogProvisioner {
     }
     this.logger.log(`provisioned: ${report.created.length} created, ${report.existing.length} already there, ${report.deactivated.length} archived`);
     return report;
+  }
+
+  /** Compares Stripe with tiers.yaml without changing anything: the same lookups and comparisons as provision(). */
+  async state(): Promise<CatalogState> {
+    if (!this.stripe) return { stripe: false, inSync: false, items: [] };
+    const stripe = this.stripe;
+    const items: CatalogItemState[] = [];
+    const existingMeters = await stripe.billing.meters.list({ limit: 100, status: 'active' }).autoPagingToArray({ limit: 10_000 });
+    const meterIds = new Map<string, string>();
+    for (const meter of this.tiers.catalog.meters) {
+      const eventName = stripeNames.meterEvent(meter.name);
+      const found = existingMeters.find((candidate) => candidate.event_name === eventName);
+      // A meter not created yet still has its metered prices wanted (listed as missing, as provisioning would create them).
+      meterIds.set(meter.name, found?.id ?? 'meter_not_provisioned');
+      items.push(
+        !found
+          ? { kind: 'meter', name: eventName, state: 'missing' }
+          : found.default_aggregation.formula !== 'sum'
+            ? { kind: 'meter', name: eventName, state: 'differs', detail: `aggregates by ${found.default_aggregation.formula}, not sum` }
+            : { kind: 'meter', name: eventName, state: 'in_sync' },
+      );
+    }
+    await loadStripe(); // wantedPrices writes Stripe.Decimal values
+    for (const tier of this.tiers.list()) {
+      if (tier.price === CUSTOM) continue;
+      const productId = stripeNames.product(tier.name);
+      const product = await stripe.products.retrieve(productId).catch((error: { statusCode?: number }) => {
+        if (error.statusCode === 404) return null;
+        throw error;
+      });
+      items.push({ kind: 'product', name: productId, state: product ? 'in_sync' : 'missing' });
+      const wanted = wantedPrices(tier, productId, meterIds);
+      const current = await pricesByLookupKey(stripe, wanted.map((entry) => entry.lookupKey));
+      for (const entry of wanted) {
+        const existing = current.get(entry.lookupKey);
+        items.push({ kind: 'price', name: entry.lookupKey, state: !existing ? 'missing' : priceMatches(existing, entry) ? 'in_sync' : 'differs' });
+      }
+    }
+    return { stripe: true, inSync: items.every((item) => item.state === 'in_sync'), items };
   }
 
   private async provisionTier(stripe: Stripe, tier: TierDefinition, meters: Map<string, Stripe.Billing.Meter>, report: ProvisionReport) {

@@ -12,6 +12,7 @@ import { CustomersService } from '../customers/index.js';
 import { InjectTollgateDataSource } from '../database/index.js';
 import { TiersService } from '../tiers/index.js';
 import { InvoiceUsageCheck } from './invoice-usage.check.js';
+import { StripeWebhookErrors } from './stripe-webhook-errors.js';
 import { ENDING_STATUSES, GRANTING_STATUSES, SUSPENDING_STATUSES, subscriptionPeriod, subscriptionTier } from './subscriptions.service.js';
 
 /**
@@ -44,11 +45,22 @@ export class StripeWebhooksController {
     @Inject(TiersService) private readonly tiers: TiersService,
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(InvoiceUsageCheck) private readonly invoiceCheck: InvoiceUsageCheck,
+    @Inject(StripeWebhookErrors) private readonly errors: StripeWebhookErrors,
   ) {}
 
   @Post()
   @HttpCode(200)
   async receive(@Req() request: RawBodyRequest<Request>) {
+    try {
+      return await this.handle(request);
+    } catch (error) {
+      // Kept for the operator console: a refused or failed delivery is one Stripe will retry (or give up on).
+      this.errors.record(error);
+      throw error;
+    }
+  }
+
+  private async handle(request: RawBodyRequest<Request>) {
     const secret = this.config.stripe.webhookSecret;
     if (!secret) throw new ServiceUnavailableException({ error: 'webhooks_disabled', message: 'STRIPE_WEBHOOK_SECRET is not set.' });
     const signature = request.header('stripe-signature');

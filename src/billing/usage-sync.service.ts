@@ -23,6 +23,21 @@ export interface SyncReport {
   reason?: string;
 }
 
+/** A sync run as recorded in `sync_runs`. */
+export interface SyncRun {
+  id: string;
+  startedAt: string;
+  finishedAt: string;
+  dryRun: boolean;
+  planned: number;
+  sent: number;
+  failed: number;
+  stillPending: number;
+  blocked: number;
+  /** Why the run failed as a whole (null when it finished). */
+  error: string | null;
+}
+
 const MAX_ATTEMPTS_PER_RUN = 6;
 const CONCURRENT_SERIES = 16;
 /** Stripe dedupes identifiers for at least 24 h; past 23 h a pending push is checked before it is re-sent. */
@@ -88,11 +103,67 @@ export class UsageSyncService {
   }
 
   private startRun(): Promise<SyncReport> {
-    const run = this.runLocked().finally(() => {
-      if (this.localRun === run) this.localRun = null;
-    });
+    const startedAt = new Date();
+    const run = this.runLocked()
+      .then(
+        async (report) => {
+          if (report.ran) await this.recordRun(startedAt, report, null);
+          return report;
+        },
+        async (error: unknown) => {
+          await this.recordRun(startedAt, null, error instanceof Error ? error.message : String(error));
+          throw error;
+        },
+      )
+      .finally(() => {
+        if (this.localRun === run) this.localRun = null;
+      });
     this.localRun = run;
     return run;
+  }
+
+  /** Keeps the run's report for the operator (a failure to record it never fails the run). */
+  private async recordRun(startedAt: Date, report: SyncReport | null, error: string | null): Promise<void> {
+    await this.dataSource
+      .query(`INSERT INTO sync_runs (started_at, dry_run, planned, sent, failed, still_pending, blocked, error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, [
+        startedAt.toISOString(),
+        report?.dryRun ?? !this.stripe,
+        report?.planned ?? 0,
+        report?.sent ?? 0,
+        report?.failed ?? 0,
+        report?.stillPending ?? 0,
+        report?.blocked ?? 0,
+        error?.slice(0, 500) ?? null,
+      ])
+      .catch((failure: Error) => this.logger.warn(`could not record the sync run: ${failure.message}`));
+  }
+
+  /** The latest runs, newest first. */
+  async recentRuns(limit = 50): Promise<SyncRun[]> {
+    const rows = (await this.dataSource.query(`SELECT * FROM sync_runs ORDER BY id DESC LIMIT $1`, [Math.min(limit, 200)])) as Array<{
+      id: string;
+      started_at: Date | string;
+      finished_at: Date | string;
+      dry_run: boolean;
+      planned: number;
+      sent: number;
+      failed: number;
+      still_pending: number;
+      blocked: number;
+      error: string | null;
+    }>;
+    return rows.map((row) => ({
+      id: String(row.id),
+      startedAt: new Date(row.started_at).toISOString(),
+      finishedAt: new Date(row.finished_at).toISOString(),
+      dryRun: row.dry_run,
+      planned: row.planned,
+      sent: row.sent,
+      failed: row.failed,
+      stillPending: row.still_pending,
+      blocked: row.blocked,
+      error: row.error,
+    }));
   }
 
   private async runLocked(): Promise<SyncReport> {

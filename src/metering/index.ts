@@ -7,7 +7,7 @@ export { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota.admis
 export { QuotaGuard } from './quota.guard.js';
 export { TOLLGATE_GUARDS } from './tollgate.guards.js';
 export { UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
-export { UsageLedger } from './usage-ledger.js';
+export { type LedgerEventView, UsageLedger } from './usage-ledger.js';
 export { UsageRecorder } from './usage.recorder.js';
 export { QUOTA_EXCEEDED, type QuotaExceededEvent, USAGE_RECORDED, USAGE_THRESHOLD_CROSSED, type UsageRecordedEvent, type UsageThresholdCrossedEvent } from './usage.events.js';
 export { UsageModule } from './usage.module.js';

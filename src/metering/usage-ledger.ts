@@ -3,6 +3,18 @@ import type { DataSource } from 'typeorm';
 import { TollgateConfig } from '../config/index.js';
 import { queryPrepared } from '../database/index.js';
 import { InjectTollgateDataSource } from '../database/index.js';
+import { jsonQuantity, type JsonQuantity } from '../common/index.js';
+
+/** One ledger event as support sees it (no properties: they are the caller's). */
+export interface LedgerEventView {
+  id: string;
+  customerId: string;
+  meter: string;
+  quantity: JsonQuantity;
+  idempotencyKey: string;
+  occurredAt: string;
+  recordedAt: string;
+}
 
 /** One event ready for the ledger: validated, with its period resolved. */
 export interface LedgerEvent {
@@ -357,6 +369,29 @@ export class UsageLedger {
       [customerId, periodStart.toISOString()],
     )) as Array<{ date: string; meter: string; quantity: string }>;
     return rows.map((row) => ({ date: row.date, meter: row.meter, quantity: BigInt(row.quantity) }));
+  }
+
+  /**
+   * The latest ledger events (newest first) in [from, to), optionally of one customer and/or meter: what support
+   * looks at. The time window bounds the scan; at most 500 rows.
+   */
+  async latestEvents(filter: { customerId?: string; meter?: string; from: Date; to: Date; limit?: number }): Promise<LedgerEventView[]> {
+    const rows = (await this.dataSource.query(
+      `SELECT id::text AS id, customer_id, meter, quantity::text AS quantity, idempotency_key, occurred_at, recorded_at
+         FROM usage_events
+        WHERE ($1::text IS NULL OR customer_id = $1) AND ($2::text IS NULL OR meter = $2) AND occurred_at >= $3 AND occurred_at < $4
+        ORDER BY occurred_at DESC, id DESC LIMIT $5`,
+      [filter.customerId ?? null, filter.meter ?? null, filter.from.toISOString(), filter.to.toISOString(), Math.min(filter.limit ?? 100, 500)],
+    )) as Array<{ id: string; customer_id: string; meter: string; quantity: string; idempotency_key: string; occurred_at: Date | string; recorded_at: Date | string }>;
+    return rows.map((row) => ({
+      id: row.id,
+      customerId: row.customer_id,
+      meter: row.meter,
+      quantity: jsonQuantity(BigInt(row.quantity)),
+      idempotencyKey: row.idempotency_key,
+      occurredAt: new Date(row.occurred_at).toISOString(),
+      recordedAt: new Date(row.recorded_at).toISOString(),
+    }));
   }
 
   /** Records an alert once; true only for the caller that recorded it. */

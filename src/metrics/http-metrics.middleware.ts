@@ -2,6 +2,7 @@ import { Inject, Injectable, type NestMiddleware } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
 import { Histogram } from 'prom-client';
 import { MetricsRegistry } from './metrics.registry.js';
+import { RefusalWindow } from './refusal-window.js';
 
 /** The histogram lives in a provider: Nest builds middleware instances per binding, a metric must exist once. */
 @Injectable()
@@ -22,13 +23,17 @@ export class HttpRequestDuration {
 /** Times every request, labelled by route template (not raw path, which would explode cardinality) and status. */
 @Injectable()
 export class HttpMetricsMiddleware implements NestMiddleware {
-  constructor(@Inject(HttpRequestDuration) private readonly duration: HttpRequestDuration) {}
+  constructor(
+    @Inject(HttpRequestDuration) private readonly duration: HttpRequestDuration,
+    @Inject(RefusalWindow) private readonly refusals: RefusalWindow,
+  ) {}
 
   use(req: Request, res: Response, next: NextFunction): void {
     const stop = this.duration.histogram.startTimer();
     res.on('finish', () => {
       const route = req.route?.path ? `${req.baseUrl}${req.route.path}` : 'unmatched';
       stop({ method: req.method, route, status_code: String(res.statusCode) });
+      if (res.statusCode === 429) this.refusals.record();
     });
     next();
   }

@@ -3,6 +3,7 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { HttpMetricsMiddleware, HttpRequestDuration } from './http-metrics.middleware.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsRegistry } from './metrics.registry.js';
+import { RefusalWindow } from './refusal-window.js';
 
 @Global()
 @Module({
@@ -18,7 +19,8 @@ import { MetricsRegistry } from './metrics.registry.js';
     },
     HttpRequestDuration,
     HttpMetricsMiddleware,
+    RefusalWindow,
   ],
-  exports: [MetricsRegistry, HttpRequestDuration, HttpMetricsMiddleware],
+  exports: [MetricsRegistry, HttpRequestDuration, HttpMetricsMiddleware, RefusalWindow],
 })
 export class MetricsModule {}

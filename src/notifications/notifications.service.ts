@@ -143,6 +143,17 @@ export class NotificationsService {
     }));
   }
 
+  /** Deliveries that gave up (dead letters), newest first, across customers: what the operator console flags. */
+  async deadLetters(limit = 50): Promise<Array<{ customerId: string; notificationId: string; kind: string; channel: string; attempts: number; lastError: string | null }>> {
+    const rows = (await this.dataSource.query(
+      `SELECT n.customer_id, n.id, n.kind, o.channel, o.attempts, o.last_error
+         FROM outbox o JOIN notifications n ON n.id = o.notification_id
+        WHERE o.status = 'dead' ORDER BY o.id DESC LIMIT $1`,
+      [Math.min(limit, 200)],
+    )) as Array<{ customer_id: string; id: string; kind: string; channel: string; attempts: number; last_error: string | null }>;
+    return rows.map((row) => ({ customerId: row.customer_id, notificationId: row.id, kind: row.kind, channel: row.channel, attempts: row.attempts, lastError: row.last_error }));
+  }
+
   /** Sends a dead-lettered (or any undelivered) notification again, from the first attempt. */
   async redeliver(customerId: string, notificationId: string): Promise<NotificationView> {
     await this.dataSource.query(

@@ -27,7 +27,7 @@ const SUITE_TIMEOUT_MS = 150_000;
 /** An app, three customers, keys and a portal sign-in: more than Jest's 30 s when the box runs the whole suite. */
 const SETUP_TIMEOUT_MS = 90_000;
 
-type Auth = 'admin' | 'key' | 'portal' | 'verifier' | 'none';
+type Auth = 'admin' | 'key' | 'portal' | 'console' | 'verifier' | 'none';
 
 interface Operation {
   method: string;
@@ -187,6 +187,29 @@ const UNDOCUMENTED: Operation[] = [
   { method: 'POST', path: '/portal/api/upgrade', auth: 'portal', query: [], body: { tier: text('enterprise') } },
   { method: 'POST', path: '/v1/stripe/webhooks', auth: 'none', query: [], body: { id: text(), type: text('invoice.paid'), created: { type: 'integer' }, data: { type: 'object' } }, bulk: true },
   { method: 'GET', path: '/portal', auth: 'none', query: ['checkout'] },
+  // The operator console (its session comes from the admin token): pages, sign-in, and its JSON API.
+  { method: 'GET', path: '/console', auth: 'none', query: [] },
+  { method: 'GET', path: '/console/assets/{consoleFile}', auth: 'none', query: [] },
+  { method: 'POST', path: '/console/api/login', auth: 'none', query: [], body: { token: text() } },
+  { method: 'GET', path: '/console/api/session', auth: 'console', query: [] },
+  // Sign-out would end the suite's console session: it gets hostile input without one.
+  { method: 'POST', path: '/console/api/logout', auth: 'none', query: [] },
+  { method: 'GET', path: '/console/api/overview', auth: 'console', query: [] },
+  { method: 'GET', path: '/console/api/customers', auth: 'console', query: ['q', 'tier', 'status', 'sort'] },
+  { method: 'GET', path: '/console/api/customers/{customerId}', auth: 'console', query: [] },
+  { method: 'PATCH', path: '/console/api/customers/{customerId}/status', auth: 'console', query: [], body: { status: { type: 'string', enum: ['active', 'suspended'] } } },
+  { method: 'PATCH', path: '/console/api/customers/{customerId}/tier', auth: 'console', query: [], body: { tier: text('pro') } },
+  { method: 'POST', path: '/console/api/customers/{customerId}/keys', auth: 'console', query: [], body: { name: text(), scopes: { type: 'array' }, controls: { type: 'object' } } },
+  { method: 'PATCH', path: '/console/api/customers/{customerId}/keys/{victimKeyId}', auth: 'console', query: [], body: { name: text(), controls: { type: 'object' } } },
+  { method: 'POST', path: '/console/api/customers/{customerId}/keys/{victimKeyId}/rotate', auth: 'console', query: [], body: { gracePeriodSeconds: { type: 'integer', valid: 0 } } },
+  { method: 'DELETE', path: '/console/api/customers/{customerId}/keys/{victimKeyId}', auth: 'console', query: [] },
+  { method: 'POST', path: '/console/api/customers/{customerId}/notifications/{notificationId}/redeliver', auth: 'console', query: [] },
+  { method: 'GET', path: '/console/api/pushes', auth: 'console', query: ['status'] },
+  { method: 'POST', path: '/console/api/pushes/{pushId}/retry', auth: 'console', query: [] },
+  { method: 'GET', path: '/console/api/events', auth: 'console', query: ['customerId', 'meter', 'from', 'to'] },
+  { method: 'GET', path: '/console/api/sync-runs', auth: 'console', query: [] },
+  { method: 'GET', path: '/console/api/provisioning', auth: 'console', query: [] },
+  { method: 'GET', path: '/console/api/reconciliation', auth: 'console', query: [] },
   { method: 'GET', path: '/portal/assets/{file}', auth: 'none', query: [] },
   { method: 'GET', path: '/health/live', auth: 'none', query: [] },
   { method: 'GET', path: '/health/ready', auth: 'none', query: [] },
@@ -216,15 +239,18 @@ describe('hostile input on every route', () => {
     const victim = await admin.createCustomer('pro', { email: 'victim@example.com' });
     const victimKey = await admin.createKey(victim.id, { name: 'victim' });
     VALID_FIELDS.key = holderKey.secret;
-    ids = { customerId: victim.id, keyId: spareKey.key.id, victimKeyId: victimKey.key.id, notificationId: 'ntf_unknown', file: 'portal.js' };
+    ids = { customerId: victim.id, keyId: spareKey.key.id, victimKeyId: victimKey.key.id, notificationId: 'ntf_unknown', file: 'portal.js', consoleFile: 'console.js', pushId: '1' };
 
     const login = await call('POST', `${service.url}/portal/api/login`, { body: { apiKey: portalKey.secret } });
     expect(login.status).toBe(200);
     const cookie = login.headers.get('set-cookie')!.split(';')[0];
+    const consoleLogin = await call('POST', `${service.url}/console/api/login`, { body: { token: TEST_ADMIN_TOKEN } });
+    expect(consoleLogin.status).toBe(200);
     credentials = {
       admin: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
       key: { 'x-api-key': holderKey.secret },
       portal: { cookie, 'x-csrf-token': login.body.csrfToken as string },
+      console: { cookie: consoleLogin.headers.get('set-cookie')!.split(';')[0], 'x-csrf-token': consoleLogin.body.csrfToken as string },
       // nginx's auth_request door: the verifier in its own header, the client's key and original URI beside it.
       verifier: { 'x-tollgate-verifier': TEST_ADMIN_TOKEN, 'x-api-key': holderKey.secret, 'x-original-uri': '/v1/search?q=1', 'x-original-method': 'GET' },
       none: {},
@@ -283,6 +309,7 @@ describe('hostile input on every route', () => {
       admin: { authorization: `Bearer ${'A'.repeat(4000)}` },
       key: { 'x-api-key': `tg_live_${'Z'.repeat(4000)}` },
       portal: { cookie: `tg_portal_session=${'q'.repeat(4000)}; tg_portal_session=x`, 'x-csrf-token': credentials.portal['x-csrf-token'] },
+      console: { cookie: `tg_console_session=${'q'.repeat(4000)}; tg_console_session=x`, 'x-csrf-token': credentials.console['x-csrf-token'] },
       verifier: { 'x-tollgate-verifier': `tg_live_${'V'.repeat(4000)}`, 'x-original-uri': '/%00' },
       none: { authorization: 'Basic Og==' },
     };

@@ -12,7 +12,7 @@ const HOOKS = pathToFileURL(join(ROOT, 'test/packaging/record-imports.hooks.mjs'
 const REGISTER = `data:text/javascript,import{register}from'node:module';register(${JSON.stringify(HOOKS)})`;
 
 /** Only what the service needs: none of it may load with `import 'tollgate'`. */
-const SERVICE_ONLY = [/\/node_modules\/@nestjs\/swagger\//, /\/node_modules\/@nestjs\/terminus\//, /\/node_modules\/nodemailer\//, /\/dist\/src\/(admin|portal|demo|health|metrics)\//, /\/dist\/src\/[^/]+\/(api|[a-z-]+-api\.module|[a-z-]+\.controller|[a-z-]+\.dto)\.js$/, /\/dist\/src\/(bootstrap|app\.module|openapi\.document|service|main)\.js$/];
+const SERVICE_ONLY = [/\/node_modules\/@nestjs\/swagger\//, /\/node_modules\/@nestjs\/terminus\//, /\/node_modules\/nodemailer\//, /\/dist\/src\/(admin|portal|console|demo|health|metrics)\//, /\/dist\/src\/[^/]+\/(api|[a-z-]+-api\.module|[a-z-]+\.controller|[a-z-]+\.dto)\.js$/, /\/dist\/src\/(bootstrap|app\.module|openapi\.document|service|main)\.js$/];
 /** Drivers loaded only when configured. */
 const DRIVERS = [/\/node_modules\/pg\//, /\/node_modules\/@electric-sql\/pglite\//, /\/node_modules\/ioredis\//, /\/node_modules\/stripe\//, /\/node_modules\/nodemailer\//];
 
@@ -75,6 +75,7 @@ describe('the built package', () => {
     const { loaded } = await run(`await import(${JSON.stringify(`${DIST}index.js`)});\nawait import(${JSON.stringify(`${DIST}service.js`)});`, hide);
     expect(loaded.some((url) => /\/node_modules\/@nestjs\/swagger\//.test(url))).toBe(true);
     expect(loaded.some((url) => /\/dist\/src\/portal\/portal\.module\.js$/.test(url))).toBe(true);
+    expect(loaded.some((url) => /\/dist\/src\/console\/console\.module\.js$/.test(url))).toBe(true);
     expect(loaded.filter((url) => DRIVERS.some((pattern) => pattern.test(url)))).toEqual([]);
   });
 

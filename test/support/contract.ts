@@ -19,6 +19,7 @@ import { TollgateConfig } from '../../src/config/tollgate-config.js';
 /** Routes deliberately not in the document, with why. A response from one of them is not checked. */
 export const UNDOCUMENTED_ROUTES: ReadonlyArray<{ pattern: RegExp; reason: string }> = [
   { pattern: /^\/portal(\/|$)/i, reason: 'the customer portal: its pages and its cookie-session API serve the bundled UI, not API clients' },
+  { pattern: /^\/console(\/|$)/i, reason: "the operator console: its page and its cookie-session API serve the bundled UI; operators' clients use the admin API" },
   { pattern: /^\/v1\/stripe\/webhooks\/?$/i, reason: "Stripe's webhooks: Stripe's own format, signed; not for clients" },
   { pattern: /^\/health(\/|$)/i, reason: 'liveness/readiness probes for orchestrators (terminus report)' },
   { pattern: /^\/metrics\/?$/i, reason: 'Prometheus text exposition' },

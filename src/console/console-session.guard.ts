@@ -1,0 +1,74 @@
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException, UnsupportedMediaTypeException } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ConstantTimeComparator } from '../common/index.js';
+import { TollgateConfig } from '../config/index.js';
+import { CONSOLE_COOKIE, consoleCookie, cookieValue } from './console-cookies.js';
+import { ConsoleSessionsService } from './console-sessions.service.js';
+
+export const CONSOLE_CSRF_HEADER = 'x-csrf-token';
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+const CROSS_SITE = { error: 'cross_site_request', message: 'Console calls must come from the console page itself.' };
+
+export function isSecureRequest(request: Request, config: TollgateConfig): boolean {
+  return request.secure || (config.publicUrl?.startsWith('https://') ?? false);
+}
+
+export function consoleSessionToken(request: Request): string | null {
+  return cookieValue(request.headers.cookie, CONSOLE_COOKIE);
+}
+
+/**
+ * Refuses what another site made a browser send: `Sec-Fetch-Site` must be same-origin (or none), an `Origin`
+ * must name this host. Calls with neither (curl) carry no victim's cookie.
+ */
+export function assertConsoleOrigin(request: Request, config: TollgateConfig): void {
+  const site = request.header('sec-fetch-site');
+  if (site && site !== 'same-origin' && site !== 'none') throw new ForbiddenException(CROSS_SITE);
+  const origin = request.header('origin');
+  if (origin === undefined) return;
+  const allowed = new Set([request.host]);
+  if (config.publicUrl) allowed.add(new URL(config.publicUrl).host);
+  let host: string | null;
+  try {
+    host = origin === 'null' ? null : new URL(origin).host;
+  } catch {
+    host = null;
+  }
+  if (!host || !allowed.has(host)) throw new ForbiddenException(CROSS_SITE);
+}
+
+/** Sign-in has no session yet: same origin, JSON only (a form on another site cannot post JSON). */
+export function assertConsoleSignIn(request: Request, config: TollgateConfig): void {
+  assertConsoleOrigin(request, config);
+  if (!request.is('application/json')) {
+    throw new UnsupportedMediaTypeException({ error: 'unsupported_media_type', message: 'Send the request body as application/json.' });
+  }
+}
+
+/** The console's JSON API: a live session cookie and, on every state-changing call, its CSRF token in `X-CSRF-Token`. */
+@Injectable()
+export class ConsoleSessionGuard implements CanActivate {
+  constructor(
+    @Inject(ConsoleSessionsService) private readonly sessions: ConsoleSessionsService,
+    @Inject(ConstantTimeComparator) private readonly comparator: ConstantTimeComparator,
+    @Inject(TollgateConfig) private readonly config: TollgateConfig,
+  ) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<Request>();
+    const token = consoleSessionToken(request);
+    const session = token ? await this.sessions.find(token) : null;
+    if (!session) {
+      if (token) context.switchToHttp().getResponse<Response>().setHeader('Set-Cookie', consoleCookie('', { secure: isSecureRequest(request, this.config), maxAgeSeconds: 0 }));
+      throw new UnauthorizedException({ error: 'not_signed_in', message: 'Sign in to the console first (your session may have expired).' });
+    }
+    if (!SAFE_METHODS.has(request.method)) {
+      assertConsoleOrigin(request, this.config);
+      const presented = request.header(CONSOLE_CSRF_HEADER);
+      if (!presented || !this.comparator.secretsEqual(presented, session.csrfToken)) {
+        throw new ForbiddenException({ error: 'csrf_token_invalid', message: `Missing or wrong ${CONSOLE_CSRF_HEADER} header: reload the console and try again.` });
+      }
+    }
+    return true;
+  }
+}
