@@ -4,6 +4,7 @@ import { CUSTOM } from '../config/index.js';
 import { billingAnchor, type CustomerEntity } from '../customers/index.js';
 import { CustomersService } from '../customers/index.js';
 import { type BillingPeriod, periodContaining } from '../metering/index.js';
+import { projectToPeriodEnd } from './usage-projection.js';
 import { UsageLedger } from '../metering/index.js';
 import { TiersService } from '../tiers/index.js';
 import { BillingHistoryService, type BillingHistoryRow } from './billing-history.service.js';
@@ -32,9 +33,10 @@ export class BillingService {
   /**
    * The invoice that closes the period containing `at` (now by default), as Stripe makes it: the period's
    * usage per tier it went through, the prorated base of each tier change, and the next period's base when the
-   * subscription renews. For a past period it is what its invoice holds once finalized.
+   * subscription renews. For a past period it is what its invoice holds once finalized. `projected`: the same
+   * invoice for the usage the period will reach at its current run rate (`projectToPeriodEnd`).
    */
-  async invoicePreview(customerId: string, at?: Date): Promise<CustomerInvoicePreview> {
+  async invoicePreview(customerId: string, at?: Date, options: { projected?: boolean } = {}): Promise<CustomerInvoicePreview> {
     const customer = await this.customers.get(customerId);
     const instant = at ?? new Date();
     const rows = await this.history.rows(customer.id);
@@ -46,7 +48,8 @@ export class BillingService {
     const period = periodContaining(instant, inForce.period);
 
     const changes = rows.filter((row) => row.kind === 'tier_change' && row.at > period.start && row.at < period.end);
-    const usage = await this.ledger.countersForPeriod(customer.id, period.start);
+    const counted = await this.ledger.countersForPeriod(customer.id, period.start);
+    const usage = options.projected ? projectToPeriodEnd(counted, period, instant) : counted;
     const segments = this.segments(customer, period, inForce.tier, changes, usage);
     // The subscription ends with the period when, just after its end, the customer no longer has it.
     const subscription = inForce.stripeSubscriptionId;

@@ -5,7 +5,7 @@ import { clientAddressBucket, RateLimitService } from '../rate-limit/index.js';
 
 /**
  * Console sign-in, before the token is compared: per client address, with the portal sign-in's policy
- * (PORTAL_SIGN_IN_RATE_LIMIT) in a bucket of its own, so guessing the admin token is as slow as guessing a key.
+ * (RATE_LIMIT_PORTAL_SIGN_IN) in a bucket of its own, so guessing the admin token is as slow as guessing a key.
  */
 @Injectable()
 export class ConsoleSignInRateLimitGuard implements CanActivate {

@@ -62,6 +62,7 @@ export class ConsoleService {
     const active = all.filter((customer) => customer.status === 'active');
     const reports = await Promise.all(active.map((customer) => this.usage.report(customer.id)));
     const previews = await Promise.all(active.map((customer) => this.billing.invoicePreview(customer.id, now)));
+    const projections = await Promise.all(active.map((customer) => this.billing.invoicePreview(customer.id, now, { projected: true })));
 
     let mrrMinor = 0n;
     let currency = 'usd';
@@ -72,10 +73,14 @@ export class ConsoleService {
       currency = base.currency;
     }
     // Metered lines of this period's invoice previews: the overage accrued so far (what the invoices will bill for usage).
-    let overageMinor = 0n;
-    for (const preview of previews) {
-      for (const line of preview.lines) if (line.meter !== null) overageMinor += toMinor(line.amount);
-    }
+    const meteredMinor = (list: typeof previews) => {
+      let minor = 0n;
+      for (const preview of list) for (const line of preview.lines) if (line.meter !== null) minor += toMinor(line.amount);
+      return minor;
+    };
+    const overageMinor = meteredMinor(previews);
+    // The same previews for the usage each customer's period reaches at its current run rate.
+    const projectedMinor = meteredMinor(projections);
     const byTier: Record<string, number> = {};
     for (const customer of active) byTier[customer.tier] = (byTier[customer.tier] ?? 0) + 1;
 
@@ -89,6 +94,7 @@ export class ConsoleService {
       currency,
       mrr: formatMinor(mrrMinor),
       overageThisPeriod: formatMinor(overageMinor),
+      projectedOverageThisPeriod: formatMinor(projectedMinor),
       activeCustomers: active.length,
       activeByTier: byTier,
       usage: { today: usageOn(today), yesterday: usageOn(yesterday) },

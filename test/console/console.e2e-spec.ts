@@ -147,6 +147,11 @@ describe('operator console (headless Chromium)', () => {
     expect(acmeToday).toBe(10);
     expect(Number((await figure(page, 'usage').textContent())!.match(/^[\d,]+/)![0].replace(/,/g, ''))).toBeGreaterThanOrEqual(10);
     expect((await figure(page, 'refusals').textContent())!.startsWith(String(refusals))).toBe(true);
+    // Overage so far and at the period's run rate, both from the billing service's invoice previews.
+    const amount = (text: string | null, pattern: RegExp) => Number(text!.match(pattern)![1]);
+    const accrued = amount(await figure(page, 'overage').textContent(), /^\$(\d+\.\d\d)/);
+    const projected = amount(await figure(page, 'overage-projected').textContent(), /^projected \$(\d+\.\d\d) by period end$/);
+    expect(projected).toBeGreaterThanOrEqual(accrued);
     const failed = page.locator('[data-kind="failed_push"]');
     expect(await failed.count()).toBe(1);
     expect(await failed.textContent()).toContain(acme.id);

@@ -97,7 +97,7 @@ async function overviewPage() {
     h('h1', {}, 'Overview'),
     h('dl', { class: 'tiles' },
       tile('mrr', 'MRR (base prices)', money(data.mrr, data.currency)),
-      tile('overage', 'Overage accrued this period', money(data.overageThisPeriod, data.currency)),
+      tile('overage', 'Overage this period', money(data.overageThisPeriod, data.currency), h('span', { 'data-figure': 'overage-projected' }, `projected ${money(data.projectedOverageThisPeriod, data.currency)} by period end`)),
       tile('active', 'Active customers', fmtNumber(data.activeCustomers), tiers),
       tile('usage', 'Usage today', fmtNumber(data.usage.today), `yesterday ${fmtNumber(data.usage.yesterday)}`),
       tile('refusals', '429 answers, last hour', fmtNumber(data.tooManyRequestsLastHour), 'rate limit and quota, this instance')),
