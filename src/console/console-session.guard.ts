@@ -1,13 +1,12 @@
-import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext, ForbiddenException, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ConstantTimeComparator } from '../common/index.js';
+import { assertPageOrigin, assertPageSignIn, ConstantTimeComparator } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { CONSOLE_COOKIE, consoleCookie, cookieValue } from './console-cookies.js';
 import { ConsoleSessionsService } from './console-sessions.service.js';
 
 export const CONSOLE_CSRF_HEADER = 'x-csrf-token';
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
-const CROSS_SITE = { error: 'cross_site_request', message: 'Console calls must come from the console page itself.' };
 
 export function isSecureRequest(request: Request, config: TollgateConfig): boolean {
   return request.secure || (config.publicUrl?.startsWith('https://') ?? false);
@@ -17,32 +16,14 @@ export function consoleSessionToken(request: Request): string | null {
   return cookieValue(request.headers.cookie, CONSOLE_COOKIE);
 }
 
-/**
- * Refuses what another site made a browser send: `Sec-Fetch-Site` must be same-origin (or none), an `Origin`
- * must name this host. Calls with neither (curl) carry no victim's cookie.
- */
+/** Refuses what another site made a browser send (`assertPageOrigin`, shared with the portal). */
 export function assertConsoleOrigin(request: Request, config: TollgateConfig): void {
-  const site = request.header('sec-fetch-site');
-  if (site && site !== 'same-origin' && site !== 'none') throw new ForbiddenException(CROSS_SITE);
-  const origin = request.header('origin');
-  if (origin === undefined) return;
-  const allowed = new Set([request.host]);
-  if (config.publicUrl) allowed.add(new URL(config.publicUrl).host);
-  let host: string | null;
-  try {
-    host = origin === 'null' ? null : new URL(origin).host;
-  } catch {
-    host = null;
-  }
-  if (!host || !allowed.has(host)) throw new ForbiddenException(CROSS_SITE);
+  assertPageOrigin(request, config.publicUrl, 'Console');
 }
 
 /** Sign-in has no session yet: same origin, JSON only (a form on another site cannot post JSON). */
 export function assertConsoleSignIn(request: Request, config: TollgateConfig): void {
-  assertConsoleOrigin(request, config);
-  if (!request.is('application/json')) {
-    throw new UnsupportedMediaTypeException({ error: 'unsupported_media_type', message: 'Send the request body as application/json.' });
-  }
+  assertPageSignIn(request, config.publicUrl, 'Console');
 }
 
 /** The console's JSON API: a live session cookie and, on every state-changing call, its CSRF token in `X-CSRF-Token`. */

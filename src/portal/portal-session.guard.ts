@@ -6,10 +6,9 @@ import {
   Inject,
   Injectable,
   UnauthorizedException,
-  UnsupportedMediaTypeException,
 } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { ConstantTimeComparator } from '../common/index.js';
+import { assertPageOrigin, assertPageSignIn, ConstantTimeComparator } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { CustomersService } from '../customers/index.js';
 import { clearedSessionCookie, readCookie, SESSION_COOKIE } from './portal-cookies.js';
@@ -33,37 +32,14 @@ export function sessionToken(request: Request): string | null {
   return readCookie(request.headers.cookie, SESSION_COOKIE);
 }
 
-/**
- * Refuses requests another site made the browser send: `Sec-Fetch-Site` (every current browser sends it) must
- * be same-origin, and an `Origin` header must name this host. Requests without either (curl, tests) pass:
- * they carry no ambient cookie from a victim's browser.
- */
+/** Refuses requests another site made the browser send (`assertPageOrigin`, shared with the console). */
 export function assertSameOrigin(request: Request, config: TollgateConfig): void {
-  const site = request.header('sec-fetch-site');
-  if (site && site !== 'same-origin' && site !== 'none') {
-    throw new ForbiddenException({ error: 'cross_site_request', message: 'Portal calls must come from the portal page itself.' });
-  }
-  const origin = request.header('origin');
-  if (origin === undefined) return;
-  const allowed = new Set([request.host]);
-  if (config.publicUrl) allowed.add(new URL(config.publicUrl).host);
-  let host: string | null;
-  try {
-    host = origin === 'null' ? null : new URL(origin).host;
-  } catch {
-    host = null;
-  }
-  if (!host || !allowed.has(host)) {
-    throw new ForbiddenException({ error: 'cross_site_request', message: 'Portal calls must come from the portal page itself.' });
-  }
+  assertPageOrigin(request, config.publicUrl, 'Portal');
 }
 
-/** Sign-in calls carry no session yet: same origin, and JSON only (an HTML form on another site cannot send JSON). */
+/** Sign-in calls carry no session yet: same origin, and JSON only. */
 export function assertSignInRequest(request: Request, config: TollgateConfig): void {
-  assertSameOrigin(request, config);
-  if (!request.is('application/json')) {
-    throw new UnsupportedMediaTypeException({ error: 'unsupported_media_type', message: 'Send the request body as application/json.' });
-  }
+  assertPageSignIn(request, config.publicUrl, 'Portal');
 }
 
 /**
