@@ -39,6 +39,11 @@ export const ENVIRONMENT = {
   RATE_LIMIT_PORTAL: ['portalRateLimit', 'text'],
   RATE_LIMIT_PORTAL_SIGN_IN: ['portalSignInRateLimit', 'text'],
   TOLLGATE_METERING_MODE: ['meteringMode', 'text'],
+  TOLLGATE_INGEST_TRANSPORT: ['ingestTransport', 'text'],
+  NATS_URL: ['natsUrl', 'text'],
+  TOLLGATE_NATS_STREAM: ['natsStream', 'text'],
+  TOLLGATE_NATS_REPLICAS: ['natsReplicas', 'integer'],
+  TOLLGATE_NATS_DUPLICATE_WINDOW_MS: ['natsDuplicateWindowMs', 'integer'],
   TOLLGATE_MAX_EVENT_QUANTITY: ['maxEventQuantity', 'integer'],
   // Kept as text: the cap may be past what a JavaScript number holds exactly (up to Postgres' bigint).
   TOLLGATE_MAX_COUNTER_TOTAL: ['maxCounterTotal', 'text'],

@@ -193,6 +193,30 @@ export class TollgateConfig {
   @IsIn(['durable', 'async'], { message: 'must be "durable" or "async"' })
   meteringMode: 'durable' | 'async' = 'durable';
   /**
+   * How usage events reach the ledger. `direct`: group commit into the database (the local spool while it is away).
+   * `jetstream`: a metered request's durable answer is the publish ack of a NATS JetStream stream, from which every
+   * instance's durable pull consumer writes the ledger (the direct path is the fallback while NATS is away).
+   */
+  @IsIn(['direct', 'jetstream'], { message: 'must be "direct" or "jetstream"' })
+  ingestTransport: 'direct' | 'jetstream' = 'direct';
+  /** NATS server(s) for the jetstream transport, comma-separated (`nats://host:4222`). Required with it. */
+  @Nullable()
+  @Matches(/^(nats|tls):\/\/\S+$/, { message: 'must be a nats:// URL (comma-separated for a cluster)' })
+  natsUrl: string | null = null;
+  /** The JetStream stream (and subject prefix) usage goes through: one per deployment sharing a NATS. */
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be 1-64 letters, digits, "_" or "-"' })
+  natsStream = 'TOLLGATE_USAGE';
+  /** Stream replicas (1 on a single NATS server; 3 on a cluster survives losing one server). */
+  @Min(1, { message: 'must be 1, 3 or 5' })
+  @Max(5, { message: 'must be 1, 3 or 5' })
+  @IsInt({ message: 'must be 1, 3 or 5' })
+  natsReplicas = 1;
+  /** How long the stream remembers a message id to drop a re-published event (JetStream's `duplicate_window`). */
+  @Min(1_000, { message: 'must be between 1000 and 86400000 (ms)' })
+  @Max(86_400_000, { message: 'must be between 1000 and 86400000 (ms)' })
+  @IsInt({ message: 'must be a whole number of milliseconds' })
+  natsDuplicateWindowMs = 120_000;
+  /**
    * The largest quantity one usage event may carry (ingest API quantity, `@Metered` cost). Larger ones are
    * refused on their own (`quantity_limit`), before they can reach a batch shared with other customers.
    */

@@ -76,6 +76,9 @@ export function resolveOptions(
   if (typeof tiers !== 'undefined' && typeof tiers !== 'string' && (typeof tiers !== 'object' || tiers === null)) {
     problems.push({ path: 'tiers', value: tiers, problem: 'must be the path of a tier catalog or a parsed one' });
   }
+  if (config.ingestTransport === 'jetstream' && !config.natsUrl) {
+    problems.push({ path: 'natsUrl', value: config.natsUrl, problem: 'is required when ingestTransport is "jetstream"' });
+  }
   if (problems.length > 0) {
     throw new ConfigErrors(
       problems.map(({ path, value, problem }) => {

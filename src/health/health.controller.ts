@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { DatabaseReadiness } from '../database/index.js';
 import { InjectTollgateDataSource } from '../database/index.js';
 import { HttpDrain } from './http-drain.js';
+import { IngestHealthIndicator } from './ingest.health.js';
 import { RedisHealthIndicator } from './redis.health.js';
 
 @ApiExcludeController()
@@ -14,6 +15,7 @@ export class HealthController {
     @Inject(HealthCheckService) private readonly health: HealthCheckService,
     @Inject(TypeOrmHealthIndicator) private readonly database: TypeOrmHealthIndicator,
     @Inject(RedisHealthIndicator) private readonly redis: RedisHealthIndicator,
+    @Inject(IngestHealthIndicator) private readonly ingest: IngestHealthIndicator,
     @Inject(HttpDrain) private readonly drain: HttpDrain,
     @InjectTollgateDataSource() private readonly dataSource: DataSource,
     @Inject(DatabaseReadiness) private readonly readiness: DatabaseReadiness,
@@ -44,6 +46,7 @@ export class HealthController {
     return this.health.check([
       () => this.database.pingCheck('database', { connection: this.dataSource, timeout: 1500 }),
       () => this.redis.isHealthy('redis'),
+      () => this.ingest.isHealthy('ingest'),
     ]);
   }
 }

@@ -6,7 +6,7 @@ export { IDEMPOTENCY_KEY, type MeteringTicket, requestEventKey } from './meterin
 export { isQuotaRefusal, QuotaAdmission, type QuotaRefusal } from './quota.admission.js';
 export { QuotaGuard } from './quota.guard.js';
 export { TOLLGATE_GUARDS } from './tollgate.guards.js';
-export { UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
+export { type IngestTransportStatus, UsageIngestor, UsageRejectedError } from './usage-ingestor.js';
 export { type LedgerEventView, UsageLedger } from './usage-ledger.js';
 export { UsageRecorder } from './usage.recorder.js';
 export { QUOTA_EXCEEDED, type QuotaExceededEvent, USAGE_RECORDED, USAGE_THRESHOLD_CROSSED, type UsageRecordedEvent, type UsageThresholdCrossedEvent } from './usage.events.js';

@@ -106,6 +106,7 @@ export class QuotaService implements OnModuleInit {
 
   onModuleInit(): void {
     this.ingestor.onCounters((counters) => this.onCounters(counters));
+    this.ingestor.onTotalsElsewhere((counters) => this.onTotalsElsewhere(counters));
   }
 
   termsFor(consumer: Pick<Consumer, 'tier' | 'limits'>, meter: string): QuotaTerms {
@@ -161,7 +162,8 @@ export class QuotaService implements OnModuleInit {
     const committed: QuotaState = { meter, period, included: terms.included, used: total, policy: terms.policy };
     if (identity !== null && this.recentlyRecorded.has(identity)) return repeatOf(committed, 'recorded');
     if (identity !== null && this.inFlight.has(identity)) return repeatOf(committed, 'in_flight');
-    const used = total + (this.reserved.get(key) ?? 0n);
+    // Reserved: in flight here. Queued: acknowledged by the JetStream stream here, not yet committed (0 when direct).
+    const used = total + (this.reserved.get(key) ?? 0n) + this.ingestor.queuedUnits(customerId, meter, period.start);
     const state: QuotaState = { ...committed, used };
     const over = terms.included !== null && used + BigInt(cost) > BigInt(terms.included);
     const refused = used + BigInt(cost) > this.config.maxCounterTotal ? 'counter_limit' : over && terms.policy === 'block' ? 'quota' : null;
@@ -260,6 +262,15 @@ export class QuotaService implements OnModuleInit {
     const value = latest && latest.total > total ? latest.total : total;
     this.totals.set(key, { total: value, fetchedAt: Date.now() });
     return value;
+  }
+
+  /** Totals another instance committed: the cache moves forward (never back); alerts are that instance's. */
+  private onTotalsElsewhere(counters: CounterTotal[]): void {
+    for (const counter of counters) {
+      const key = counterKey(counter.customerId, counter.meter, counter.periodStart);
+      const cached = this.totals.get(key);
+      if (!cached || counter.total >= cached.total) this.totals.set(key, { total: counter.total, fetchedAt: Date.now() });
+    }
   }
 
   private onCounters(counters: CounterTotal[]): void {

@@ -4,6 +4,7 @@ import { findTextProblem, textProblem } from '../common/index.js';
 import { isDatabaseUnavailable } from '../common/index.js';
 import { TollgateConfig } from '../config/index.js';
 import { eventIdentity, type BatchResult, type CounterTotal, type LedgerEvent, UsageLedger, type UsageRefusal } from './usage-ledger.js';
+import { JetStreamTransport, type StreamedBatch, type StreamedOutcome, type StreamStatus } from './jetstream-transport.js';
 import { UsageSpool } from './usage-spool.js';
 
 export type IngestStatus = 'accepted' | 'duplicate' | 'spooled';
@@ -97,6 +98,9 @@ const REPLAY_INTERVAL_MS = 1000;
 
 type CountersListener = (counters: CounterTotal[]) => void;
 
+/** How events reach the ledger now, for `/health/ready` and `/metrics`. */
+export type IngestTransportStatus = { transport: 'direct' } | StreamStatus;
+
 /**
  * Group commit: events from many requests are appended to the ledger by one multi-row statement, flushed
  * every few milliseconds or every MAX_BATCH events. A caller's promise settles when its event is durable:
@@ -112,8 +116,12 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   private replayTimer: NodeJS.Timeout | null = null;
   private replaying: Promise<void> | null = null;
   private readonly listeners: CountersListener[] = [];
+  private readonly totalsListeners: CountersListener[] = [];
+  /** The JetStream transport, when configured; events take the direct path while it is unavailable. */
+  private readonly stream: JetStreamTransport | null = null;
   private readonly maxEventQuantity: number;
   private lastSpoolWarning = 0;
+  private lastStreamWarning = 0;
 
   constructor(
     @Inject(UsageLedger) private readonly ledger: UsageLedger,
@@ -121,9 +129,17 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   ) {
     this.spool = new UsageSpool(join(config.dataDir, 'spool'), config.spoolMaxBytes);
     this.maxEventQuantity = config.maxEventQuantity;
+    if (config.ingestTransport === 'jetstream' && config.natsUrl) {
+      this.stream = new JetStreamTransport(
+        { natsUrl: config.natsUrl, stream: config.natsStream, replicas: config.natsReplicas, duplicateWindowMs: config.natsDuplicateWindowMs },
+        (events) => this.commitStreamed(events),
+        (counters) => this.publishTotals(counters),
+      );
+    }
   }
 
   onApplicationBootstrap(): void {
+    this.stream?.start();
     void this.replaySpool();
     this.replayTimer = setInterval(() => void this.replaySpool(), REPLAY_INTERVAL_MS);
     this.replayTimer.unref();
@@ -142,12 +158,35 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
    */
   async onApplicationShutdown(): Promise<void> {
     await this.drain();
+    // The consumer's commits in flight finish and acknowledge; what it holds beyond them goes back to the stream.
+    await this.stream?.stop();
     await this.replaying;
   }
 
-  /** Called with the new totals of every committed batch (quota checks, alerts). */
+  /** Called with the new totals of every batch committed by this instance (quota checks, alerts). */
   onCounters(listener: CountersListener): void {
     this.listeners.push(listener);
+  }
+
+  /**
+   * Called with totals another instance committed from the shared stream (jetstream transport): for caches only,
+   * its alerts are raised by the instance that committed.
+   */
+  onTotalsElsewhere(listener: CountersListener): void {
+    this.totalsListeners.push(listener);
+  }
+
+  /**
+   * Units this instance had acknowledged through the stream that are not known to be in the ledger yet: a quota
+   * adds them to the committed total, so a request served moments ago is never forgotten. 0 on the direct path.
+   */
+  queuedUnits(customerId: string, meter: string, periodStart: Date): bigint {
+    return this.stream ? this.stream.queuedUnits(customerId, meter, periodStart) : 0n;
+  }
+
+  /** The transport in use and, for JetStream, its connection, consumer lag and redeliveries. */
+  transportStatus(): Promise<IngestTransportStatus> {
+    return this.stream ? this.stream.status() : Promise.resolve({ transport: 'direct' });
   }
 
   record(event: LedgerEvent): Promise<IngestStatus> {
@@ -166,9 +205,92 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private enqueue(event: LedgerEvent, waiter: Waiter, slot: number): void {
-    this.queue.push({ event, identity: eventIdentity(event.customerId, event.idempotencyKey), waiter, slot });
+    const pending: Pending = { event, identity: eventIdentity(event.customerId, event.idempotencyKey), waiter, slot };
+    if (this.stream?.available) return this.publishToStream(this.stream, pending);
+    this.enqueueDirect(pending);
+  }
+
+  private enqueueDirect(pending: Pending): void {
+    this.queue.push(pending);
     if (this.queue.length >= MAX_BATCH) this.flushNow();
     else this.flushSoon();
+  }
+
+  /**
+   * The event's durable answer is the stream's publish ack. An event that can never be a ledger row is refused
+   * here, as on the direct path (once acknowledged, nobody could be told). NATS not answering: the direct path.
+   */
+  private publishToStream(stream: JetStreamTransport, pending: Pending): void {
+    const refusal = this.refusalOf(pending.event);
+    if (refusal) return fail(pending, new UsageRejectedError(refusal.reason, refusal.message));
+    stream.publish(pending.event, pending.identity).then(
+      (status) => answer(pending, status),
+      (error: Error) => {
+        stream.noteFallback();
+        if (Date.now() - this.lastStreamWarning > WARN_EVERY_MS) {
+          this.lastStreamWarning = Date.now();
+          this.logger.warn(`JetStream did not take an event (${error.message}): the direct path takes it`);
+        }
+        // Had it landed after all, the ledger's idempotency key keeps it counted once.
+        this.enqueueDirect(pending);
+      },
+    );
+  }
+
+  /**
+   * The consumer side: a batch from the stream, through the same checks and the same idempotent statement as the
+   * direct path. Throws when the database is away (the batch stays in the stream and comes back).
+   */
+  private async commitStreamed(events: LedgerEvent[]): Promise<StreamedBatch> {
+    const counters: CounterTotal[] = [];
+    const outcomes = new Array<StreamedOutcome>(events.length);
+    const slotOf = new Map<LedgerEvent, number>();
+    const firstByIdentity = new Set<string>();
+    const valid: LedgerEvent[] = [];
+    for (let slot = 0; slot < events.length; slot++) {
+      const event = events[slot];
+      const identity = eventIdentity(event.customerId, event.idempotencyKey);
+      // A redelivery next to its first delivery in one batch: counted once.
+      if (firstByIdentity.has(identity)) {
+        outcomes[slot] = 'duplicate';
+        continue;
+      }
+      firstByIdentity.add(identity);
+      const refusal = this.refusalOf(event);
+      if (refusal) outcomes[slot] = { refused: refusal.message };
+      else {
+        valid.push(event);
+        slotOf.set(event, slot);
+      }
+    }
+    const refused: Array<{ event: LedgerEvent; refusal: UsageRefusal }> = [];
+    for (let slot = 0; slot < events.length; slot++) {
+      const outcome = outcomes[slot];
+      if (typeof outcome === 'object') refused.push({ event: events[slot], refusal: { reason: 'refused', message: outcome.refused } });
+    }
+    await this.insertIsolating(valid, (committed, result) => {
+      for (const event of committed) {
+        const identity = eventIdentity(event.customerId, event.idempotencyKey);
+        const refusal = result.refused.get(identity);
+        if (refusal) refused.push({ event, refusal });
+        outcomes[slotOf.get(event)!] = refusal ? { refused: refusal.message } : result.inserted.has(identity) ? 'inserted' : 'duplicate';
+      }
+      this.publish(result.counters);
+      counters.push(...result.counters);
+    });
+    // Served and acknowledged, yet refused by the ledger (a counter at its cap): kept for the operator, never lost.
+    if (refused.length > 0) await this.spool.keepAside(`stream-${Date.now()}.jsonl`, refused);
+    return { outcomes, counters };
+  }
+
+  private publishTotals(counters: CounterTotal[]): void {
+    for (const listener of this.totalsListeners) {
+      try {
+        listener(counters);
+      } catch (error) {
+        this.logger.error(`totals listener failed: ${(error as Error).message}`);
+      }
+    }
   }
 
   /** Writes everything queued now and waits for every write in flight. */

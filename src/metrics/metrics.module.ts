@@ -1,12 +1,15 @@
 import { Global, Module } from '@nestjs/common';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { UsageModule } from '../metering/index.js';
 import { HttpMetricsMiddleware, HttpRequestDuration } from './http-metrics.middleware.js';
+import { IngestMetrics } from './ingest.metrics.js';
 import { MetricsController } from './metrics.controller.js';
 import { MetricsRegistry } from './metrics.registry.js';
 import { RefusalWindow } from './refusal-window.js';
 
 @Global()
 @Module({
+  imports: [UsageModule],
   controllers: [MetricsController],
   providers: [
     {
@@ -20,6 +23,7 @@ import { RefusalWindow } from './refusal-window.js';
     HttpRequestDuration,
     HttpMetricsMiddleware,
     RefusalWindow,
+    IngestMetrics,
   ],
   exports: [MetricsRegistry, HttpRequestDuration, HttpMetricsMiddleware, RefusalWindow],
 })
