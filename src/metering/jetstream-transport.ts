@@ -33,8 +33,8 @@ export interface StreamStatus {
   pending: number | null;
   /** Delivered, not yet acknowledged (being written, or waiting for the database). */
   ackPending: number | null;
-  /** Messages the consumer got again (an instance died, or the database was away). */
-  redelivered: number | null;
+  /** Messages this instance's consumer was given again since it started (an instance died, the database was away). */
+  redelivered: number;
   /** Events this instance sent the direct way because NATS did not take them. */
   fallbacks: number;
   /** Streamed events the ledger refused on their own (kept aside, acknowledged). */
@@ -108,6 +108,7 @@ export class JetStreamTransport {
   private stopped = false;
   private fallbacks = 0;
   private refusedCount = 0;
+  private redeliveredCount = 0;
   private buffer: JsMsg[] = [];
   private cancelScheduled: (() => void) | null = null;
   private readonly commits = new Set<Promise<void>>();
@@ -300,6 +301,7 @@ export class JetStreamTransport {
   private async pull(messages: ConsumerMessages): Promise<void> {
     try {
       for await (const message of messages) {
+        if (message.redelivered) this.redeliveredCount++;
         this.buffer.push(message);
         if (this.buffer.length >= MAX_BATCH) this.flushNow();
         else this.flushSoon();
@@ -404,15 +406,15 @@ export class JetStreamTransport {
 
   /** Consumer lag and redeliveries, read from the server (null while NATS is away). */
   async status(): Promise<StreamStatus> {
-    const base = { transport: 'jetstream' as const, connected: this.ready, fallbacks: this.fallbacks, refused: this.refusedCount };
+    const base = { transport: 'jetstream' as const, connected: this.ready, fallbacks: this.fallbacks, refused: this.refusedCount, redelivered: this.redeliveredCount };
     const connection = this.connection;
-    if (!this.ready || !connection) return { ...base, pending: null, ackPending: null, redelivered: null };
+    if (!this.ready || !connection) return { ...base, pending: null, ackPending: null };
     try {
       const manager = await connection.jetstreamManager({ timeout: 1_000 });
       const info = await manager.consumers.info(this.settings.stream, this.durable);
-      return { ...base, pending: info.num_pending, ackPending: info.num_ack_pending, redelivered: info.num_redelivered };
+      return { ...base, pending: info.num_pending, ackPending: info.num_ack_pending };
     } catch {
-      return { ...base, pending: null, ackPending: null, redelivered: null };
+      return { ...base, pending: null, ackPending: null };
     }
   }
 
