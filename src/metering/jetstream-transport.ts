@@ -234,11 +234,40 @@ export class JetStreamTransport {
     const jetstream = this.jetstream;
     if (!jetstream || !this.ready || !this.originHeaders) return Promise.reject(new Error('NATS is not connected'));
     const options = { msgID: streamMessageId(identity), headers: this.originHeaders, timeout: PUBLISH_TIMEOUT_MS };
-    return jetstream.publish(this.subject, JSON.stringify(event), options).then((ack) => {
-      if (ack.duplicate) return 'duplicate';
-      this.noteQueued(identity, event);
-      return 'accepted';
-    });
+    return jetstream.publish(this.subject, JSON.stringify(event), options).then(
+      (ack) => {
+        if (ack.duplicate) return 'duplicate';
+        this.noteQueued(identity, event);
+        return 'accepted';
+      },
+      (error: Error) => {
+        this.suspend();
+        throw error;
+      },
+    );
+  }
+
+  /**
+   * A publish got no ack (a hung server, a stream that lost its leader): stop trying — later requests take the
+   * direct path at once instead of each waiting for the publish timeout — until a probe of the stream answers.
+   */
+  private suspend(): void {
+    if (!this.ready || this.stopped) return;
+    this.ready = false;
+    this.logger.warn('JetStream did not acknowledge a publish: events take the direct path until the stream answers again');
+    const probe = async () => {
+      const connection = this.connection;
+      if (this.stopped || !connection || connection.isClosed()) return;
+      try {
+        const manager = await connection.jetstreamManager({ timeout: PUBLISH_TIMEOUT_MS });
+        await manager.streams.info(this.settings.stream);
+        this.ready = true;
+        this.logger.log('JetStream answers again: events go through the stream');
+      } catch {
+        setTimeout(() => void probe(), RECONNECT_WAIT_MS * 2).unref();
+      }
+    };
+    setTimeout(() => void probe(), RECONNECT_WAIT_MS * 2).unref();
   }
 
   /** Called when the direct path took an event NATS did not. */
