@@ -43,7 +43,7 @@ describe('JetStreamTransport', () => {
   async function started(stream: string, commit: (events: LedgerEvent[]) => Promise<StreamedBatch>, onTotals: (counters: CounterTotal[]) => void = () => undefined) {
     const transport = new JetStreamTransport({ natsUrl: nats.url, stream, replicas: 1, duplicateWindowMs: 120_000 }, commit, onTotals);
     transports.push(transport);
-    transport.start();
+    await transport.start();
     const deadline = Date.now() + 10_000;
     while (!transport.available) {
       if (Date.now() > deadline) throw new Error('the transport did not connect');
@@ -137,7 +137,7 @@ describe('JetStreamTransport', () => {
     const transport = new JetStreamTransport({ natsUrl: own.url, stream: `T_${randomBytes(4).toString('hex')}`, replicas: 1, duplicateWindowMs: 120_000 }, async (events) => inserted(events), () => undefined);
     transports.push(transport);
     try {
-      transport.start();
+      await transport.start();
       const until = async (condition: () => boolean) => {
         const deadline = Date.now() + 10_000;
         while (!condition()) {
@@ -165,7 +165,7 @@ describe('JetStreamTransport', () => {
     const transport = new JetStreamTransport({ natsUrl: own.url, stream: `T_${randomBytes(4).toString('hex')}`, replicas: 1, duplicateWindowMs: 120_000 }, async (events) => inserted(events), () => undefined);
     transports.push(transport);
     try {
-      transport.start();
+      await transport.start();
       const until = async (condition: () => boolean, timeoutMs = 10_000) => {
         const deadline = Date.now() + timeoutMs;
         while (!condition()) {
