@@ -174,7 +174,7 @@ describe('JetStreamTransport', () => {
         }
       };
       await until(() => transport.available);
-      own.freeze();
+      await own.freeze();
       const hung = event('h1');
       const started = Date.now();
       await expect(transport.publish(hung, eventIdentity(hung.customerId, hung.idempotencyKey))).rejects.toThrow();
