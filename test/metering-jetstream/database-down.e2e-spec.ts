@@ -7,9 +7,9 @@ import {
   ingestMetrics,
   instanceRegistry,
   type LedgerDatabase,
-  missingFromLedger,
   readiness,
   snapshotOf,
+  waitForLedger,
   streamName,
   unlimitedCustomer,
   waitForStreamDrained,
@@ -54,7 +54,7 @@ describe('JetStream ingest: Postgres down for 10 s under load', () => {
     let peakBacklog = 0;
     let peakRedelivered = 0;
     const readyStatuses = new Set<number>();
-    let statusesWhileDown = '';
+    let statusesWhileDown: string | undefined;
     try {
       await waitUntil(() => load.stats.acked.size >= 100, 30_000, () => `no load got through: ${describeStatuses(load.stats)}`);
       const before = new Map(load.stats.statuses);
@@ -77,17 +77,12 @@ describe('JetStream ingest: Postgres down for 10 s under load', () => {
     }
     const stats = load.stats;
 
-    await waitUntil(
-      async () => missingFromLedger(await snapshotOf(database, customerId), stats.acked).length === 0,
-      30_000,
-      () => 'the ledger did not catch up after the outage',
-      250,
-    );
+    await waitForLedger(database, customerId, stats.acked, 30_000, 'the ledger did not catch up after the outage');
     await waitForStreamDrained(instance, 15_000);
     const ledger = await snapshotOf(database, customerId);
     const metrics = await ingestMetrics(instance);
     const summary =
-      `${stats.acked.size} acknowledged (${describeStatuses(stats)}), ${stats.ackedWhileFlag.size} while the database was down (${statusesWhileDown}); ` +
+      `${stats.acked.size} acknowledged (${describeStatuses(stats)}), ${stats.ackedWhileFlag.size} while the database was down (${statusesWhileDown ?? '?'}); ` +
       `peak backlog ${peakBacklog}, peak redelivered ${peakRedelivered}, /health/ready ${[...readyStatuses].join('/')} meanwhile; ` +
       `ledger ${ledger.eventCount} events, counters ${ledger.counterSum}`;
     if (process.env.DURABILITY_VERBOSE) process.stderr.write(`${summary}\n`);

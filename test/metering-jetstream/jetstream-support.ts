@@ -37,16 +37,14 @@ export async function createLedgerDatabase(): Promise<LedgerDatabase> {
     return { url: database.databaseUrl!, schema: database.schema, query: database.query, dispose: () => database.dispose() };
   }
   const cluster = await createPrivatePostgres(await freePort());
-  let client: pg.Client | null = null;
+  const connected = new pg.Client({ connectionString: cluster.url });
   try {
     await cluster.start();
-    client = new pg.Client({ connectionString: cluster.url });
-    await client.connect();
+    await connected.connect();
   } catch (error) {
     await cluster.drop().catch(() => undefined);
     throw error;
   }
-  const connected = client;
   return {
     url: cluster.url,
     schema: null,
@@ -180,6 +178,17 @@ export async function waitForStreamDrained(instance: Instance, timeoutMs: number
 /** Acknowledged keys not (yet) in the ledger. */
 export function missingFromLedger(snapshot: LedgerSnapshot, acked: Iterable<string>): string[] {
   return [...acked].filter((key) => !snapshot.keys.has(`idem:${key}`));
+}
+
+/** Waits until every acknowledged key is in the ledger; on timeout says how many are not. */
+export async function waitForLedger(database: LedgerDatabase, customerId: string, acked: Set<string>, timeoutMs: number, what: string): Promise<void> {
+  let missing: string[] = [];
+  await waitUntil(
+    async () => (missing = missingFromLedger(await snapshotOf(database, customerId), acked)).length === 0,
+    timeoutMs,
+    () => `${what}: ${missing.length} of ${acked.size} acknowledged events missing from the ledger (${missing.slice(0, 3).join(', ')})`,
+    250,
+  );
 }
 
 export function snapshotOf(database: LedgerDatabase, customerId: string): Promise<LedgerSnapshot> {

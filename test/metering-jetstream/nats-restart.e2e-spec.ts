@@ -8,9 +8,9 @@ import {
   type Instance,
   type LedgerDatabase,
   mergeStats,
-  missingFromLedger,
   readiness,
   snapshotOf,
+  waitForLedger,
   streamName,
   unlimitedCustomer,
   waitForStreamDrained,
@@ -27,7 +27,8 @@ const CONCURRENCY = 8;
 const OUTAGE_MS = 4_000;
 
 const connectedGauge = async (instance: Instance) => (await ingestMetrics(instance)).get('tollgate_ingest_jetstream_connected');
-const fallbacks = async (instances: Instance[]) => (await Promise.all(instances.map(ingestMetrics))).reduce((sum, m) => sum + (m.get('tollgate_ingest_stream_fallbacks') ?? 0), 0);
+const fallbacks = async (instances: Instance[]) =>
+  (await Promise.all(instances.map(ingestMetrics))).reduce((sum, figures) => sum + (figures.get('tollgate_ingest_stream_fallbacks') ?? 0), 0);
 
 describe('JetStream ingest: NATS restarted under load', () => {
   let nats: PrivateNats;
@@ -56,10 +57,14 @@ describe('JetStream ingest: NATS restarted under load', () => {
     const loads = instances.map((instance) =>
       startLoad({ url: `${instance.url}/v1/basic/echo`, apiKey: secret, concurrency: CONCURRENCY, whileFlag: () => natsDown }),
     );
-    let fallbacksAtReturn = 0;
-    let reconnectMs = 0;
+    let fallbacksAtReturn: number | undefined;
+    let reconnectMs: number | undefined;
     try {
-      await waitUntil(() => loads.every((load) => load.stats.acked.size >= 100), 30_000, () => `no load got through: ${loads.map((l) => describeStatuses(l.stats)).join(' | ')}`);
+      await waitUntil(
+        () => loads.every((load) => load.stats.acked.size >= 100),
+        30_000,
+        () => `no load got through: ${loads.map((load) => describeStatuses(load.stats)).join(' | ')}`,
+      );
       expect(await fallbacks(instances)).toBe(0);
 
       await nats.kill();
@@ -103,12 +108,7 @@ describe('JetStream ingest: NATS restarted under load', () => {
     const stats = mergeStats(loads.map((load) => load.stats));
 
     // Messages delivered before the kill and never acknowledged come back after their ack_wait.
-    await waitUntil(
-      async () => missingFromLedger(await snapshotOf(database, customerId), stats.acked).length === 0,
-      30_000,
-      () => 'the ledger did not catch up after the restart',
-      250,
-    );
+    await waitForLedger(database, customerId, stats.acked, 30_000, 'the ledger did not catch up after the restart');
     for (const instance of instances) await waitForStreamDrained(instance, 20_000);
     const ledger = await snapshotOf(database, customerId);
     const summary =

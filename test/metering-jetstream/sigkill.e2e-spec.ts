@@ -11,6 +11,7 @@ import {
   mergeStats,
   missingFromLedger,
   snapshotOf,
+  waitForLedger,
   streamName,
   unlimitedCustomer,
   waitForStreamDrained,
@@ -51,7 +52,9 @@ describe('JetStream ingest: SIGKILL of an instance mid-load', () => {
     const { customerId, secret } = await unlimitedCustomer(victim.url);
     const spools = watchSpools(() => [victim.dataDir, survivor.dataDir]);
 
-    const loads = [victim, survivor].map((instance) => startLoad({ url: `${instance.url}/v1/basic/echo`, apiKey: secret, concurrency: CONCURRENCY, errorPauseMs: 200 }));
+    const loads = [victim, survivor].map((instance) =>
+      startLoad({ url: `${instance.url}/v1/basic/echo`, apiKey: secret, concurrency: CONCURRENCY, errorPauseMs: 200 }),
+    );
     await waitUntil(
       () => loads.every((load) => load.stats.acked.size >= 100),
       30_000,
@@ -72,12 +75,7 @@ describe('JetStream ingest: SIGKILL of an instance mid-load', () => {
     await waitUntil(async () => (await ingestStatus(survivor)).pending === 0, 10_000, () => 'the survivor did not take the backlog');
     const held = missingFromLedger(await snapshotOf(database, customerId), stats.acked);
     const heldStatus = await ingestStatus(survivor);
-    await waitUntil(
-      async () => missingFromLedger(await snapshotOf(database, customerId), stats.acked).length === 0,
-      ACK_WAIT_MS + 15_000,
-      () => `acknowledged events never reached the ledger: ${held.length} held at the kill`,
-      200,
-    );
+    await waitForLedger(database, customerId, stats.acked, ACK_WAIT_MS + 15_000, `after the kill (${held.length} held by the victim)`);
     const caughtUpAt = Date.now();
     await waitForStreamDrained(survivor, 15_000);
 
@@ -89,10 +87,10 @@ describe('JetStream ingest: SIGKILL of an instance mid-load', () => {
     if (process.env.DURABILITY_VERBOSE) process.stderr.write(`${summary}\n`);
     try {
       // Redelivery was needed: acknowledged events were missing with nothing left undelivered, and came in only
-      // once their ack_wait (counted from their delivery to the victim, during its freeze) had run out.
+      // once their ack_wait (10 s from their delivery to the victim) had run out, not in a commit's milliseconds.
       expect(held.length).toBeGreaterThan(0);
       expect(heldStatus.ackPending).toBeGreaterThan(0);
-      expect(caughtUpAt - killedAt).toBeGreaterThanOrEqual(ACK_WAIT_MS - FREEZE_MS - 1_000);
+      expect(caughtUpAt - killedAt).toBeGreaterThanOrEqual(ACK_WAIT_MS / 2);
       expectLedgerHonours(ledger, stats);
       expect(ledger.ledgerSum).toBe(ledger.eventCount);
       // Every event went through the stream: none took the direct path, none waited in a spool.
