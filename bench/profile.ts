@@ -1,8 +1,10 @@
 // CPU profile of the bench server under load of one endpoint (compiled: dist/bench/profile.js):
 //   REDIS_URL=redis://127.0.0.1:6379 node dist/bench/profile.js [path=/v1/basic/limited] [seconds=20]
+//   node dist/bench/profile.js ingest:100 [seconds]   (POST /v1/events, 100 new events per request)
 // Same isolation as `npm run bench` (fresh schema / prefix, removed afterwards); the server writes its
 // .cpuprofile into a temp dir on exit, and bench/profile-summary.ts prints where the time went.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +20,19 @@ const settings = readSettings();
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-profile-'));
 process.env.BENCH_CPU_PROFILE = dir;
 
+// `ingest:<n>`: POST /v1/events with n events of never-sent keys per request, under the admin token.
+const ingestSize = /^ingest:(\d+)$/.exec(path)?.[1];
+const adminToken = randomBytes(24).toString('base64url');
+const ingestCustomer = `cus_profile_${randomBytes(4).toString('hex')}`;
+let batch = 0;
+const ingestBody = () => {
+  const prefix = `p${++batch}`;
+  const events = Array.from({ length: Number(ingestSize) }, (_, i) => ({ customerId: ingestCustomer, meter: 'api_calls', quantity: 1, idempotencyKey: `${prefix}-${i}` }));
+  return JSON.stringify({ events });
+};
+const target = ingestSize ? '/v1/events' : path;
+const request = ingestSize ? { method: 'POST' as const, body: ingestBody } : {};
+
 const isolation = await isolate();
 /** Monotonic µs (the clock of the profile's timestamps) when the measured load started and ended. */
 let loadStart: number | undefined;
@@ -28,13 +43,13 @@ const guard = setTimeout(() => {
   process.exit(1);
 }, (seconds + 120) * 1000);
 try {
-  const server = await startServer(isolation.env);
+  const server = await startServer(ingestSize ? { ...isolation.env, BENCH_ADMIN_TOKEN: adminToken, BENCH_INGEST_CUSTOMER_ID: ingestCustomer } : isolation.env);
   try {
-    const headers = { 'x-api-key': server.apiKey };
+    const headers: Record<string, string> = ingestSize ? { authorization: `Bearer ${adminToken}` } : { 'x-api-key': server.apiKey };
     const options = { connections: settings.connections, pipelining: 1, durationSeconds: 3 };
-    await runLoad(`${server.url}${path}`, headers, options); // warm-up: JIT, key cache, pools
+    await runLoad(`${server.url}${target}`, headers, options, request); // warm-up: JIT, key cache, pools
     loadStart = now();
-    const run = await runLoad(`${server.url}${path}`, headers, { ...options, durationSeconds: seconds });
+    const run = await runLoad(`${server.url}${target}`, headers, { ...options, durationSeconds: seconds }, request);
     loadEnd = now();
     process.stderr.write(`${path}: ${run.reqPerSec.toFixed(0)} req/s, ${run.errors} errors, ${run.non2xx} non-2xx over ${seconds} s\n`);
   } finally {

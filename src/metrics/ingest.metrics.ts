@@ -34,7 +34,7 @@ export class IngestMetrics {
     );
     gauge('tollgate_ingest_stream_pending', 'Usage events in the stream not yet delivered to the ledger consumer (its lag)', figure('pending'));
     gauge('tollgate_ingest_stream_ack_pending', 'Usage events delivered and not yet committed to the ledger', figure('ackPending'));
-    gauge('tollgate_ingest_stream_redelivered', 'Usage events the consumer was given again (an instance died, the database was away)', figure('redelivered'));
+    gauge('tollgate_ingest_stream_redelivered', 'Usage events this instance\'s consumer was given again since it started (an instance died, the database was away)', figure('redelivered'));
     gauge('tollgate_ingest_stream_fallbacks', 'Usage events this instance sent the direct way because NATS did not take them', figure('fallbacks'));
     gauge('tollgate_ingest_stream_refused', 'Streamed usage events the ledger refused on their own (kept aside)', figure('refused'));
   }

@@ -15,6 +15,9 @@ export interface PrivateNats {
   kill(): Promise<void>;
   /** After kill(): the server again on the same port and store (clients reconnect, streams are still there). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections stay open but nothing answers (a hung server). */
+  freeze(): void;
+  thaw(): void;
   /** Stops the server and removes its store. */
   stop(): Promise<void>;
 }
@@ -61,6 +64,7 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   await waitForServer(port, server.output);
   const kill = async () => {
     if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+    server.child.kill('SIGCONT');
     server.child.kill('SIGKILL');
     await server.exited;
   };
@@ -71,6 +75,8 @@ export async function startPrivateNats(): Promise<PrivateNats> {
       server = spawnNats(port, storeDir);
       await waitForServer(port, server.output);
     },
+    freeze: () => server.child.kill('SIGSTOP'),
+    thaw: () => server.child.kill('SIGCONT'),
     stop: async () => {
       await kill();
       rmSync(storeDir, { recursive: true, force: true });
