@@ -80,9 +80,11 @@ describe('JetStream ingest: SIGKILL of an instance mid-load', () => {
     await waitForStreamDrained(survivor, 15_000);
 
     const ledger = await snapshotOf(database, customerId);
+    const survivorMetrics = await ingestMetrics(survivor);
+    const redelivered = survivorMetrics.get('tollgate_ingest_stream_redelivered') ?? 0;
     const summary =
       `${stats.acked.size} acknowledged (${describeStatuses(stats)}), ${inFlightAtKill} in flight to the victim at the kill; ` +
-      `${held.length} acknowledged events held by the victim (ack pending ${heldStatus.ackPending}), in the ledger ${caughtUpAt - killedAt} ms after the kill; ` +
+      `${held.length} acknowledged events held by the victim (ack pending ${heldStatus.ackPending}), in the ledger ${caughtUpAt - killedAt} ms after the kill, ${redelivered} redelivered to the survivor; ` +
       `ledger ${ledger.eventCount} events, counters ${ledger.counterSum}`;
     if (process.env.DURABILITY_VERBOSE) process.stderr.write(`${summary}\n`);
     try {
@@ -91,10 +93,12 @@ describe('JetStream ingest: SIGKILL of an instance mid-load', () => {
       expect(held.length).toBeGreaterThan(0);
       expect(heldStatus.ackPending).toBeGreaterThan(0);
       expect(caughtUpAt - killedAt).toBeGreaterThanOrEqual(ACK_WAIT_MS / 2);
+      // The survivor says so: it was given the victim's messages again.
+      expect(redelivered).toBeGreaterThan(0);
       expectLedgerHonours(ledger, stats);
       expect(ledger.ledgerSum).toBe(ledger.eventCount);
       // Every event went through the stream: none took the direct path, none waited in a spool.
-      expect((await ingestMetrics(survivor)).get('tollgate_ingest_stream_fallbacks')).toBe(0);
+      expect(survivorMetrics.get('tollgate_ingest_stream_fallbacks')).toBe(0);
       expect(await spools.stop()).toEqual([]);
     } catch (error) {
       if (!process.env.DURABILITY_VERBOSE) process.stderr.write(`${summary}\n`);
