@@ -207,6 +207,8 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   private enqueue(event: LedgerEvent, waiter: Waiter, slot: number): void {
     const pending: Pending = { event, identity: eventIdentity(event.customerId, event.idempotencyKey), waiter, slot };
     if (this.stream?.available) return this.publishToStream(this.stream, pending);
+    // NATS away (not yet connected, or disconnected): a fallback too, not only a publish that failed.
+    this.stream?.noteFallback();
     this.enqueueDirect(pending);
   }
 
