@@ -2,13 +2,19 @@
 //   REDIS_URL=redis://127.0.0.1:6379 node dist/bench/profile.js [path=/v1/basic/limited] [seconds=20]
 // Same isolation as `npm run bench` (fresh schema / prefix, removed afterwards); the server writes its
 // .cpuprofile into a temp dir on exit, and bench/profile-summary.ts prints where the time went.
+// Path /v1/events: POST batches of 100 new events (admin token). BENCH_PROFILE_TRANSPORT=jetstream: the server's
+// jetstream app takes the load (as in the ingest-transport scenarios), and the measured span ends once its stream
+// is empty, so the consumer's ledger writes are in the profile.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventsBody, jetstreamApp } from './support/ingest-transport.js';
 import { isolate } from './support/isolation.js';
 import { runLoad } from './support/load.js';
 import { startServer } from './support/server-process.js';
+import { JETSTREAM_ENV } from './support/protocol.js';
 import { readSettings } from './support/settings.js';
 
 const [path = '/v1/basic/limited', secondsArg = '20'] = process.argv.slice(2);
@@ -18,7 +24,13 @@ const settings = readSettings();
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-profile-'));
 process.env.BENCH_CPU_PROFILE = dir;
 
-const isolation = await isolate();
+const transport = process.env.BENCH_PROFILE_TRANSPORT ?? 'direct';
+if (transport !== 'direct' && transport !== 'jetstream') throw new Error('BENCH_PROFILE_TRANSPORT must be direct or jetstream');
+const adminToken = randomBytes(24).toString('base64url');
+const customerId = `cus_bench_profile_${randomBytes(4).toString('hex')}`;
+const serverEnv = { BENCH_ADMIN_TOKEN: adminToken, BENCH_INGEST_CUSTOMER_ID: customerId, ...(transport === 'jetstream' && { [JETSTREAM_ENV]: '1' }) };
+
+const isolation = await isolate({ ...process.env, ...serverEnv });
 /** Monotonic µs (the clock of the profile's timestamps) when the measured load started and ended. */
 let loadStart: number | undefined;
 let loadEnd: number | undefined;
@@ -28,15 +40,22 @@ const guard = setTimeout(() => {
   process.exit(1);
 }, (seconds + 120) * 1000);
 try {
-  const server = await startServer(isolation.env);
+  const server = await startServer({ ...isolation.env, ...serverEnv });
   try {
-    const headers = { 'x-api-key': server.apiKey };
+    const jetstream = transport === 'jetstream' ? jetstreamApp(server) : null;
+    const batch = path === '/v1/events';
+    const headers: Record<string, string> = batch ? { authorization: `Bearer ${adminToken}` } : { 'x-api-key': jetstream?.apiKey ?? server.apiKey };
+    const request = batch ? { method: 'POST' as const, body: eventsBody(customerId, 100) } : {};
+    const url = `${jetstream?.base ?? server.url}${path}`;
     const options = { connections: settings.connections, pipelining: 1, durationSeconds: 3 };
-    await runLoad(`${server.url}${path}`, headers, options); // warm-up: JIT, key cache, pools
+    await runLoad(url, headers, options, request); // warm-up: JIT, key cache, pools
+    await jetstream?.settle();
     loadStart = now();
-    const run = await runLoad(`${server.url}${path}`, headers, { ...options, durationSeconds: seconds });
+    const run = await runLoad(url, headers, { ...options, durationSeconds: seconds }, request);
+    const settled = await jetstream?.settle();
     loadEnd = now();
-    process.stderr.write(`${path}: ${run.reqPerSec.toFixed(0)} req/s, ${run.errors} errors, ${run.non2xx} non-2xx over ${seconds} s\n`);
+    if (settled !== undefined) process.stderr.write(`the stream was empty ${settled.toFixed(0)} ms after the load\n`);
+    process.stderr.write(`${path}: ${run.reqPerSec.toFixed(0)} req/s, ${run.errors} errors, ${run.non2xx} non-2xx over ${seconds} s ${JSON.stringify(run.statusCodes)}\n`);
   } finally {
     await server.stop();
   }
