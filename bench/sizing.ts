@@ -100,7 +100,7 @@ async function quiesce(admin: pg.Client, schema: string, settle?: () => Promise<
   }
 }
 
-async function run(load: Load, meter: Meter, admin: pg.Client, schema: string, seconds: number): Promise<Figures & { errors: number; answered: number; events: number }> {
+async function run(load: Load, meter: Meter, admin: pg.Client, schema: string, seconds: number): Promise<Figures & { errors: number; problem: string | null; answered: number; events: number }> {
   const before: Snapshot = await meter.snapshot();
   const eventsBefore = await committedEvents(admin, schema);
   const result = await runLoad(load.url, load.headers, { connections: CONNECTIONS, pipelining: 1, durationSeconds: seconds }, load.request);
@@ -112,6 +112,11 @@ async function run(load: Load, meter: Meter, admin: pg.Client, schema: string, s
     answered,
     events,
     errors: result.errors + result.non2xx,
+    problem:
+      result.errors + result.non2xx === 0
+        ? null
+        : `${load.label}: ${result.errors} request errors (${result.timeouts} timeouts), ${result.non2xx} non-2xx ${JSON.stringify(result.statusCodes)}` +
+          (result.errorSamples.length > 0 ? `; e.g. ${result.errorSamples.slice(0, 2).join(' | ')}` : ''),
     answeredPerSecond: answered / result.seconds,
     committedPerSecond: events / (result.seconds + settleMs / 1000),
     p99Ms: result.p99Ms,
@@ -192,10 +197,12 @@ async function main(): Promise<number> {
     const schema = isolation.env.BENCH_DATABASE_SCHEMA;
     let answered = 0;
     let failures = 0;
+    const problems: string[] = [];
     for (const load of loads) {
       const warm = await run(load, meter, admin, schema, WARMUP_SECONDS);
       answered += warm.answered;
       failures += warm.errors;
+      if (warm.problem) problems.push(`warm-up ${warm.problem}`);
       log(`  warm-up  ${load.label.padEnd(32)} ${fixed(warm.answeredPerSecond, 0)} events/s`);
     }
     const figures = new Map<Load, Figures[]>(loads.map((load) => [load, []]));
@@ -204,6 +211,7 @@ async function main(): Promise<number> {
         const figure = await run(load, meter, admin, schema, SECONDS);
         answered += figure.answered;
         failures += figure.errors;
+        if (figure.problem) problems.push(`round ${round} ${figure.problem}`);
         figures.get(load)!.push(figure);
         log(
           `  round ${round}/${ROUNDS} ${load.label.padEnd(32)} ${fixed(figure.answeredPerSecond, 0).padStart(6)} events/s answered, ` +
@@ -274,7 +282,7 @@ async function main(): Promise<number> {
       `ledger check: ${ledger} event rows, counters ${counted}, ${answered} events answered within the runs' time ` +
         (consistent ? '— consistent (rows = counters ≥ answered)' : '— INCONSISTENT'),
     );
-    if (failures > 0) out(`FAILED: ${failures} requests errored or got non-2xx responses`);
+    if (failures > 0) out(`FAILED: ${failures} requests errored or got non-2xx responses:\n  ${problems.join('\n  ')}`);
     return failures === 0 && consistent ? 0 : 1;
   } finally {
     await server?.stop();

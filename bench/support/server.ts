@@ -21,12 +21,12 @@ import {
   ApiKeysService,
   CustomersService,
   Metered,
-  UsageIngestor,
   MeteringModule,
   Tier,
   TierGuard,
   TOLLGATE_GUARDS,
   TollgateConfig,
+  UsageIngestor,
   parseTierCatalog,
 } from '../../src/index.js';
 import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
