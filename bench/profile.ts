@@ -1,10 +1,10 @@
 // CPU profile of the bench server under load of one endpoint (compiled: dist/bench/profile.js):
 //   REDIS_URL=redis://127.0.0.1:6379 node dist/bench/profile.js [path=/v1/basic/limited] [seconds=20]
+//   node dist/bench/profile.js ingest:100 [seconds]   (POST /v1/events, 100 new events per request)
 // Same isolation as `npm run bench` (fresh schema / prefix, removed afterwards); the server writes its
 // .cpuprofile into a temp dir on exit, and bench/profile-summary.ts prints where the time went.
-// Path /v1/events: POST batches of 100 new events (admin token). BENCH_PROFILE_TRANSPORT=jetstream: the server's
-// jetstream app takes the load (as in the ingest-transport scenarios), and the measured span ends once its stream
-// is empty, so the consumer's ledger writes are in the profile.
+// BENCH_PROFILE_TRANSPORT=jetstream: the server's jetstream app takes the load (as in the ingest-transport scenarios),
+// and the measured span ends once its stream is empty, so the consumer's ledger writes are in the profile.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
@@ -24,11 +24,18 @@ const settings = readSettings();
 const dir = mkdtempSync(join(tmpdir(), 'tollgate-profile-'));
 process.env.BENCH_CPU_PROFILE = dir;
 
+// `ingest:<n>`: POST /v1/events with n events of never-sent keys per request, under the admin token.
+const ingestSize = /^ingest:(\d+)$/.exec(path)?.[1];
+const adminToken = randomBytes(24).toString('base64url');
+const ingestCustomer = `cus_profile_${randomBytes(4).toString('hex')}`;
+const target = ingestSize ? '/v1/events' : path;
+const request = ingestSize ? { method: 'POST' as const, body: eventsBody(ingestCustomer, Number(ingestSize)) } : {};
 const transport = process.env.BENCH_PROFILE_TRANSPORT ?? 'direct';
 if (transport !== 'direct' && transport !== 'jetstream') throw new Error('BENCH_PROFILE_TRANSPORT must be direct or jetstream');
-const adminToken = randomBytes(24).toString('base64url');
-const customerId = `cus_bench_profile_${randomBytes(4).toString('hex')}`;
-const serverEnv = { BENCH_ADMIN_TOKEN: adminToken, BENCH_INGEST_CUSTOMER_ID: customerId, ...(transport === 'jetstream' && { [JETSTREAM_ENV]: '1' }) };
+const serverEnv: Record<string, string> = {
+  ...(ingestSize && { BENCH_ADMIN_TOKEN: adminToken, BENCH_INGEST_CUSTOMER_ID: ingestCustomer }),
+  ...(transport === 'jetstream' && { [JETSTREAM_ENV]: '1' }),
+};
 
 const isolation = await isolate({ ...process.env, ...serverEnv });
 /** Monotonic µs (the clock of the profile's timestamps) when the measured load started and ended. */
@@ -43,10 +50,8 @@ try {
   const server = await startServer({ ...isolation.env, ...serverEnv });
   try {
     const jetstream = transport === 'jetstream' ? jetstreamApp(server) : null;
-    const batch = path === '/v1/events';
-    const headers: Record<string, string> = batch ? { authorization: `Bearer ${adminToken}` } : { 'x-api-key': jetstream?.apiKey ?? server.apiKey };
-    const request = batch ? { method: 'POST' as const, body: eventsBody(customerId, 100) } : {};
-    const url = `${jetstream?.base ?? server.url}${path}`;
+    const headers: Record<string, string> = ingestSize ? { authorization: `Bearer ${adminToken}` } : { 'x-api-key': jetstream?.apiKey ?? server.apiKey };
+    const url = `${jetstream?.base ?? server.url}${target}`;
     const options = { connections: settings.connections, pipelining: 1, durationSeconds: 3 };
     await runLoad(url, headers, options, request); // warm-up: JIT, key cache, pools
     await jetstream?.settle();

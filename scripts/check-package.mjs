@@ -108,7 +108,7 @@ writeFileSync(
 );
 await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
 log('installed the tarball and the declared peers');
-const absent = ['pg', 'ioredis', 'stripe', 'nodemailer', '@nestjs/swagger', '@nestjs/terminus'].filter((name) => existsSync(join(app, 'node_modules', name)));
+const absent = ['pg', 'ioredis', 'nats', 'stripe', 'nodemailer', '@nestjs/swagger', '@nestjs/terminus'].filter((name) => existsSync(join(app, 'node_modules', name)));
 if (absent.length > 0) fail(`packages the app did not declare were installed: ${absent.join(', ')}`);
 
 // The client's types through the package's `exports` (`types` condition): a typed call compiles, a wrong one does not.

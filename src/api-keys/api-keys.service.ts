@@ -1,7 +1,7 @@
 import { BadRequestException, ConflictException, ForbiddenException, Inject, Injectable, NotFoundException } from '@nestjs/common';
 import { EventEmitter2, OnEvent } from '@nestjs/event-emitter';
 import { type EntityManager, IsNull, type Repository } from 'typeorm';
-import { ConstantTimeComparator, validationFailed } from '../common/index.js';
+import { ConstantTimeComparator, KeyedSerializer, validationFailed } from '../common/index.js';
 import { isDatabaseUnavailable } from '../common/index.js';
 import { newId } from '../common/index.js';
 import { parseRatePolicy, type RatePolicy, TollgateConfig } from '../config/index.js';
@@ -89,6 +89,12 @@ export const KEY_PAGE_MAX = 200;
 export class ApiKeysService {
   /** Concurrent first requests with one key share one database lookup. */
   private readonly inFlight = new Map<string, Promise<Authentication>>();
+  /**
+   * Key changes of one customer wait here, in memory, for their turn — not in the database lock holding a pool
+   * connection each: a burst from one tenant would otherwise take every connection (and time out others' requests).
+   * The advisory lock still orders them across instances.
+   */
+  private readonly keyChangesInTurn = new KeyedSerializer();
 
   constructor(
     @InjectTollgateRepository(ApiKeyEntity) private readonly keys: Repository<ApiKeyEntity>,
@@ -118,7 +124,7 @@ export class ApiKeysService {
     assertHeld(grantor, scopes, expiresAt);
     const requested = checkedControls(input.controls ?? {});
     const controls = grantor.kind === 'operator' ? operatorControls(requested) : await this.holderControls(customerId, grantor, requested);
-    const issued = await this.keys.manager.transaction(async (manager) => {
+    const issued = await this.keyChangesInTurn.run(customerId, () => this.keys.manager.transaction(async (manager) => {
       await lockKeysOf(manager, customerId);
       const active = await countActiveKeys(manager, customerId);
       if (active >= this.config.maxKeysPerCustomer) {
@@ -129,7 +135,7 @@ export class ApiKeysService {
         });
       }
       return this.insert(manager, customerId, { name: input.name ?? 'default', mode: input.mode ?? 'live', scopes, expiresAt, ...controls });
-    });
+    }));
     return { key: toApiKeyView(issued.key), secret: issued.secret };
   }
 
@@ -185,7 +191,7 @@ export class ApiKeysService {
    * period, then expires. A key is rotated once (its replacement is rotated next), so rotation never adds keys.
    */
   async rotate(customerId: string, keyId: string, gracePeriodSeconds = DEFAULT_ROTATION_GRACE_SECONDS, grantor: KeyGrantor = OPERATOR_GRANTOR): Promise<IssuedKey> {
-    const { old, issued, oldExpiresAt } = await this.keys.manager.transaction(async (manager) => {
+    const { old, issued, oldExpiresAt } = await this.keyChangesInTurn.run(customerId, () => this.keys.manager.transaction(async (manager) => {
       await lockKeysOf(manager, customerId);
       const old = await manager.getRepository(ApiKeyEntity).findOneBy({ id: keyId, customerId });
       if (!old) throw keyNotFound(keyId);
@@ -215,7 +221,7 @@ export class ApiKeysService {
         { expiresAt: oldExpiresAt, replacedBy: issued.key.id, updatedAt: new Date(), ...(remaining === null ? {} : { usageRemaining: '0', usageRefillAmount: null, usageRefillInterval: null }) },
       );
       return { old, issued, oldExpiresAt };
-    });
+    }));
     await this.invalidation.publish({ hash: old.hash });
     this.events.emit(API_KEY_ROTATED, {
       customerId,

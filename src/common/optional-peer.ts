@@ -1,5 +1,5 @@
 /**
- * Drivers a host app may not need (pg, PGlite, ioredis, stripe, nodemailer) are optional peer dependencies: they
+ * Drivers a host app may not need (pg, PGlite, ioredis, nats, stripe, nodemailer) are optional peer dependencies: they
  * are imported only when the option that needs them is set, so an app without them still loads Tollgate.
  */
 export class MissingPackageError extends Error {

@@ -49,6 +49,12 @@ describe('environment validation', () => {
     [{ STRIPE_FINALIZATION_GRACE_MS: '260000000' }, ['STRIPE_FINALIZATION_GRACE_MS']],
     [{ TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS: '-5' }, ['TOLLGATE_PERIOD_CLOSE_SYNC_DELAY_MS']],
     [{ STRIPE_EVENT_DESTINATION_SECRET: 'secret' }, ['STRIPE_EVENT_DESTINATION_SECRET']],
+    [{ TOLLGATE_INGEST_TRANSPORT: 'kafka' }, ['TOLLGATE_INGEST_TRANSPORT']],
+    [{ TOLLGATE_INGEST_TRANSPORT: 'jetstream' }, ['NATS_URL']],
+    [{ TOLLGATE_INGEST_TRANSPORT: 'jetstream', NATS_URL: 'http://127.0.0.1:4222' }, ['NATS_URL']],
+    [{ TOLLGATE_NATS_STREAM: 'usage.events' }, ['TOLLGATE_NATS_STREAM']],
+    [{ TOLLGATE_NATS_REPLICAS: '7' }, ['TOLLGATE_NATS_REPLICAS']],
+    [{ TOLLGATE_NATS_DUPLICATE_WINDOW_MS: '10' }, ['TOLLGATE_NATS_DUPLICATE_WINDOW_MS']],
   ])('rejects %j naming %j', (env, fields) => {
     expect(fieldsRejected(env)).toEqual(fields);
   });
@@ -151,6 +157,17 @@ describe('environment validation', () => {
     );
     expect(config.maxEventQuantity).toBe(5000);
     expect(config.maxCounterTotal).toBe(9_223_372_036_854_775_807n);
+  });
+
+  it('reads the JetStream transport settings (default: the direct path; stream TOLLGATE_USAGE, R1, a 2 min duplicate window)', () => {
+    const catalog = { catalog: { tiers: [], meters: [], upgradeUrl: '/' } };
+    const defaults = configFromEnvironment({}, catalog);
+    expect([defaults.ingestTransport, defaults.natsUrl, defaults.natsStream, defaults.natsReplicas, defaults.natsDuplicateWindowMs]).toEqual(['direct', null, 'TOLLGATE_USAGE', 1, 120_000]);
+    const config = configFromEnvironment(
+      { TOLLGATE_INGEST_TRANSPORT: 'jetstream', NATS_URL: 'nats://a:4222,nats://b:4222', TOLLGATE_NATS_STREAM: 'USAGE_EU', TOLLGATE_NATS_REPLICAS: '3', TOLLGATE_NATS_DUPLICATE_WINDOW_MS: '600000' },
+      catalog,
+    );
+    expect([config.ingestTransport, config.natsUrl, config.natsStream, config.natsReplicas, config.natsDuplicateWindowMs]).toEqual(['jetstream', 'nats://a:4222,nats://b:4222', 'USAGE_EU', 3, 600_000]);
   });
 
   it('turns demo off by default on real Postgres', () => {

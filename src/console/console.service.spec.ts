@@ -5,11 +5,19 @@ import { ConsoleService } from './console.service.js';
 type Ctor = ConstructorParameters<typeof ConsoleService>;
 
 /** A ConsoleService over stand-ins of the services it reads: the attention list is assembled from their answers. */
-function consoleWith(parts: { failed?: unknown[]; pending?: unknown[]; dead?: unknown[]; spooled?: number; rows?: unknown[]; webhookErrors?: StripeWebhookErrors }) {
+function consoleWith(parts: {
+  failed?: unknown[];
+  pending?: unknown[];
+  dead?: unknown[];
+  spooled?: number;
+  transport?: unknown;
+  rows?: unknown[];
+  webhookErrors?: StripeWebhookErrors;
+}) {
   const outbox = { unresolvedFailures: async () => parts.failed ?? [], recent: async () => parts.pending ?? [] };
   const reconciliation = { reconcile: async () => ({ rows: parts.rows ?? [], driftDetected: 0, failedPushes: [], warnings: [] }) };
   const notifications = { deadLetters: async () => parts.dead ?? [] };
-  const ingestor = { pendingSpoolFiles: async () => parts.spooled ?? 0 };
+  const ingestor = { pendingSpoolFiles: async () => parts.spooled ?? 0, transportStatus: async () => parts.transport ?? { transport: 'direct' } };
   const none = {} as never;
   return new ConsoleService(
     none as Ctor[0],
@@ -67,5 +75,14 @@ describe('ConsoleService.attention', () => {
     expect(items[3].detail).toContain('2 spool file(s)');
     // Only the refusal of the last 24 hours.
     expect(items[4].detail).toContain('invalid_signature');
+  });
+
+  it('says when JetStream is unreachable or events pile up in the stream, and nothing when it keeps up', async () => {
+    const jetstream = { transport: 'jetstream', connected: true, pending: 3, ackPending: 10, redelivered: 0, fallbacks: 0, refused: 0 };
+    expect(await consoleWith({ transport: jetstream }).attention(now)).toEqual([]);
+    const away = await consoleWith({ transport: { ...jetstream, connected: false, pending: null, ackPending: null } }).attention(now);
+    expect(away.map((item) => [item.kind, item.detail])).toEqual([['ingest', expect.stringContaining('unreachable')]]);
+    const behind = await consoleWith({ transport: { ...jetstream, pending: 25_000, ackPending: 2_000 } }).attention(now);
+    expect(behind.map((item) => [item.kind, item.detail])).toEqual([['ingest', expect.stringContaining('27000 usage events wait')]]);
   });
 });

@@ -10,11 +10,13 @@ import { TiersService } from '../tiers/index.js';
 
 /** The console lists at most this many customers (each one's usage report is read): a console, not an export. */
 export const CONSOLE_CUSTOMER_LIMIT = 1000;
+/** Events waiting in the JetStream stream past which the ledger is falling behind (a few seconds of heavy load). */
+const INGEST_LAG_ATTENTION = 10_000;
 /** A push still pending after this long needs a look (the sync runs hourly by default). */
 const STUCK_PUSH_MS = 2 * 3600_000;
 
 export interface AttentionItem {
-  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter' | 'spool' | 'webhook_error';
+  kind: 'failed_push' | 'stuck_push' | 'drift' | 'dead_letter' | 'spool' | 'ingest' | 'webhook_error';
   customerId: string;
   /** The meter (pushes, drift) or the notification kind (dead letters). */
   meter: string;
@@ -133,6 +135,13 @@ export class ConsoleService {
     // This instance's spool (events kept while the database was unreachable): replayed when it is back.
     const spooled = await this.ingestor.pendingSpoolFiles();
     if (spooled > 0) items.push({ kind: 'spool', customerId: '', meter: '', detail: `${spooled} spool file(s) of usage events wait for replay on this instance` });
+    // The JetStream transport: away (this instance meters the direct way), or events piling up ahead of the ledger.
+    const transport = await this.ingestor.transportStatus();
+    if (transport.transport === 'jetstream' && !transport.connected) {
+      items.push({ kind: 'ingest', customerId: '', meter: '', detail: 'NATS JetStream is unreachable from this instance: usage takes the direct path (database or spool)' });
+    } else if (transport.transport === 'jetstream' && (transport.pending ?? 0) + (transport.ackPending ?? 0) >= INGEST_LAG_ATTENTION) {
+      items.push({ kind: 'ingest', customerId: '', meter: '', detail: `${(transport.pending ?? 0) + (transport.ackPending ?? 0)} usage events wait in the stream for the ledger (is the database reachable?)` });
+    }
     for (const failure of this.webhookErrors.since(new Date(now.getTime() - 24 * 3600_000))) {
       items.push({ kind: 'webhook_error', customerId: '', meter: '', detail: `Stripe webhook refused at ${failure.at}: ${failure.error} (${failure.message})` });
     }

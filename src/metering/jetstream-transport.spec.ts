@@ -43,7 +43,7 @@ describe('JetStreamTransport', () => {
   async function started(stream: string, commit: (events: LedgerEvent[]) => Promise<StreamedBatch>, onTotals: (counters: CounterTotal[]) => void = () => undefined) {
     const transport = new JetStreamTransport({ natsUrl: nats.url, stream, replicas: 1, duplicateWindowMs: 120_000 }, commit, onTotals);
     transports.push(transport);
-    transport.start();
+    await transport.start();
     const deadline = Date.now() + 10_000;
     while (!transport.available) {
       if (Date.now() > deadline) throw new Error('the transport did not connect');
@@ -137,7 +137,7 @@ describe('JetStreamTransport', () => {
     const transport = new JetStreamTransport({ natsUrl: own.url, stream: `T_${randomBytes(4).toString('hex')}`, replicas: 1, duplicateWindowMs: 120_000 }, async (events) => inserted(events), () => undefined);
     transports.push(transport);
     try {
-      transport.start();
+      await transport.start();
       const until = async (condition: () => boolean) => {
         const deadline = Date.now() + 10_000;
         while (!condition()) {
@@ -155,6 +155,39 @@ describe('JetStreamTransport', () => {
       await until(() => transport.available);
       expect(await transport.publish(away, eventIdentity(away.customerId, away.idempotencyKey))).toBe('accepted');
     } finally {
+      await transport.stop();
+      await own.stop();
+    }
+  });
+
+  it('stops trying a stream that does not acknowledge (a hung server) after one timeout, and resumes once it answers', async () => {
+    const own = await startPrivateNats();
+    const transport = new JetStreamTransport({ natsUrl: own.url, stream: `T_${randomBytes(4).toString('hex')}`, replicas: 1, duplicateWindowMs: 120_000 }, async (events) => inserted(events), () => undefined);
+    transports.push(transport);
+    try {
+      await transport.start();
+      const until = async (condition: () => boolean, timeoutMs = 10_000) => {
+        const deadline = Date.now() + timeoutMs;
+        while (!condition()) {
+          if (Date.now() > deadline) throw new Error('timed out');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      await until(() => transport.available);
+      await own.freeze();
+      const hung = event('h1');
+      const started = Date.now();
+      await expect(transport.publish(hung, eventIdentity(hung.customerId, hung.idempotencyKey))).rejects.toThrow();
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+      // The next events do not wait for a timeout each: they are sent the direct way at once.
+      expect(transport.available).toBe(false);
+      const next = event('h2');
+      await expect(transport.publish(next, eventIdentity(next.customerId, next.idempotencyKey))).rejects.toThrow(/not connected/);
+      own.thaw();
+      await until(() => transport.available);
+      expect(await transport.publish(next, eventIdentity(next.customerId, next.idempotencyKey))).toBe('accepted');
+    } finally {
+      own.thaw();
       await transport.stop();
       await own.stop();
     }

@@ -138,8 +138,8 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
     }
   }
 
-  onApplicationBootstrap(): void {
-    this.stream?.start();
+  async onApplicationBootstrap(): Promise<void> {
+    await this.stream?.start();
     void this.replaySpool();
     this.replayTimer = setInterval(() => void this.replaySpool(), REPLAY_INTERVAL_MS);
     this.replayTimer.unref();

@@ -1,3 +1,7 @@
+import { jest } from '@jest/globals';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { TOLLGATE_CONNECTION } from '../../src/database/index.js';
 import { PortalSessionsService } from '../../src/portal/portal-sessions.service.js';
 import { AdminClient } from '../support/admin.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -189,11 +193,27 @@ describe('API keys: grants, rotation, caps and pages', () => {
   describe('cap on active keys', () => {
     it('stops a burst of key creation at 100 active keys (default), exactly, with a clear error', async () => {
       const holder = await customerWithScopedKey({ name: 'first' });
+      // The burst waits in memory for its turn, not in the database lock with a pool connection each: one tenant's
+      // burst must not take every connection (the rest of its requests, and other tenants', would time out: 503).
+      const manager = service.app.get<DataSource>(getDataSourceToken(TOLLGATE_CONNECTION)).manager;
+      let open = 0;
+      let mostOpen = 0;
+      const transaction = manager.transaction.bind(manager) as (work: (inner: unknown) => Promise<unknown>) => Promise<unknown>;
+      const watch = jest.spyOn(manager, 'transaction').mockImplementation((async (work: (inner: unknown) => Promise<unknown>) => {
+        mostOpen = Math.max(mostOpen, ++open);
+        try {
+          return await transaction(work);
+        } finally {
+          open--;
+        }
+      }) as never);
       // Through the admin API: /v1/me has its own rate limit (60/min), which would stop this burst first.
       const burst = await Promise.all(
         Array.from({ length: 150 }, (_, i) => admin.request('POST', `/v1/customers/${holder.customerId}/keys`, { name: `burst-${i}` })),
-      );
+      ).finally(() => watch.mockRestore());
+      expect(mostOpen).toBe(1);
       const statuses = burst.map((response) => response.status);
+      expect(burst.filter((response) => response.status !== 201 && response.status !== 409).map((response) => JSON.stringify(response.body))).toEqual([]);
       expect(statuses.filter((status) => status === 201)).toHaveLength(99);
       expect(statuses.filter((status) => status === 409)).toHaveLength(51);
       expect(burst.find((response) => response.status === 409)!.body).toMatchObject({ error: 'key_limit_reached', limit: 100 });

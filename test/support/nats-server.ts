@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,9 @@ export interface PrivateNats {
   kill(): Promise<void>;
   /** After kill(): the server again on the same port and store (clients reconnect, streams are still there). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: connections stay open but nothing answers (a hung server). Resolves once it is stopped. */
+  freeze(): Promise<void>;
+  thaw(): void;
   /** Stops the server and removes its store. */
   stop(): Promise<void>;
 }
@@ -61,6 +64,7 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   await waitForServer(port, server.output);
   const kill = async () => {
     if (server.child.exitCode !== null || server.child.signalCode !== null) return;
+    server.child.kill('SIGCONT');
     server.child.kill('SIGKILL');
     await server.exited;
   };
@@ -71,6 +75,16 @@ export async function startPrivateNats(): Promise<PrivateNats> {
       server = spawnNats(port, storeDir);
       await waitForServer(port, server.output);
     },
+    freeze: async () => {
+      server.child.kill('SIGSTOP');
+      // The signal is queued, not yet acted on: wait until the kernel shows the process stopped ("T").
+      for (let attempt = 0; attempt < 200; attempt++) {
+        if (/^\d+ \(.*\) T /.test(readFileSync(`/proc/${server.child.pid}/stat`, 'utf8'))) return;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      throw new Error('nats-server did not stop on SIGSTOP');
+    },
+    thaw: () => server.child.kill('SIGCONT'),
     stop: async () => {
       await kill();
       rmSync(storeDir, { recursive: true, force: true });
