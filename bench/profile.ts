@@ -3,14 +3,18 @@
 //   node dist/bench/profile.js ingest:100 [seconds]   (POST /v1/events, 100 new events per request)
 // Same isolation as `npm run bench` (fresh schema / prefix, removed afterwards); the server writes its
 // .cpuprofile into a temp dir on exit, and bench/profile-summary.ts prints where the time went.
+// BENCH_PROFILE_TRANSPORT=jetstream: the server's jetstream app takes the load (as in the ingest-transport scenarios),
+// and the measured span ends once its stream is empty, so the consumer's ledger writes are in the profile.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventsBody, jetstreamApp } from './support/ingest-transport.js';
 import { isolate } from './support/isolation.js';
 import { runLoad } from './support/load.js';
 import { startServer } from './support/server-process.js';
+import { JETSTREAM_ENV } from './support/protocol.js';
 import { readSettings } from './support/settings.js';
 
 const [path = '/v1/basic/limited', secondsArg = '20'] = process.argv.slice(2);
@@ -24,16 +28,16 @@ process.env.BENCH_CPU_PROFILE = dir;
 const ingestSize = /^ingest:(\d+)$/.exec(path)?.[1];
 const adminToken = randomBytes(24).toString('base64url');
 const ingestCustomer = `cus_profile_${randomBytes(4).toString('hex')}`;
-let batch = 0;
-const ingestBody = () => {
-  const prefix = `p${++batch}`;
-  const events = Array.from({ length: Number(ingestSize) }, (_, i) => ({ customerId: ingestCustomer, meter: 'api_calls', quantity: 1, idempotencyKey: `${prefix}-${i}` }));
-  return JSON.stringify({ events });
-};
 const target = ingestSize ? '/v1/events' : path;
-const request = ingestSize ? { method: 'POST' as const, body: ingestBody } : {};
+const request = ingestSize ? { method: 'POST' as const, body: eventsBody(ingestCustomer, Number(ingestSize)) } : {};
+const transport = process.env.BENCH_PROFILE_TRANSPORT ?? 'direct';
+if (transport !== 'direct' && transport !== 'jetstream') throw new Error('BENCH_PROFILE_TRANSPORT must be direct or jetstream');
+const serverEnv: Record<string, string> = {
+  ...(ingestSize && { BENCH_ADMIN_TOKEN: adminToken, BENCH_INGEST_CUSTOMER_ID: ingestCustomer }),
+  ...(transport === 'jetstream' && { [JETSTREAM_ENV]: '1' }),
+};
 
-const isolation = await isolate();
+const isolation = await isolate({ ...process.env, ...serverEnv });
 /** Monotonic µs (the clock of the profile's timestamps) when the measured load started and ended. */
 let loadStart: number | undefined;
 let loadEnd: number | undefined;
@@ -43,15 +47,20 @@ const guard = setTimeout(() => {
   process.exit(1);
 }, (seconds + 120) * 1000);
 try {
-  const server = await startServer(ingestSize ? { ...isolation.env, BENCH_ADMIN_TOKEN: adminToken, BENCH_INGEST_CUSTOMER_ID: ingestCustomer } : isolation.env);
+  const server = await startServer({ ...isolation.env, ...serverEnv });
   try {
-    const headers: Record<string, string> = ingestSize ? { authorization: `Bearer ${adminToken}` } : { 'x-api-key': server.apiKey };
+    const jetstream = transport === 'jetstream' ? jetstreamApp(server) : null;
+    const headers: Record<string, string> = ingestSize ? { authorization: `Bearer ${adminToken}` } : { 'x-api-key': jetstream?.apiKey ?? server.apiKey };
+    const url = `${jetstream?.base ?? server.url}${target}`;
     const options = { connections: settings.connections, pipelining: 1, durationSeconds: 3 };
-    await runLoad(`${server.url}${target}`, headers, options, request); // warm-up: JIT, key cache, pools
+    await runLoad(url, headers, options, request); // warm-up: JIT, key cache, pools
+    await jetstream?.settle();
     loadStart = now();
-    const run = await runLoad(`${server.url}${target}`, headers, { ...options, durationSeconds: seconds }, request);
+    const run = await runLoad(url, headers, { ...options, durationSeconds: seconds }, request);
+    const settled = await jetstream?.settle();
     loadEnd = now();
-    process.stderr.write(`${path}: ${run.reqPerSec.toFixed(0)} req/s, ${run.errors} errors, ${run.non2xx} non-2xx over ${seconds} s\n`);
+    if (settled !== undefined) process.stderr.write(`the stream was empty ${settled.toFixed(0)} ms after the load\n`);
+    process.stderr.write(`${path}: ${run.reqPerSec.toFixed(0)} req/s, ${run.errors} errors, ${run.non2xx} non-2xx over ${seconds} s ${JSON.stringify(run.statusCodes)}\n`);
   } finally {
     await server.stop();
   }

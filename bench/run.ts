@@ -85,11 +85,14 @@ function problemsOf(endpoint: Endpoint, runs: Measurement[]): string | null {
   );
 }
 
-/** One load run plus the server CPU time it cost per request. */
-type Run = Measurement & { serverCpuMicrosPerRequest: number };
+/** One load run plus the server CPU time it cost per request (and how long its settle step took, if it has one). */
+type Run = Measurement & { serverCpuMicrosPerRequest: number; settleMs?: number };
+
+/** Most a settle step may take before the run fails: the server is not keeping up, or is stuck. */
+const SETTLE_BUDGET_MS = 60_000;
 
 async function measure(server: BenchServer, endpoint: Endpoint, settings: BenchSettings, seconds: number, step: string): Promise<Run> {
-  watchdog.arm(seconds + 30, step);
+  watchdog.arm(seconds + 30 + (endpoint.settle ? SETTLE_BUDGET_MS / 1000 : 0), step);
   const cpuBefore = await server.cpuUsage();
   const load = await runLoad(
     `${endpoint.base ?? server.url}${endpoint.path}`,
@@ -97,12 +100,14 @@ async function measure(server: BenchServer, endpoint: Endpoint, settings: BenchS
     { connections: settings.connections, pipelining: settings.pipelining, durationSeconds: seconds },
     { method: endpoint.method, body: endpoint.body },
   );
+  const settleMs = endpoint.settle ? await endpoint.settle() : undefined;
   const cpu = (await server.cpuUsage()) - cpuBefore;
   watchdog.disarm();
-  const run = { ...load, serverCpuMicrosPerRequest: load.requests > 0 ? cpu / load.requests : Number.NaN };
+  const run = { ...load, serverCpuMicrosPerRequest: load.requests > 0 ? cpu / load.requests : Number.NaN, settleMs };
   log(
     `  ${step.padEnd(52)} ${fixed(run.reqPerSec, 0).padStart(6)} req/s  p50 ${fixed(run.p50Ms, 2)} ms  p99 ${fixed(run.p99Ms, 2)} ms  ` +
       `server CPU ${fixed(run.serverCpuMicrosPerRequest, 0)} µs/req` +
+      (settleMs === undefined ? '' : `  settled ${fixed(settleMs, 0)} ms after`) +
       (run.errors + run.non2xx > 0 ? `  (${run.errors} errors, ${run.non2xx} non-2xx)` : ''),
   );
   return run;
@@ -166,6 +171,7 @@ async function runScenario(scenario: Scenario, settings: BenchSettings): Promise
         p99Ms: median(runs.map((run) => run.p99Ms)),
         roundsReqPerSec: runs.map((run) => run.reqPerSec),
         serverCpuMicrosPerRequest: median(runs.map((run) => run.serverCpuMicrosPerRequest)),
+        settleMs: endpoint.settle ? median(runs.map((run) => run.settleMs ?? Number.NaN)) : undefined,
       };
     });
     const base = figures[0];
@@ -240,7 +246,8 @@ function report(outcomes: ScenarioOutcome[], settings: BenchSettings, startLoad:
       for (const result of results) {
         out(
           `${scenario.name}: ${result.endpoint.label}: req/s per round ${result.roundsReqPerSec.map((value) => fixed(value, 0)).join(', ')}; ` +
-            `server CPU ${fixed(result.serverCpuMicrosPerRequest, 0)} µs/req`,
+            `server CPU ${fixed(result.serverCpuMicrosPerRequest, 0)} µs/req` +
+            (result.settleMs === undefined ? '' : ` (settle step included: median ${fixed(result.settleMs, 0)} ms after the load)`),
         );
         const units = result.endpoint.unitsPerRequest;
         if (units) {

@@ -4,14 +4,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { SERVER_ENV } from './protocol.js';
+import { deleteStream, startPrivateNats } from './nats.js';
+import { JETSTREAM_ENV, SERVER_ENV } from './protocol.js';
 
-/** Resources of one bench server of its own: a fresh schema (or embedded data dir) and a Redis key prefix. */
+/**
+ * Resources of one bench server of its own: a fresh schema (or embedded data dir), a Redis key prefix and, when the
+ * scenario asks for the jetstream transport, a JetStream stream.
+ */
 export interface Isolation {
   /** "embedded PGlite" or "Postgres schema bench_…", and the Redis mode. */
   description: string;
   /** Added to the server's environment. */
   env: Record<string, string>;
+  /** The private nats-server's process id, when the isolation started one (its CPU is then the run's alone). */
+  natsPid?: number;
   dispose(): Promise<void>;
 }
 
@@ -43,12 +49,17 @@ async function deleteRedisKeys(url: string, prefix: string): Promise<void> {
   }
 }
 
-/** A temp data dir (removed afterwards); with DATABASE_URL also CREATE SCHEMA bench_<random> (dropped afterwards). */
+/**
+ * A temp data dir (removed afterwards); with DATABASE_URL also CREATE SCHEMA bench_<random> (dropped afterwards).
+ * With BENCH_JETSTREAM=1: the stream BENCH_<random> on NATS_URL (deleted afterwards), or without NATS_URL a private
+ * nats-server (stopped, its store removed).
+ */
 export async function isolate(env: NodeJS.ProcessEnv = process.env): Promise<Isolation> {
   const suffix = randomBytes(5).toString('hex');
   const disposers: Array<() => Promise<void>> = [];
   const vars: Record<string, string> = {};
   const parts: string[] = [];
+  let natsPid: number | undefined;
 
   // The data dir holds the embedded database, and whatever else the server keeps on disk, in either mode.
   const dataDir = mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
@@ -81,9 +92,31 @@ export async function isolate(env: NodeJS.ProcessEnv = process.env): Promise<Iso
     parts.push('no Redis');
   }
 
+  if (env[JETSTREAM_ENV] === '1') {
+    const stream = `BENCH_${suffix}`;
+    vars[SERVER_ENV.natsStream] = stream;
+    if (env.NATS_URL) {
+      const url = env.NATS_URL;
+      // The server makes the stream when its transport connects; whatever it left is removed with it.
+      disposers.push(() => deleteStream(url, stream));
+      vars[SERVER_ENV.natsUrl] = url;
+      parts.push(`NATS ${url} (stream ${stream})`);
+    } else {
+      const nats = await startPrivateNats().catch(async (error: Error) => {
+        for (const dispose of disposers.reverse()) await dispose().catch(() => undefined);
+        throw error;
+      });
+      disposers.push(() => nats.stop());
+      natsPid = nats.pid;
+      vars[SERVER_ENV.natsUrl] = nats.url;
+      parts.push(`private nats-server ${nats.url} (stream ${stream})`);
+    }
+  }
+
   return {
     description: parts.join(', '),
     env: vars,
+    natsPid,
     dispose: async () => {
       const failures: string[] = [];
       for (const dispose of disposers.reverse()) {

@@ -17,6 +17,12 @@ export interface Endpoint {
   body?: () => string;
   /** Units of work each request carries (e.g. 100 events per ingest batch): the report adds units/s = req/s × count. */
   unitsPerRequest?: { count: number; unit: string };
+  /**
+   * Work the server still does for a run after its last response (e.g. a stream consumer writing what was answered
+   * to the ledger): awaited after the load, before the server's CPU is read, so the CPU per request includes it.
+   * Resolves with how long it took (ms), which the report gives.
+   */
+  settle?: () => Promise<number>;
   /** What this endpoint should achieve relative to the baseline (reported, never fails the run); a list: one line each. */
   aim?: Aim | Aim[];
 }
@@ -35,6 +41,8 @@ export interface EndpointResult {
   roundsReqPerSec: number[];
   /** Server CPU time per request (µs, mean over rounds): the cost, independent of what else loads the machine. */
   serverCpuMicrosPerRequest: number;
+  /** Median ms the settle step took after the load (endpoints with `settle` only). */
+  settleMs?: number;
 }
 
 export interface Aim {

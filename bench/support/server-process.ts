@@ -10,6 +10,8 @@ const STOP_TIMEOUT_MS = 10_000;
 /** A running bench server (child process) on a loopback port. */
 export interface BenchServer {
   url: string;
+  /** The child's process id (bench/sizing.ts finds its Postgres backends through its sockets). */
+  pid: number;
   /** Secret of an API key of an enterprise customer with effectively unlimited calls and rate. */
   apiKey: string;
   /** What the scenario's own setup added (ports, keys), by name; empty for the plain server. */
@@ -97,7 +99,7 @@ export async function startServer(env: Record<string, string>): Promise<BenchSer
           }
         });
       });
-    return { url: `http://127.0.0.1:${ready.port}`, apiKey: ready.apiKey, extra: ready.extra ?? {}, cpuUsage, stop };
+    return { url: `http://127.0.0.1:${ready.port}`, pid: child.pid!, apiKey: ready.apiKey, extra: ready.extra ?? {}, cpuUsage, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -26,6 +26,7 @@ import {
   TierGuard,
   TOLLGATE_GUARDS,
   TollgateConfig,
+  UsageIngestor,
   parseTierCatalog,
 } from '../../src/index.js';
 import { TOLLGATE_CONNECTION } from '../../src/database/tollgate-connection.js';
@@ -34,7 +35,7 @@ import { LoggingModule } from '../../src/logging/logging.module.js';
 import { EventsController } from '../../src/metering/events.controller.js';
 import { VerifyApiModule } from '../../src/verify/api.js';
 import { PEER_KINDS, startPeerApp } from './peers-app.js';
-import { PEERS_ENV, type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
+import { JETSTREAM_ENV, PEERS_ENV, type ParentMessage, SERVER_ENV, type ServerMessage } from './protocol.js';
 
 const SEED_TIERS = readFileSync(new URL('../../../tiers.yaml', import.meta.url), 'utf8');
 
@@ -102,6 +103,7 @@ class BenchServerModule {
 }
 
 function benchConfig(env: NodeJS.ProcessEnv): TollgateConfig {
+  const jetstream = env[JETSTREAM_ENV] === '1' && Boolean(env[SERVER_ENV.natsUrl]);
   return TollgateConfig.create({
     port: 0,
     adminToken: env[ADMIN_TOKEN_ENV] || randomBytes(24).toString('base64url'),
@@ -113,6 +115,7 @@ function benchConfig(env: NodeJS.ProcessEnv): TollgateConfig {
     demo: false,
     logLevel: 'warn',
     catalog: parseTierCatalog(SEED_TIERS),
+    ...(jetstream && { ingestTransport: 'jetstream', natsUrl: env[SERVER_ENV.natsUrl], natsStream: env[SERVER_ENV.natsStream] }),
   });
 }
 
@@ -191,6 +194,17 @@ async function startTollgate(env: NodeJS.ProcessEnv, options: { name: string; ex
   return { app, port: address.port, apiKey: secret, exactApiKey };
 }
 
+/** The transport connects in the background (events take the direct path meanwhile): measure only once it streams. */
+async function untilStreaming(app: INestApplication): Promise<void> {
+  const ingestor = app.get(UsageIngestor);
+  for (let waited = 0; ; waited += 100) {
+    const status = await ingestor.transportStatus();
+    if (status.transport === 'jetstream' && status.connected) return;
+    if (waited > 30_000) throw new Error(`the jetstream transport did not connect to ${process.env[SERVER_ENV.natsUrl]} within 30 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 async function main(): Promise<void> {
   const peers = process.env[PEERS_ENV] === '1';
   const closers: Array<() => Promise<unknown>> = [];
@@ -202,7 +216,8 @@ async function main(): Promise<void> {
     report({ type: 'cpu-usage', micros: usage.user + usage.system });
   });
 
-  const primary = await startTollgate(process.env, { name: 'bench', exact: peers, ingest: true });
+  // The primary app always ingests the direct way; BENCH_JETSTREAM adds an app of its own for the jetstream transport.
+  const primary = await startTollgate({ ...process.env, [JETSTREAM_ENV]: '' }, { name: 'bench', exact: peers, ingest: true });
   closers.push(() => primary.app.close());
   const extra: Record<string, string> = {};
   if (peers) {
@@ -221,6 +236,18 @@ async function main(): Promise<void> {
       closers.push(() => peer.close());
       extra[`${kind}Port`] = String(peer.port);
     }
+  }
+  if (process.env[JETSTREAM_ENV] === '1') {
+    // The ingest-transport scenarios: a second app on the same database and Redis whose events go through the
+    // JetStream stream (its consumer, in this process too, writes them to the ledger). Embedded: its own PGlite,
+    // so it makes the ingest customer there as well.
+    const dataDir = process.env[SERVER_ENV.dataDir] || mkdtempSync(join(tmpdir(), 'tollgate-bench-'));
+    const jetstreamDir = join(dataDir, 'jetstream');
+    mkdirSync(jetstreamDir, { recursive: true });
+    const jetstream = await startTollgate({ ...process.env, [SERVER_ENV.dataDir]: jetstreamDir }, { name: 'bench jetstream', exact: false, ingest: !process.env.DATABASE_URL });
+    closers.push(() => jetstream.app.close());
+    await untilStreaming(jetstream.app);
+    Object.assign(extra, { jetstreamPort: String(jetstream.port), jetstreamApiKey: jetstream.apiKey, natsUrl: process.env[SERVER_ENV.natsUrl]!, natsStream: process.env[SERVER_ENV.natsStream]! });
   }
   report({ type: 'ready', port: primary.port, apiKey: primary.apiKey, extra });
 }

@@ -153,6 +153,9 @@ export class JetStreamTransport {
         maxReconnectAttempts: -1,
         reconnectTimeWait: RECONNECT_WAIT_MS,
         waitOnFirstConnect: true,
+        // Otherwise every publish builds two Errors with stack traces (request context, timeout) that are almost
+        // never thrown: about 30 % of the client's CPU per publish, measured in a loop of acknowledged publishes.
+        noAsyncTraces: true,
       });
     } catch (error) {
       if (!this.stopped) this.logger.error(`cannot connect to NATS: ${(error as Error).message}; the direct path is used`);
