@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import type { ConsumerMessages, JetStreamClient, JsMsg, MsgHdrs, NatsConnection, Subscription } from 'nats';
 import { loadOptionalPeer } from '../common/index.js';
-import { type CounterTotal, eventIdentity, type LedgerEvent } from './usage-ledger.js';
+import { counterKey, type CounterTotal, eventIdentity, type LedgerEvent, ledgerEventFromJson } from './usage-ledger.js';
 
 /** What the JetStream transport needs to know (TollgateConfig's ingest options). */
 export interface JetStreamSettings {
@@ -54,23 +54,20 @@ const RETRY_DELAY_MS = 1_000;
 const QUEUED_EXPIRY_MS = 60_000;
 const RECONNECT_WAIT_MS = 500;
 
-interface StreamedEvent extends Omit<LedgerEvent, 'occurredAt' | 'periodStart' | 'periodEnd'> {
-  occurredAt: string;
-  periodStart: string;
-  periodEnd: string;
-}
-
 interface Queued {
   counter: string;
   quantity: bigint;
   at: number;
 }
 
-/** The news a committing instance sends back: which of your events are settled, and the counters' new totals. */
+/** The counters' new totals, as a committing instance broadcasts them. */
 interface TotalsNews {
   counters: Array<{ customerId: string; meter: string; periodStart: string; periodEnd: string; total: string }>;
 }
-/** Carries the totals too: the publisher's cache moves before its queued units go (never a moment under-counted). */
+/**
+ * What a committing instance tells a publishing one: which of its events are settled. Carries the totals too, so the
+ * publisher's cache moves before its queued units go (never a moment under-counted).
+ */
 interface SettledNews extends TotalsNews {
   identities: string[];
 }
@@ -78,10 +75,6 @@ interface SettledNews extends TotalsNews {
 /** Nats-Msg-Id of an event: its ledger identity, hashed so any key text is a valid header value. */
 export function streamMessageId(identity: string): string {
   return createHash('sha256').update(identity).digest('base64url');
-}
-
-export function queuedCounterKey(customerId: string, meter: string, periodStart: Date): string {
-  return `${customerId}\u0000${meter}\u0000${periodStart.getTime()}`;
 }
 
 /**
@@ -301,12 +294,12 @@ export class JetStreamTransport {
   /** Units acknowledged by the stream on this instance and not yet known to be in the ledger. */
   queuedUnits(customerId: string, meter: string, periodStart: Date): bigint {
     if (this.queuedByCounter.size === 0) return 0n;
-    return this.queuedByCounter.get(queuedCounterKey(customerId, meter, periodStart)) ?? 0n;
+    return this.queuedByCounter.get(counterKey(customerId, meter, periodStart)) ?? 0n;
   }
 
   private noteQueued(identity: string, event: LedgerEvent): void {
     if (this.settledEarly.delete(identity)) return;
-    const counter = queuedCounterKey(event.customerId, event.meter, event.periodStart);
+    const counter = counterKey(event.customerId, event.meter, event.periodStart);
     const quantity = BigInt(event.quantity);
     this.queued.set(identity, { counter, quantity, at: Date.now() });
     this.queuedByCounter.set(counter, (this.queuedByCounter.get(counter) ?? 0n) + quantity);
@@ -396,7 +389,7 @@ export class JetStreamTransport {
     const kept: JsMsg[] = [];
     for (const message of batch) {
       try {
-        events.push(decode(message.json<StreamedEvent>()));
+        events.push(ledgerEventFromJson(message.string()));
         kept.push(message);
       } catch (error) {
         // Not an event Tollgate wrote: nothing to count, never redelivered.
@@ -483,10 +476,3 @@ export class JetStreamTransport {
   }
 }
 
-function decode(event: StreamedEvent): LedgerEvent {
-  const decoded = { ...event, occurredAt: new Date(event.occurredAt), periodStart: new Date(event.periodStart), periodEnd: new Date(event.periodEnd) };
-  if (typeof decoded.customerId !== 'string' || typeof decoded.idempotencyKey !== 'string' || typeof decoded.quantity !== 'number') {
-    throw new Error('not a usage event');
-  }
-  return decoded;
-}

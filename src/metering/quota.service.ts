@@ -10,7 +10,7 @@ import { CustomersService } from '../customers/index.js';
 import { TiersService } from '../tiers/index.js';
 import { type BillingPeriod, periodContaining } from './billing-period.js';
 import { UsageIngestor } from './usage-ingestor.js';
-import { type CounterTotal, eventIdentity, UsageLedger } from './usage-ledger.js';
+import { counterKey, type CounterTotal, eventIdentity, UsageLedger } from './usage-ledger.js';
 import {
   QUOTA_EXCEEDED,
   USAGE_RECORDED,
@@ -56,7 +56,6 @@ interface QuotaTerms {
   thresholds: number[];
 }
 
-const counterKey = (customerId: string, meter: string, periodStart: Date) => `${customerId}\u0000${meter}\u0000${periodStart.getTime()}`;
 const nothingReserved = () => {};
 
 /** What one admission decides on (and whether it already looked its event up in the ledger). */
@@ -266,18 +265,20 @@ export class QuotaService implements OnModuleInit {
 
   /** Totals another instance committed: the cache moves forward (never back); alerts are that instance's. */
   private onTotalsElsewhere(counters: CounterTotal[]): void {
-    for (const counter of counters) {
-      const key = counterKey(counter.customerId, counter.meter, counter.periodStart);
-      const cached = this.totals.get(key);
-      if (!cached || counter.total >= cached.total) this.totals.set(key, { total: counter.total, fetchedAt: Date.now() });
-    }
+    for (const counter of counters) this.cacheTotal(counter);
+  }
+
+  /** A committed total moves the cache forward, never back (an older commit's news may come later). */
+  private cacheTotal(counter: CounterTotal): string {
+    const key = counterKey(counter.customerId, counter.meter, counter.periodStart);
+    const cached = this.totals.get(key);
+    if (!cached || counter.total >= cached.total) this.totals.set(key, { total: counter.total, fetchedAt: Date.now() });
+    return key;
   }
 
   private onCounters(counters: CounterTotal[]): void {
     for (const counter of counters) {
-      const key = counterKey(counter.customerId, counter.meter, counter.periodStart);
-      const cached = this.totals.get(key);
-      if (!cached || counter.total >= cached.total) this.totals.set(key, { total: counter.total, fetchedAt: Date.now() });
+      const key = this.cacheTotal(counter);
       this.spooled.delete(key);
       this.events.emit(USAGE_RECORDED, {
         customerId: counter.customerId,

@@ -249,6 +249,8 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
     const slotOf = new Map<LedgerEvent, number>();
     const firstByIdentity = new Set<string>();
     const valid: LedgerEvent[] = [];
+    // Served and acknowledged, yet refused (a counter at its cap): kept for the operator below, never lost.
+    const refused: Array<{ event: LedgerEvent; refusal: UsageRefusal }> = [];
     for (let slot = 0; slot < events.length; slot++) {
       const event = events[slot];
       const identity = eventIdentity(event.customerId, event.idempotencyKey);
@@ -259,16 +261,13 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
       }
       firstByIdentity.add(identity);
       const refusal = this.refusalOf(event);
-      if (refusal) outcomes[slot] = { refused: refusal.message };
-      else {
+      if (refusal) {
+        outcomes[slot] = { refused: refusal.message };
+        refused.push({ event, refusal });
+      } else {
         valid.push(event);
         slotOf.set(event, slot);
       }
-    }
-    const refused: Array<{ event: LedgerEvent; refusal: UsageRefusal }> = [];
-    for (let slot = 0; slot < events.length; slot++) {
-      const outcome = outcomes[slot];
-      if (typeof outcome === 'object') refused.push({ event: events[slot], refusal: { reason: 'refused', message: outcome.refused } });
     }
     await this.insertIsolating(valid, (committed, result) => {
       for (const event of committed) {
@@ -280,19 +279,12 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
       this.publish(result.counters);
       counters.push(...result.counters);
     });
-    // Served and acknowledged, yet refused by the ledger (a counter at its cap): kept for the operator, never lost.
     if (refused.length > 0) await this.spool.keepAside(`stream-${Date.now()}.jsonl`, refused);
     return { outcomes, counters };
   }
 
   private publishTotals(counters: CounterTotal[]): void {
-    for (const listener of this.totalsListeners) {
-      try {
-        listener(counters);
-      } catch (error) {
-        this.logger.error(`totals listener failed: ${(error as Error).message}`);
-      }
-    }
+    this.notify(this.totalsListeners, counters);
   }
 
   /** Writes everything queued now and waits for every write in flight. */
@@ -454,8 +446,12 @@ export class UsageIngestor implements OnApplicationBootstrap, BeforeApplicationS
   }
 
   private publish(counters: CounterTotal[]): void {
-    if (counters.length === 0) return;
-    for (const listener of this.listeners) {
+    if (counters.length > 0) this.notify(this.listeners, counters);
+  }
+
+  /** A failing listener is logged; the others still hear. */
+  private notify(listeners: CountersListener[], counters: CounterTotal[]): void {
+    for (const listener of listeners) {
       try {
         listener(counters);
       } catch (error) {

@@ -54,6 +54,24 @@ export interface UsageRefusal {
 }
 
 export const eventIdentity = (customerId: string, idempotencyKey: string) => `${customerId}\u0000${idempotencyKey}`;
+/** One usage counter (customer, meter, period): the key quotas, the stream's queued units and commits share. */
+export const counterKey = (customerId: string, meter: string, periodStart: Date) => `${customerId}\u0000${meter}\u0000${periodStart.getTime()}`;
+
+/** A LedgerEvent as JSON text (spool files, stream messages): its dates as ISO strings. */
+export interface LedgerEventJson extends Omit<LedgerEvent, 'occurredAt' | 'periodStart' | 'periodEnd'> {
+  occurredAt: string;
+  periodStart: string;
+  periodEnd: string;
+}
+
+/** Back from `JSON.stringify(event)`; throws on text that is not one (not something Tollgate wrote). */
+export function ledgerEventFromJson(text: string): LedgerEvent {
+  const event = JSON.parse(text) as LedgerEventJson;
+  if (typeof event?.customerId !== 'string' || typeof event.idempotencyKey !== 'string' || typeof event.quantity !== 'number') {
+    throw new Error('not a usage event');
+  }
+  return { ...event, occurredAt: new Date(event.occurredAt), periodStart: new Date(event.periodStart), periodEnd: new Date(event.periodEnd) };
+}
 
 /**
  * The ledger write: idempotency keys, events, daily rollups and the counters they move, in ONE statement. An
@@ -272,13 +290,13 @@ export class UsageLedger {
     const notInserted = new Set<string>();
     const refused = new Map<string, UsageRefusal>();
     const moved = new Map<string, { row: Row; delta?: bigint }>();
-    const counterKey = (row: Row) => `${row.customer_id}\u0000${row.meter}\u0000${new Date(row.period_start!).getTime()}`;
+    const keyOf = (row: Row) => counterKey(row.customer_id, row.meter!, new Date(row.period_start!));
     for (const row of rows) {
       if (row.kind === 'counter' || row.kind === 'delta') {
-        const entry = moved.get(counterKey(row)) ?? { row };
+        const entry = moved.get(keyOf(row)) ?? { row };
         if (row.kind === 'counter') entry.row = row;
         else entry.delta = BigInt(row.total!);
-        moved.set(counterKey(row), entry);
+        moved.set(keyOf(row), entry);
         continue;
       }
       const identity = eventIdentity(row.customer_id, row.key!);

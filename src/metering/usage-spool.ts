@@ -2,13 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs';
 import { open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { LedgerEvent } from './usage-ledger.js';
-
-interface SpooledEvent extends Omit<LedgerEvent, 'occurredAt' | 'periodStart' | 'periodEnd'> {
-  occurredAt: string;
-  periodStart: string;
-  periodEnd: string;
-}
+import { type LedgerEvent, ledgerEventFromJson } from './usage-ledger.js';
 
 /** The spool took nothing: it would pass its size cap, or the disk refused the write (full, read-only). */
 export class SpoolWriteError extends Error {
@@ -100,10 +94,7 @@ export class UsageSpool {
     return text
       .split('\n')
       .filter((line) => line.length > 0)
-      .map((line) => {
-        const event = JSON.parse(line) as SpooledEvent;
-        return { ...event, occurredAt: new Date(event.occurredAt), periodStart: new Date(event.periodStart), periodEnd: new Date(event.periodEnd) };
-      });
+      .map(ledgerEventFromJson);
   }
 
   async remove(name: string): Promise<void> {

@@ -14,15 +14,15 @@ export class IngestMetrics {
   private reading: { at: number; status: Promise<IngestTransportStatus> } | null = null;
 
   constructor(@Inject(MetricsRegistry) registry: MetricsRegistry, @Inject(UsageIngestor) private readonly ingestor: UsageIngestor) {
+    const status = () => this.status();
     const gauge = (name: string, help: string, read: (status: IngestTransportStatus) => number | null) => {
-      // eslint-disable-next-line @typescript-eslint/no-this-alias -- prom-client calls collect with the gauge as `this`
-      const metrics = this;
       new Gauge({
         name,
         help,
         registers: [registry],
+        // prom-client calls collect with the gauge as `this`.
         async collect() {
-          const value = read(await metrics.status());
+          const value = read(await status());
           if (value === null) this.reset();
           else this.set(value);
         },

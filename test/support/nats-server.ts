@@ -11,6 +11,8 @@ import { join } from 'node:path';
  */
 export interface PrivateNats {
   url: string;
+  /** The running server's process id (a new one after restart): the bench reads its CPU. */
+  readonly pid: number;
   /** SIGKILL: connections drop; what the stream stored stays on disk. */
   kill(): Promise<void>;
   /** After kill(): the server again on the same port and store (clients reconnect, streams are still there). */
@@ -70,6 +72,9 @@ export async function startPrivateNats(): Promise<PrivateNats> {
   };
   return {
     url: `nats://127.0.0.1:${port}`,
+    get pid() {
+      return server.child.pid!;
+    },
     kill,
     restart: async () => {
       server = spawnNats(port, storeDir);
