@@ -1,10 +1,61 @@
-import { ForbiddenException, UnsupportedMediaTypeException } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ForbiddenException, NotFoundException, UnsupportedMediaTypeException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 
 /**
- * What the service's browser pages (developer portal, operator console) share: one strict set of security headers
- * and one same-origin check for their cookie-session JSON APIs. Written once: a fix to either must reach both pages.
+ * What the service's browser pages (developer portal, operator console) share: their static files served from
+ * memory, one strict set of security headers and one same-origin check for their cookie-session JSON APIs. Written
+ * once: a fix to either must reach both pages.
  */
+
+export interface PageAsset {
+  body: Buffer;
+  contentType: string;
+  etag: string;
+}
+
+/**
+ * A page's static files, read once at start-up and served from memory with strong ETags. Only the files named in
+ * `files` (name → content type) resolve: no path from a request touches the disk. `candidates` are the folders to
+ * look in, in order (next to the module — src/ under Jest, dist/ once `npm run build` copied them — then the source
+ * tree seen from dist/).
+ */
+export class PageAssets {
+  private readonly files = new Map<string, PageAsset>();
+
+  constructor(
+    what: string,
+    candidates: URL[],
+    private readonly names: Record<string, string>,
+  ) {
+    const found = candidates.find((directory) => existsSync(new URL('index.html', directory)));
+    if (!found) throw new Error(`${what} assets not found (looked in ${candidates.map((candidate) => fileURLToPath(candidate)).join(', ')})`);
+    const directory = fileURLToPath(found);
+    for (const [name, contentType] of Object.entries(names)) {
+      const body = readFileSync(`${directory}/${name}`);
+      this.files.set(name, { body, contentType, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"` });
+    }
+  }
+
+  get(name: string): PageAsset | undefined {
+    return Object.hasOwn(this.names, name) ? this.files.get(name) : undefined;
+  }
+}
+
+/** Revalidated every time (cheap 304s): a deploy shows up on the next load, never a stale mix of files. */
+export function sendPageAsset(request: Request, response: Response, asset: PageAsset | undefined, missing: string): void {
+  if (!asset) throw new NotFoundException({ error: 'not_found', message: missing });
+  response.setHeader('Cache-Control', 'no-cache');
+  response.setHeader('ETag', asset.etag);
+  if (request.headers['if-none-match'] === asset.etag) {
+    response.status(304).end();
+    return;
+  }
+  response.setHeader('Content-Type', asset.contentType);
+  response.status(200).send(asset.body);
+}
 
 /** Only this origin's scripts, styles, images and calls; no framing; no inline code (the pages have none). */
 export const PAGE_CSP = [

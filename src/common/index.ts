@@ -47,4 +47,4 @@ export { existingRequestState, firstRunFor, pathOf, requestState, RequestState, 
 export { headerSinkOf, type HttpRequest, requestHeader, requestPath, sendJson } from './http-exchange.js';
 export { loadOptionalPeer, MissingPackageError } from './optional-peer.js';
 export { createSmtpTransport, type MailTransport } from './smtp-transport.js';
-export { assertPageOrigin, assertPageSignIn, PAGE_CSP, setPageSecurityHeaders } from './browser-page.js';
+export { assertPageOrigin, assertPageSignIn, PAGE_CSP, type PageAsset, PageAssets, sendPageAsset, setPageSecurityHeaders } from './browser-page.js';

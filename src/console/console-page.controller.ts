@@ -1,8 +1,8 @@
-import { Controller, Get, Inject, NotFoundException, Param, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { Public } from '../common/index.js';
-import { type ConsoleAsset, ConsoleAssets } from './console-assets.js';
+import { Public, sendPageAsset } from '../common/index.js';
+import { ConsoleAssets } from './console-assets.js';
 
 /** The operator console's page and assets, all served by this service (no CDN). */
 @ApiExcludeController()
@@ -13,23 +13,11 @@ export class ConsolePageController {
 
   @Get()
   page(@Req() request: Request, @Res() response: Response): void {
-    this.send(request, response, this.assets.get('index.html'));
+    sendPageAsset(request, response, this.assets.get('index.html'), 'No such console asset.');
   }
 
   @Get('assets/:file')
   asset(@Param('file') file: string, @Req() request: Request, @Res() response: Response): void {
-    this.send(request, response, this.assets.get(file));
-  }
-
-  private send(request: Request, response: Response, asset: ConsoleAsset | undefined): void {
-    if (!asset) throw new NotFoundException({ error: 'not_found', message: 'No such console asset.' });
-    response.setHeader('Cache-Control', 'no-cache');
-    response.setHeader('ETag', asset.etag);
-    if (request.headers['if-none-match'] === asset.etag) {
-      response.status(304).end();
-      return;
-    }
-    response.setHeader('Content-Type', asset.contentType);
-    response.status(200).send(asset.body);
+    sendPageAsset(request, response, this.assets.get(file), 'No such console asset.');
   }
 }
